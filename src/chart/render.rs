@@ -1,0 +1,299 @@
+//! Rendering a chart to PNG bytes: plotters onto an RGB buffer, then the
+//! `png` crate with its fast deflate, which is most of the cost.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use plotters::prelude::*;
+
+use super::{Axis, ensure_font};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    #[error("drawing the chart failed: {0}")]
+    Draw(String),
+    #[error("encoding the chart as PNG failed: {0}")]
+    Encode(String),
+    #[error("chart size {0}x{1} is out of range")]
+    Size(u32, u32),
+}
+
+#[derive(Debug, Clone)]
+pub struct SeriesData {
+    pub label: String,
+    pub color: (u8, u8, u8),
+    pub axis: Axis,
+    /// Ascending by time.
+    pub points: Vec<(DateTime<Utc>, f64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Threshold {
+    pub label: String,
+    pub value: f64,
+    pub color: (u8, u8, u8),
+}
+
+#[derive(Debug, Clone)]
+pub struct ChartData {
+    pub title: String,
+    pub y_label: String,
+    pub y2_label: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub tz: Tz,
+    pub series: Vec<SeriesData>,
+    pub thresholds: Vec<Threshold>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl ChartData {
+    pub fn has_data(&self) -> bool {
+        self.series.iter().any(|s| !s.points.is_empty())
+    }
+}
+
+fn draw_err<E: std::fmt::Debug>(e: E) -> ChartError {
+    ChartError::Draw(format!("{e:?}"))
+}
+
+/// A y range from zero to a little above the largest value, so lines do not
+/// touch the frame; at least 1 so that an all-zero series is drawn.
+fn y_top(values: impl Iterator<Item = f64>) -> f64 {
+    let max = values.filter(|v| v.is_finite()).fold(0.0_f64, f64::max);
+    if max <= 0.0 { 1.0 } else { max * 1.12 }
+}
+
+pub fn render_png(data: &ChartData) -> Result<Vec<u8>, ChartError> {
+    let (w, h) = (data.width, data.height);
+    if !(200..=4000).contains(&w) || !(150..=4000).contains(&h) {
+        return Err(ChartError::Size(w, h));
+    }
+    ensure_font();
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        draw(&root, data)?;
+        root.present().map_err(draw_err)?;
+    }
+    encode(&buf, w, h)
+}
+
+fn rgb((r, g, b): (u8, u8, u8)) -> RGBColor {
+    RGBColor(r, g, b)
+}
+
+fn draw(root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, data: &ChartData) -> Result<(), ChartError> {
+    let tz = data.tz;
+    let start = data.start.with_timezone(&tz);
+    let end = if data.end > data.start {
+        data.end.with_timezone(&tz)
+    } else {
+        (data.start + chrono::Duration::minutes(1)).with_timezone(&tz)
+    };
+    let on = |axis: Axis| data.series.iter().filter(move |s| s.axis == axis);
+    let has_right = on(Axis::Right).next().is_some();
+    let left_top = y_top(
+        on(Axis::Left)
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .chain(data.thresholds.iter().map(|t| t.value)),
+    );
+    let right_top = y_top(on(Axis::Right).flat_map(|s| s.points.iter().map(|p| p.1)));
+
+    let mut chart = ChartBuilder::on(root)
+        .caption(&data.title, ("sans-serif", 22))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .right_y_label_area_size(if has_right { 64 } else { 8 })
+        .build_cartesian_2d(start..end, 0f64..left_top)
+        .map_err(draw_err)?
+        .set_secondary_coord(start..end, 0f64..right_top);
+
+    let span = end.clone() - start.clone();
+    let fmt = if span > chrono::Duration::hours(36) {
+        "%d.%m %H:%M"
+    } else {
+        "%H:%M"
+    };
+    let x_fmt = |d: &DateTime<Tz>| d.format(fmt).to_string();
+    chart
+        .configure_mesh()
+        .x_labels(8)
+        .y_labels(6)
+        .x_label_formatter(&x_fmt)
+        .x_desc(format!("time ({tz})"))
+        .y_desc(data.y_label.as_str())
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
+        .light_line_style(RGBColor(236, 236, 236))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(draw_err)?;
+    if has_right {
+        chart
+            .configure_secondary_axes()
+            .y_desc(data.y2_label.as_str())
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(draw_err)?;
+    }
+
+    for s in &data.series {
+        let color = rgb(s.color);
+        let style = color.stroke_width(2);
+        let points = s.points.iter().map(|(t, v)| (t.with_timezone(&tz), *v));
+        let anno = match s.axis {
+            Axis::Left => chart
+                .draw_series(LineSeries::new(points, style))
+                .map_err(draw_err)?,
+            Axis::Right => chart
+                .draw_secondary_series(LineSeries::new(points, style))
+                .map_err(draw_err)?,
+        };
+        let label = match s.axis {
+            Axis::Left => s.label.clone(),
+            Axis::Right => format!("{} (right axis)", s.label),
+        };
+        anno.label(label).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
+        });
+    }
+    for t in &data.thresholds {
+        let color = rgb(t.color);
+        let line = [(start.clone(), t.value), (end.clone(), t.value)];
+        chart
+            .draw_series(DashedLineSeries::new(line, 8, 6, color.stroke_width(2)))
+            .map_err(draw_err)?
+            .label(format!("{} ({})", t.label, t.value))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(1)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(draw_err)?;
+
+    if !data.has_data() {
+        let (w, h) = root.dim_in_pixel();
+        let style = ("sans-serif", 30).into_font().color(&RGBColor(120, 120, 120));
+        root.draw(&Text::new(
+            "no data",
+            (w as i32 / 2 - 52, h as i32 / 2 - 15),
+            style,
+        ))
+        .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+fn encode(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, ChartError> {
+    let mut out = Vec::with_capacity(rgb.len() / 8);
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Fast);
+        let mut writer = enc
+            .write_header()
+            .map_err(|e| ChartError::Encode(e.to_string()))?;
+        writer
+            .write_image_data(rgb)
+            .map_err(|e| ChartError::Encode(e.to_string()))?;
+        writer
+            .finish()
+            .map_err(|e| ChartError::Encode(e.to_string()))?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(n: usize, with_data: bool) -> ChartData {
+        let end = DateTime::parse_from_rfc3339("2026-03-29T03:00:00Z")
+            .expect("fixed date")
+            .with_timezone(&Utc);
+        let start = end - chrono::Duration::minutes(n as i64);
+        let points = |k: f64| {
+            (0..n)
+                .map(|i| (start + chrono::Duration::minutes(i as i64), k * (i as f64).sin().abs()))
+                .collect::<Vec<_>>()
+        };
+        ChartData {
+            title: "persona-api: throttles".into(),
+            y_label: "count".into(),
+            y2_label: "invocations".into(),
+            start,
+            end,
+            tz: chrono_tz::Europe::Berlin,
+            series: vec![
+                SeriesData {
+                    label: "Throttles".into(),
+                    color: (214, 39, 40),
+                    axis: Axis::Left,
+                    points: if with_data { points(10.0) } else { vec![] },
+                },
+                SeriesData {
+                    label: "Invocations".into(),
+                    color: (31, 119, 180),
+                    axis: Axis::Right,
+                    points: if with_data { points(900.0) } else { vec![] },
+                },
+            ],
+            thresholds: vec![Threshold {
+                label: "Reserved concurrency".into(),
+                value: 8.0,
+                color: (90, 90, 90),
+            }],
+            width: 1000,
+            height: 500,
+        }
+    }
+
+    fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+        let decoder = png::Decoder::new(png_bytes);
+        let mut reader = decoder.read_info().expect("valid png header");
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).expect("valid png frame");
+        (info.width, info.height, buf)
+    }
+
+    #[test]
+    fn renders_a_decodable_png_with_lines_in_the_series_colours() {
+        let png_bytes = render_png(&sample(180, true)).expect("renders");
+        let (w, h, pixels) = decode(&png_bytes);
+        assert_eq!((w, h), (1000, 500));
+        let red = pixels
+            .chunks(3)
+            .filter(|p| p[0] > 200 && p[1] < 60 && p[2] < 60)
+            .count();
+        assert!(red > 100, "the throttles line is drawn ({red} red pixels)");
+    }
+
+    #[test]
+    fn no_data_still_renders() {
+        let png_bytes = render_png(&sample(180, false)).expect("renders without data");
+        let (w, _, pixels) = decode(&png_bytes);
+        assert_eq!(w, 1000);
+        // The "no data" text is grey; the frame alone has none of it.
+        let grey = pixels
+            .chunks(3)
+            .filter(|p| p[0] == p[1] && p[1] == p[2] && (100..140).contains(&p[0]))
+            .count();
+        assert!(grey > 50, "the no-data notice is drawn ({grey})");
+    }
+
+    #[test]
+    fn refuses_absurd_sizes() {
+        let mut d = sample(10, true);
+        d.width = 100_000;
+        assert!(matches!(render_png(&d), Err(ChartError::Size(..))));
+    }
+}

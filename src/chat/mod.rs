@@ -1,0 +1,159 @@
+//! The Chat port: a small platform-neutral message model and the trait that
+//! each chat adapter implements (Block Kit for Slack, embeds for Discord).
+
+pub mod slack;
+
+use async_trait::async_trait;
+
+/// Where a message is, so it can be replied to or updated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessageRef {
+    pub channel: String,
+    /// Slack's `ts`; the message id elsewhere.
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tone {
+    #[default]
+    Neutral,
+    Good,
+    Warning,
+    Bad,
+}
+
+impl Tone {
+    pub fn emoji(self) -> &'static str {
+        match self {
+            Tone::Neutral => "ℹ️",
+            Tone::Good => "✅",
+            Tone::Warning => "⚠️",
+            Tone::Bad => "🚨",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ButtonStyle {
+    #[default]
+    Default,
+    Primary,
+    Danger,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub title: String,
+    pub text: String,
+    pub confirm: String,
+    pub deny: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub label: String,
+    pub action_id: String,
+    pub value: String,
+    pub style: ButtonStyle,
+    pub confirm: Option<Confirm>,
+}
+
+/// A platform-neutral message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    pub title: Option<String>,
+    pub tone: Tone,
+    /// Markdown-ish text: `*bold*`, `` `code` ``, line breaks.
+    pub text: String,
+    pub fields: Vec<Field>,
+    /// Small print under the message (sources, times).
+    pub footer: Option<String>,
+    pub buttons: Vec<Button>,
+}
+
+impl Message {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn field(mut self, label: impl Into<String>, value: impl Into<String>) -> Self {
+        self.fields.push(Field {
+            label: label.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// The plain text used for notifications and screen readers.
+    pub fn fallback(&self) -> String {
+        let mut s = String::new();
+        if let Some(t) = &self.title {
+            s.push_str(t);
+            s.push_str(": ");
+        }
+        s.push_str(&self.text);
+        s
+    }
+}
+
+/// A PNG to attach.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub filename: String,
+    pub title: String,
+    pub alt_text: String,
+    pub png: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatError {
+    #[error("{platform} refused {method}: {code}")]
+    Api {
+        platform: &'static str,
+        method: String,
+        code: String,
+    },
+    #[error("{platform} kept rate-limiting {method} after {attempts} attempts")]
+    RateLimited {
+        platform: &'static str,
+        method: String,
+        attempts: u32,
+    },
+    #[error("could not reach {platform} for {method}: {message}")]
+    Transport {
+        platform: &'static str,
+        method: String,
+        message: String,
+    },
+}
+
+#[async_trait]
+pub trait Chat: Send + Sync + 'static {
+    /// Posts to a channel, or as a reply in `thread` when given.
+    async fn post(
+        &self,
+        channel: &str,
+        thread: Option<&MessageRef>,
+        message: &Message,
+    ) -> Result<MessageRef, ChatError>;
+
+    /// Replaces a message the bot posted.
+    async fn update(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError>;
+
+    /// Attaches a PNG to a channel, or to a thread when given.
+    async fn upload_png(
+        &self,
+        channel: &str,
+        thread: Option<&MessageRef>,
+        image: &Image,
+    ) -> Result<(), ChatError>;
+}

@@ -1,0 +1,332 @@
+//! Typed settings: a TOML file for everything that is not a secret, the
+//! environment for the secrets (which never print, see [`Secret`]).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: key `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("environment variable {0} is required{1}")]
+    MissingSecret(&'static str, &'static str),
+}
+
+/// A value that must never reach a log line or a debug dump.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub slack: SlackSettings,
+    pub aws: AwsSettings,
+    pub store: StoreSettings,
+    pub channels: ChannelSettings,
+    pub display: DisplaySettings,
+    pub catalog: CatalogSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            slack: SlackSettings::default(),
+            aws: AwsSettings::default(),
+            store: StoreSettings::default(),
+            channels: ChannelSettings::default(),
+            display: DisplaySettings::default(),
+            catalog: CatalogSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// Larger request bodies get 413 before anything reads them.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackSettings {
+    pub api_url: String,
+    /// How many times a post is retried after Slack answers 429.
+    pub max_rate_limit_retries: u32,
+    /// The longest `Retry-After` the bot honours before giving up on a post.
+    pub max_retry_after_seconds: u64,
+}
+
+impl Default for SlackSettings {
+    fn default() -> Self {
+        Self {
+            api_url: "https://slack.com/api".into(),
+            max_rate_limit_retries: 5,
+            max_retry_after_seconds: 120,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsSettings {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    /// Total time for one AWS operation, retries included.
+    pub operation_timeout_seconds: u64,
+    /// Attempts per AWS operation (the SDK backs off between them).
+    pub max_attempts: u32,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            region: "eu-central-1".into(),
+            endpoint_url: None,
+            operation_timeout_seconds: 20,
+            max_attempts: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://scalebot.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelSettings {
+    pub incidents: String,
+    pub reports: String,
+}
+
+impl Default for ChannelSettings {
+    fn default() -> Self {
+        Self {
+            incidents: "incidents".into(),
+            reports: "reports".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisplaySettings {
+    pub timezone: String,
+}
+
+impl Default for DisplaySettings {
+    fn default() -> Self {
+        Self {
+            timezone: "Europe/Berlin".into(),
+        }
+    }
+}
+
+impl DisplaySettings {
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Europe::Berlin)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogSettings {
+    /// Folder of runbook commands, one TOML file each.
+    pub commands_dir: PathBuf,
+    /// Folder of chart definitions, one TOML file each.
+    pub charts_dir: PathBuf,
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            commands_dir: "commands".into(),
+            charts_dir: "charts".into(),
+        }
+    }
+}
+
+/// The Slack secrets, read from the environment only.
+#[derive(Debug, Clone, Default)]
+pub struct SlackSecrets {
+    pub bot_token: Option<Secret>,
+    pub signing_secret: Option<Secret>,
+    pub app_token: Option<Secret>,
+}
+
+impl SlackSecrets {
+    pub fn from_env() -> Self {
+        let get = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(Secret::new)
+        };
+        Self {
+            bot_token: get("SLACK_BOT_TOKEN"),
+            signing_secret: get("SLACK_SIGNING_SECRET"),
+            app_token: get("SLACK_APP_TOKEN"),
+        }
+    }
+
+    /// `serve` needs a bot token to post, and a way to receive: a signing
+    /// secret for HTTP, an app token for Socket Mode, or both.
+    pub fn require_for_serve(&self) -> Result<(), ConfigError> {
+        if self.bot_token.is_none() {
+            return Err(ConfigError::MissingSecret(
+                "SLACK_BOT_TOKEN",
+                " (the bot's xoxb- token)",
+            ));
+        }
+        if self.signing_secret.is_none() && self.app_token.is_none() {
+            return Err(ConfigError::MissingSecret(
+                "SLACK_SIGNING_SECRET",
+                " for HTTP, or SLACK_APP_TOKEN for Socket Mode",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let settings: Settings = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        settings.validate(path)?;
+        Ok(settings)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.into(),
+            message,
+        };
+        if self.display.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(invalid(
+                "display.timezone",
+                format!("unknown time zone {:?}", self.display.timezone),
+            ));
+        }
+        url::Url::parse(&self.slack.api_url)
+            .map_err(|e| invalid("slack.api_url", format!("not a URL: {e}")))?;
+        if let Some(endpoint) = &self.aws.endpoint_url {
+            url::Url::parse(endpoint)
+                .map_err(|e| invalid("aws.endpoint_url", format!("not a URL: {e}")))?;
+        }
+        if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("postgres")) {
+            return Err(invalid(
+                "store.url",
+                "must start with sqlite:// or postgres://".into(),
+            ));
+        }
+        if self.aws.max_attempts == 0 {
+            return Err(invalid("aws.max_attempts", "must be at least 1".into()));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid(
+                "server.max_body_bytes",
+                "must be at least 1024".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("xoxb-very-secret");
+        assert!(!format!("{s:?}").contains("very-secret"));
+        let all = SlackSecrets {
+            bot_token: Some(s),
+            ..Default::default()
+        };
+        assert!(!format!("{all:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let s = Settings::parse(Path::new("x.toml"), "").expect("empty config is valid");
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.slack.api_url, "https://slack.com/api");
+        assert_eq!(s.store.url, "sqlite://scalebot.db");
+        assert_eq!(s.display.timezone, "Europe/Berlin");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let err = Settings::parse(Path::new("x.toml"), "[server]\nlisten_on = 1\n").unwrap_err();
+        assert!(err.to_string().contains("listen_on"), "{err}");
+        let err =
+            Settings::parse(Path::new("x.toml"), "[display]\ntimezone = \"Mars/Base\"\n").unwrap_err();
+        assert!(err.to_string().contains("display.timezone"), "{err}");
+    }
+}

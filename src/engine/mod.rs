@@ -1,0 +1,265 @@
+//! The platform-neutral engine: a parsed command becomes an immediate ack
+//! and, for real work, a background job that reads AWS, renders charts and
+//! posts the outcome through the Chat port.
+
+pub mod charting;
+pub mod format;
+mod help;
+mod throttles;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio_util::task::TaskTracker;
+
+use crate::catalog::{Catalog, Invocation, Parsed};
+use crate::chart::{ChartCatalog, ChartError};
+use crate::chat::{Chat, Image, Message, Tone};
+use crate::cloud::{Cloud, CloudError};
+use crate::metrics::Metrics;
+use crate::store::{AuditEntry, AuditId, Store};
+
+/// The actions that command files may name in `action`.
+pub const ACTIONS: &[&str] = &["throttles"];
+
+/// The time source; tests and drills replace it.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    Slack,
+    Discord,
+    Web,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+            Platform::Web => "web",
+        }
+    }
+}
+
+/// A slash command as it arrived, verified.
+#[derive(Debug, Clone)]
+pub struct CommandRequest {
+    pub platform: Platform,
+    pub user: String,
+    pub channel: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Only the person who typed the command sees it.
+    Ephemeral,
+    InChannel,
+}
+
+/// What the ingress answers within the platform's ack window.
+#[derive(Debug, Clone)]
+pub struct Ack {
+    pub visibility: Visibility,
+    pub message: Message,
+}
+
+/// What a read-only action produces.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub message: Message,
+    pub images: Vec<Image>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    #[error(transparent)]
+    Chart(#[from] ChartError),
+    #[error("the command file is missing what the action needs: {0}")]
+    Spec(String),
+}
+
+pub struct Engine {
+    catalog: Arc<Catalog>,
+    charts: Arc<ChartCatalog>,
+    cloud: Arc<dyn Cloud>,
+    chat: Arc<dyn Chat>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    tz: Tz,
+    region: String,
+    tasks: TaskTracker,
+}
+
+pub struct EngineParts {
+    pub catalog: Arc<Catalog>,
+    pub charts: Arc<ChartCatalog>,
+    pub cloud: Arc<dyn Cloud>,
+    pub chat: Arc<dyn Chat>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub tz: Tz,
+    pub region: String,
+}
+
+impl Engine {
+    pub fn new(p: EngineParts) -> Arc<Self> {
+        Arc::new(Self {
+            catalog: p.catalog,
+            charts: p.charts,
+            cloud: p.cloud,
+            chat: p.chat,
+            store: p.store,
+            metrics: p.metrics,
+            clock: p.clock,
+            tz: p.tz,
+            region: p.region,
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Waits for background jobs to finish (graceful shutdown).
+    pub async fn drain(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        if let Err(e) = self.store.flush().await {
+            tracing::error!(error = %e, "audit flush at shutdown failed");
+        }
+    }
+
+    /// Answers at once; real work continues in the background and reports
+    /// into the channel. Nothing reaches AWS for input that does not parse.
+    pub async fn accept(self: &Arc<Self>, req: CommandRequest) -> Ack {
+        let id = AuditId::new();
+        let parsed = self.catalog.parse(&req.text);
+        let (command, outcome, detail, ack) = match parsed {
+            Parsed::Help(topic) => (
+                "help".to_owned(),
+                "answered",
+                String::new(),
+                Ack {
+                    visibility: Visibility::Ephemeral,
+                    message: match topic {
+                        Some(spec) => help::command(&spec),
+                        None => help::catalog(&self.catalog),
+                    },
+                },
+            ),
+            Parsed::Error(e) => (
+                crate::domain::truncate(req.text.trim(), 200),
+                "rejected",
+                e.to_string(),
+                Ack {
+                    visibility: Visibility::Ephemeral,
+                    message: Message {
+                        tone: Tone::Warning,
+                        text: format!("{} {e}", Tone::Warning.emoji()),
+                        footer: Some("`/scale help` lists every command.".into()),
+                        ..Default::default()
+                    },
+                },
+            ),
+            Parsed::Run(inv) => {
+                let command = inv.canonical();
+                let ack = Ack {
+                    visibility: Visibility::Ephemeral,
+                    message: Message::text(format!("⏳ Running `/scale {command}`…")),
+                };
+                let engine = self.clone();
+                let (req2, id2) = (req.clone(), id.clone());
+                self.tasks.spawn(async move { engine.run(inv, req2, id2).await });
+                (command, "accepted", String::new(), ack)
+            }
+        };
+        let entry = AuditEntry {
+            id: id.0,
+            at_ms: self.clock.now().timestamp_millis(),
+            platform: req.platform.as_str().into(),
+            actor: req.user.clone(),
+            channel: req.channel.clone(),
+            command,
+            outcome: outcome.into(),
+            detail,
+            finished_ms: None,
+        };
+        if let Err(e) = self.store.audit(entry).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+        ack
+    }
+
+    async fn run(self: Arc<Self>, inv: Invocation, req: CommandRequest, id: AuditId) {
+        let span = tracing::info_span!("command", command = %inv.canonical(), user = %req.user);
+        let _enter = span.enter();
+        let result = match inv.spec.action.as_str() {
+            "throttles" => throttles::run(&self, &inv).await,
+            other => Err(ActionError::Spec(format!("no action `{other}`"))),
+        };
+        let (outcome, detail) = match result {
+            Ok(reply) => match self.deliver(&req.channel, reply).await {
+                Ok(()) => ("ok", String::new()),
+                Err(e) => ("chat_failed", e.to_string()),
+            },
+            Err(e) => {
+                tracing::info!(error = %e, "command failed");
+                let message = Message {
+                    title: Some(format!("Could not run /scale {}", inv.canonical())),
+                    tone: Tone::Bad,
+                    text: capitalise(&e.to_string()),
+                    ..Default::default()
+                };
+                match self.chat.post(&req.channel, None, &message).await {
+                    Ok(_) => ("failed", e.to_string()),
+                    Err(chat) => ("failed", format!("{e}; and the error could not be posted: {chat}")),
+                }
+            }
+        };
+        if let Err(e) = self.store.audit_finish(&id, outcome, &detail).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+    }
+
+    async fn deliver(&self, channel: &str, reply: Reply) -> Result<(), crate::chat::ChatError> {
+        self.chat.post(channel, None, &reply.message).await?;
+        for image in &reply.images {
+            self.chat.upload_png(channel, None, image).await?;
+        }
+        Ok(())
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,34 @@
+//! Inbound HTTP: every request is verified, parsed and acknowledged here;
+//! anything slow happens in the engine after the ack.
+
+mod health;
+pub mod slack;
+pub mod socket_mode;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
+
+use crate::engine::Engine;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    /// `None` when no signing secret is set: the HTTP Slack routes then
+    /// refuse everything (Socket Mode needs no signature).
+    pub slack_verifier: Option<Arc<SlackEventSignatureVerifier>>,
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/slack/commands", post(slack::commands))
+        .route("/slack/interactions", post(slack::interactions))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}

@@ -1,0 +1,200 @@
+//! `POST /slack/commands` and `POST /slack/interactions`.
+//!
+//! The signature is checked on the raw body before anything is parsed
+//! (HMAC-SHA256 over `v0:{timestamp}:{body}`, constant-time, 5-minute
+//! window, by slack-morphism's verifier). A request that fails gets 401 and
+//! changes nothing.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use crate::engine::{Ack, CommandRequest, Platform, Visibility};
+
+/// The slash-command form fields the bot uses (Slack sends more).
+#[derive(Debug, Deserialize)]
+struct SlashForm {
+    command: String,
+    #[serde(default)]
+    text: String,
+    user_id: String,
+    channel_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Rejection {
+    #[error("missing X-Slack-Signature or X-Slack-Request-Timestamp")]
+    MissingHeaders,
+    #[error("signature check failed")]
+    BadSignature,
+    #[error("request is not signed for this app or is too old")]
+    Stale,
+    #[error("expected application/x-www-form-urlencoded")]
+    ContentType,
+    #[error("malformed body: {0}")]
+    Malformed(String),
+    #[error("Slack HTTP ingress is off: no SLACK_SIGNING_SECRET is set")]
+    NoSecret,
+}
+
+impl Rejection {
+    fn status(&self) -> StatusCode {
+        match self {
+            Rejection::MissingHeaders | Rejection::BadSignature | Rejection::Stale => {
+                StatusCode::UNAUTHORIZED
+            }
+            Rejection::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::Malformed(_) => StatusCode::BAD_REQUEST,
+            Rejection::NoSecret => StatusCode::NOT_FOUND,
+        }
+    }
+    fn outcome(&self) -> &'static str {
+        match self {
+            Rejection::MissingHeaders => "missing_signature",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::Stale => "stale",
+            Rejection::ContentType => "bad_content_type",
+            Rejection::Malformed(_) => "malformed",
+            Rejection::NoSecret => "disabled",
+        }
+    }
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Verifies the signature and returns the body as text.
+fn verify<'b>(state: &AppState, headers: &HeaderMap, body: &'b Bytes) -> Result<&'b str, Rejection> {
+    let verifier = state.slack_verifier.as_ref().ok_or(Rejection::NoSecret)?;
+    let (Some(signature), Some(timestamp)) = (
+        header_str(headers, "x-slack-signature"),
+        header_str(headers, "x-slack-request-timestamp"),
+    ) else {
+        return Err(Rejection::MissingHeaders);
+    };
+    // A body that is not UTF-8 was not produced by Slack.
+    let text = std::str::from_utf8(body).map_err(|_| Rejection::BadSignature)?;
+    use slack_morphism::signature_verifier::SlackEventSignatureVerifierError as E;
+    verifier
+        .verify(signature, text, timestamp)
+        .map_err(|e| match e {
+            E::IncorrectOrExpiredTimestampError(_) => Rejection::Stale,
+            _ => Rejection::BadSignature,
+        })?;
+    let form = header_str(headers, header::CONTENT_TYPE.as_str())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return Err(Rejection::ContentType);
+    }
+    Ok(text)
+}
+
+fn reject(state: &AppState, route: &str, started: Instant, r: Rejection) -> Response {
+    state
+        .engine
+        .metrics()
+        .request(route, r.outcome(), Some(started.elapsed().as_secs_f64()));
+    tracing::info!(route, reason = %r, "request refused");
+    (r.status(), format!("{r}\n")).into_response()
+}
+
+/// The ack body Slack shows the user.
+pub fn ack_json(ack: &Ack) -> serde_json::Value {
+    let response_type = match ack.visibility {
+        Visibility::Ephemeral => "ephemeral",
+        Visibility::InChannel => "in_channel",
+    };
+    serde_json::json!({
+        "response_type": response_type,
+        "text": ack.message.fallback(),
+        "blocks": crate::chat::slack::blocks(&ack.message),
+    })
+}
+
+pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    const ROUTE: &str = "/slack/commands";
+    let started = Instant::now();
+    let text = match verify(&state, &headers, &body) {
+        Ok(t) => t,
+        Err(r) => return reject(&state, ROUTE, started, r),
+    };
+    let form: SlashForm = match serde_urlencoded::from_str(text) {
+        Ok(f) => f,
+        Err(e) => return reject(&state, ROUTE, started, Rejection::Malformed(e.to_string())),
+    };
+    tracing::debug!(command = %form.command, user = %form.user_id, "slash command");
+    let ack = state
+        .engine
+        .accept(CommandRequest {
+            platform: Platform::Slack,
+            user: form.user_id,
+            channel: form.channel_id,
+            text: form.text,
+        })
+        .await;
+    state
+        .engine
+        .metrics()
+        .request(ROUTE, "ok", Some(started.elapsed().as_secs_f64()));
+    Json(ack_json(&ack)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct InteractionForm {
+    payload: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct InteractionPayload {
+    #[serde(rename = "type")]
+    kind: String,
+    user: InteractionUser,
+    #[serde(default)]
+    actions: Vec<InteractionAction>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InteractionUser {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct InteractionAction {
+    action_id: String,
+}
+
+/// Button clicks. The buttons themselves come with the runbook actions;
+/// until a click matches one, it is acknowledged and logged.
+pub async fn interactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    const ROUTE: &str = "/slack/interactions";
+    let started = Instant::now();
+    let text = match verify(&state, &headers, &body) {
+        Ok(t) => t,
+        Err(r) => return reject(&state, ROUTE, started, r),
+    };
+    let payload: InteractionPayload = match serde_urlencoded::from_str::<InteractionForm>(text)
+        .map_err(|e| e.to_string())
+        .and_then(|f| serde_json::from_str(&f.payload).map_err(|e| e.to_string()))
+    {
+        Ok(p) => p,
+        Err(e) => return reject(&state, ROUTE, started, Rejection::Malformed(e)),
+    };
+    let actions: Vec<&str> = payload.actions.iter().map(|a| a.action_id.as_str()).collect();
+    tracing::info!(kind = %payload.kind, user = %payload.user.id, ?actions, "interaction with no handler");
+    state
+        .engine
+        .metrics()
+        .request(ROUTE, "ignored", Some(started.elapsed().as_secs_f64()));
+    StatusCode::OK.into_response()
+}

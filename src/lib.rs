@@ -1,0 +1,20 @@
+//! scalebot: the auto-scaling runbook, live in chat.
+//!
+//! The engine ([`engine`]) is platform-neutral: it talks to chat through the
+//! [`chat::Chat`] trait, to AWS through the [`cloud::Cloud`] trait, and keeps
+//! everything that matters in the [`store::Store`]. The ingress ([`ingress`])
+//! verifies and parses what arrives over HTTP or Socket Mode and hands it on.
+
+pub mod catalog;
+pub mod chart;
+pub mod chat;
+pub mod check;
+pub mod cloud;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod ingress;
+pub mod metrics;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,156 @@
+//! The `scalebot` command line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use scalebot::cloud::Cloud;
+use scalebot::config::{Settings, SlackSecrets};
+use scalebot::engine::charting::{ChartPlan, QuerySet, by_id};
+use scalebot::metrics::Metrics;
+use scalebot::startup::{Application, load_catalogs};
+
+#[derive(Parser)]
+#[command(name = "scalebot", version, about = "The auto-scaling runbook, live in chat")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bot: HTTP ingress, and Slack Socket Mode when SLACK_APP_TOKEN is set.
+    Serve {
+        #[arg(long, default_value = "config/scalebot.example.toml")]
+        config: PathBuf,
+    },
+    /// Validate the config and every file in commands/ and charts/.
+    Check {
+        #[arg(long, default_value = "config/scalebot.example.toml")]
+        config: PathBuf,
+    },
+    /// Render a chart from CloudWatch to a PNG file.
+    Chart {
+        /// A chart name: a file stem in charts/.
+        name: String,
+        /// Template variables, e.g. --set function=persona-api.
+        #[arg(long = "set", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "config/scalebot.example.toml")]
+        config: PathBuf,
+    },
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
+}
+
+fn main() -> ExitCode {
+    // Both ring and aws-lc-rs end up linked; rustls needs to be told which.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    scalebot::telemetry::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Cli::parse())) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config } => {
+            let settings = Settings::load(&config)?;
+            let app = Application::build(settings.clone(), SlackSecrets::from_env()).await?;
+            tracing::info!(
+                listen = %settings.server.listen,
+                port = app.port(),
+                store = %scalebot::store::redact_url(&settings.store.url),
+                "scalebot is serving"
+            );
+            app.run_until(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config } => match scalebot::check::run(&config) {
+            Ok(summary) => {
+                println!(
+                    "ok: {} is valid; {} commands, {} charts",
+                    config.display(),
+                    summary.commands,
+                    summary.charts
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(problems) => {
+                for p in &problems {
+                    println!("{p}");
+                }
+                println!("{} problem(s)", problems.len());
+                Ok(ExitCode::from(1))
+            }
+        },
+        Command::Chart {
+            name,
+            vars,
+            out,
+            config,
+        } => {
+            let settings = Settings::load(&config)?;
+            let (_, charts) = load_catalogs(&settings)?;
+            let Some(spec) = charts.get(&name) else {
+                bail!("no chart `{name}`; charts: {}", charts.names().join(", "));
+            };
+            let vars: BTreeMap<String, String> = vars.into_iter().collect();
+            let cloud =
+                scalebot::cloud::aws::AwsCloud::new(&settings.aws, Arc::new(Metrics::default())).await;
+            let now = chrono::Utc::now();
+            let mut queries = QuerySet::default();
+            let plan = ChartPlan::new(spec, &vars, now, &mut queries);
+            let results = by_id(cloud.metric_data(&queries.into_request(plan.start, now)).await?);
+            let data = plan.data(&results, settings.display.tz());
+            let png = scalebot::chart::render_png(&data)?;
+            std::fs::write(&out, &png).with_context(|| format!("writing {}", out.display()))?;
+            println!("wrote {} ({} bytes)", out.display(), png.len());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,135 @@
+//! Building the application from settings: store, adapters, engine, and the
+//! HTTP server bound to its port (port 0 in tests, which read back the real
+//! one).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use slack_morphism::prelude::SlackSigningSecret;
+use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
+use tokio::net::TcpListener;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::chart::ChartCatalog;
+use crate::chat::slack::SlackChat;
+use crate::cloud::aws::AwsCloud;
+use crate::config::{ConfigError, Settings, SlackSecrets};
+use crate::engine::{ACTIONS, Engine, EngineParts, SystemClock};
+use crate::ingress::socket_mode::SocketMode;
+use crate::ingress::{AppState, router};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot build the Slack client: {0}")]
+    SlackClient(std::io::Error),
+    #[error("Slack Socket Mode did not connect: {0}")]
+    SocketMode(String),
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Loads `commands/` and `charts/`, checking one against the other.
+pub fn load_catalogs(settings: &Settings) -> Result<(Catalog, ChartCatalog), CatalogError> {
+    let charts = ChartCatalog::load(&settings.catalog.charts_dir).map_err(CatalogError)?;
+    let catalog = Catalog::load(&settings.catalog.commands_dir, ACTIONS, &charts.names())?;
+    Ok((catalog, charts))
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    max_body_bytes: usize,
+    socket_mode: Option<SocketMode>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, secrets: SlackSecrets) -> Result<Self, StartupError> {
+        secrets.require_for_serve()?;
+        let (catalog, charts) = load_catalogs(&settings)?;
+        let metrics = Arc::new(Metrics::default());
+        let store = Store::connect(&settings.store).await?;
+        let cloud = AwsCloud::new(&settings.aws, metrics.clone()).await;
+        let bot_token = secrets
+            .bot_token
+            .as_ref()
+            .ok_or(ConfigError::MissingSecret("SLACK_BOT_TOKEN", ""))?;
+        let chat = SlackChat::new(&settings.slack, bot_token, metrics.clone())
+            .map_err(StartupError::SlackClient)?;
+        let slack_client = chat.client();
+        let engine = Engine::new(EngineParts {
+            catalog: Arc::new(catalog),
+            charts: Arc::new(charts),
+            cloud: Arc::new(cloud),
+            chat: Arc::new(chat),
+            store,
+            metrics,
+            clock: Arc::new(SystemClock),
+            tz: settings.display.tz(),
+            region: settings.aws.region.clone(),
+        });
+        let slack_verifier = secrets.signing_secret.as_ref().map(|s| {
+            Arc::new(SlackEventSignatureVerifier::new(&SlackSigningSecret::new(
+                s.expose().to_owned(),
+            )))
+        });
+        let socket_mode = match &secrets.app_token {
+            Some(app_token) => Some(
+                SocketMode::start(engine.clone(), slack_client, app_token)
+                    .await
+                    .map_err(|e| StartupError::SocketMode(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let listener = TcpListener::bind(settings.server.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.server.listen.to_string(),
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            state: AppState {
+                engine,
+                slack_verifier,
+            },
+            max_body_bytes: settings.server.max_body_bytes,
+            socket_mode,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn engine(&self) -> Arc<Engine> {
+        self.state.engine.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets running jobs finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+        let engine = self.state.engine.clone();
+        let app = router(self.state, self.max_body_bytes);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(StartupError::Serve)?;
+        if let Some(sm) = &self.socket_mode {
+            sm.shutdown().await;
+        }
+        engine.drain().await;
+        Ok(())
+    }
+}

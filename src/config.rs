@@ -45,7 +45,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -55,20 +55,6 @@ pub struct Settings {
     pub channels: ChannelSettings,
     pub display: DisplaySettings,
     pub catalog: CatalogSettings,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            server: ServerSettings::default(),
-            slack: SlackSettings::default(),
-            aws: AwsSettings::default(),
-            store: StoreSettings::default(),
-            channels: ChannelSettings::default(),
-            display: DisplaySettings::default(),
-            catalog: CatalogSettings::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -325,8 +311,8 @@ mod tests {
     fn unknown_keys_and_bad_values_name_the_key() {
         let err = Settings::parse(Path::new("x.toml"), "[server]\nlisten_on = 1\n").unwrap_err();
         assert!(err.to_string().contains("listen_on"), "{err}");
-        let err =
-            Settings::parse(Path::new("x.toml"), "[display]\ntimezone = \"Mars/Base\"\n").unwrap_err();
+        let err = Settings::parse(Path::new("x.toml"), "[display]\ntimezone = \"Mars/Base\"\n")
+            .unwrap_err();
         assert!(err.to_string().contains("display.timezone"), "{err}");
     }
 }

@@ -15,7 +15,11 @@ use scalebot::metrics::Metrics;
 use scalebot::startup::{Application, load_catalogs};
 
 #[derive(Parser)]
-#[command(name = "scalebot", version, about = "The auto-scaling runbook, live in chat")]
+#[command(
+    name = "scalebot",
+    version,
+    about = "The auto-scaling runbook, live in chat"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -119,11 +123,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let vars: BTreeMap<String, String> = vars.into_iter().collect();
             let cloud =
-                scalebot::cloud::aws::AwsCloud::new(&settings.aws, Arc::new(Metrics::default())).await;
+                scalebot::cloud::aws::AwsCloud::new(&settings.aws, Arc::new(Metrics::default()))
+                    .await;
             let now = chrono::Utc::now();
             let mut queries = QuerySet::default();
             let plan = ChartPlan::new(spec, &vars, now, &mut queries);
-            let results = by_id(cloud.metric_data(&queries.into_request(plan.start, now)).await?);
+            let results = by_id(
+                cloud
+                    .metric_data(&queries.into_request(plan.start, now))
+                    .await?,
+            );
             let data = plan.data(&results, settings.display.tz());
             let png = scalebot::chart::render_png(&data)?;
             std::fs::write(&out, &png).with_context(|| format!("writing {}", out.display()))?;

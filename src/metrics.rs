@@ -48,8 +48,9 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("scalebot");
         let requests = Family::<RouteLabels, Counter>::default();
-        let ack_seconds =
-            Family::<AckLabels, Histogram>::new_with_constructor(ack_histogram as fn() -> Histogram);
+        let ack_seconds = Family::<AckLabels, Histogram>::new_with_constructor(
+            ack_histogram as fn() -> Histogram,
+        );
         let aws_calls = Family::<CallLabels, Counter>::default();
         let chat_calls = Family::<CallLabels, Counter>::default();
         let chat_rate_limited = Family::<MethodLabels, Counter>::default();

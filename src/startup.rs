@@ -119,7 +119,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets running jobs finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
         let engine = self.state.engine.clone();
         let app = router(self.state, self.max_body_bytes);
         axum::serve(self.listener, app)

@@ -267,8 +267,7 @@ fn load_one(
             message: format!("cannot read: {e}"),
         }]
     })?;
-    let mut spec: CommandSpec =
-        toml::from_str(&text).map_err(|e| vec![toml_problem(file, &e)])?;
+    let mut spec: CommandSpec = toml::from_str(&text).map_err(|e| vec![toml_problem(file, &e)])?;
     spec.file = file.to_owned();
     let mut problems = Vec::new();
     let mut problem = |key: &str, message: String| {
@@ -306,10 +305,7 @@ fn load_one(
     if let Some(chart) = &spec.chart
         && !known_charts.iter().any(|c| c == chart)
     {
-        problem(
-            "chart",
-            format!("no chart `{chart}` in the charts folder"),
-        );
+        problem("chart", format!("no chart `{chart}` in the charts folder"));
     }
     let mut seen_optional = false;
     for (i, arg) in spec.args.iter().enumerate() {
@@ -325,7 +321,10 @@ fn load_one(
         if let (Some(min), Some(max)) = (arg.min, arg.max)
             && min > max
         {
-            problem(&format!("{key}.min"), format!("min {min} is above max {max}"));
+            problem(
+                &format!("{key}.min"),
+                format!("min {min} is above max {max}"),
+            );
         }
         if (arg.min.is_some() || arg.max.is_some()) && arg.kind != ArgKind::Integer {
             problem(

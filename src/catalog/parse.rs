@@ -284,7 +284,10 @@ mod tests {
             panic!("expected a command")
         };
         assert_eq!(inv.spec.name, "throttles");
-        assert_eq!(inv.function("function").map(|f| f.as_str()), Some("persona-api"));
+        assert_eq!(
+            inv.function("function").map(|f| f.as_str()),
+            Some("persona-api")
+        );
         assert_eq!(inv.canonical(), "throttles persona-api");
     }
 
@@ -300,7 +303,9 @@ mod tests {
     fn help_and_empty() {
         assert!(matches!(catalog().parse(""), Parsed::Help(None)));
         assert!(matches!(catalog().parse("help"), Parsed::Help(None)));
-        assert!(matches!(catalog().parse("help throttles"), Parsed::Help(Some(s)) if s.name == "throttles"));
+        assert!(
+            matches!(catalog().parse("help throttles"), Parsed::Help(Some(s)) if s.name == "throttles")
+        );
     }
 
     #[test]
@@ -322,7 +327,13 @@ mod tests {
         let Parsed::Error(e) = catalog().parse("launch-missiles") else {
             panic!()
         };
-        assert!(matches!(e, ParseError::UnknownVerb { suggestion: None, .. }));
+        assert!(matches!(
+            e,
+            ParseError::UnknownVerb {
+                suggestion: None,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -356,6 +367,9 @@ mod tests {
 
     #[test]
     fn optional_arguments() {
-        assert!(matches!(catalog().parse("concurrency persona-api"), Parsed::Run(_)));
+        assert!(matches!(
+            catalog().parse("concurrency persona-api"),
+            Parsed::Run(_)
+        ));
     }
 }

@@ -84,7 +84,10 @@ fn rgb((r, g, b): (u8, u8, u8)) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-fn draw(root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, data: &ChartData) -> Result<(), ChartError> {
+fn draw(
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    data: &ChartData,
+) -> Result<(), ChartError> {
     let tz = data.tz;
     let start = data.start.with_timezone(&tz);
     let end = if data.end > data.start {
@@ -111,18 +114,20 @@ fn draw(root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, data: &Ch
         .map_err(draw_err)?
         .set_secondary_coord(start..end, 0f64..right_top);
 
-    let span = end.clone() - start.clone();
+    let span = end - start;
     let fmt = if span > chrono::Duration::hours(36) {
         "%d.%m %H:%M"
     } else {
         "%H:%M"
     };
     let x_fmt = |d: &DateTime<Tz>| d.format(fmt).to_string();
+    let y_fmt = |v: &f64| crate::engine::format::number(*v);
     chart
         .configure_mesh()
         .x_labels(8)
         .y_labels(6)
         .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
         .x_desc(format!("time ({tz})"))
         .y_desc(data.y_label.as_str())
         .label_style(("sans-serif", 14))
@@ -134,6 +139,7 @@ fn draw(root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, data: &Ch
     if has_right {
         chart
             .configure_secondary_axes()
+            .y_label_formatter(&y_fmt)
             .y_desc(data.y2_label.as_str())
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 15))
@@ -163,12 +169,14 @@ fn draw(root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, data: &Ch
     }
     for t in &data.thresholds {
         let color = rgb(t.color);
-        let line = [(start.clone(), t.value), (end.clone(), t.value)];
+        let line = [(start, t.value), (end, t.value)];
         chart
             .draw_series(DashedLineSeries::new(line, 8, 6, color.stroke_width(2)))
             .map_err(draw_err)?
             .label(format!("{} ({})", t.label, t.value))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(1)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(1))
+            });
     }
     chart
         .configure_series_labels()
@@ -181,7 +189,9 @@ fn draw(root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, data: &Ch
 
     if !data.has_data() {
         let (w, h) = root.dim_in_pixel();
-        let style = ("sans-serif", 30).into_font().color(&RGBColor(120, 120, 120));
+        let style = ("sans-serif", 30)
+            .into_font()
+            .color(&RGBColor(120, 120, 120));
         root.draw(&Text::new(
             "no data",
             (w as i32 / 2 - 52, h as i32 / 2 - 15),
@@ -223,7 +233,12 @@ mod tests {
         let start = end - chrono::Duration::minutes(n as i64);
         let points = |k: f64| {
             (0..n)
-                .map(|i| (start + chrono::Duration::minutes(i as i64), k * (i as f64).sin().abs()))
+                .map(|i| {
+                    (
+                        start + chrono::Duration::minutes(i as i64),
+                        k * (i as f64).sin().abs(),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         ChartData {

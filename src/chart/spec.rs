@@ -110,8 +110,9 @@ impl ChartSpec {
         }
         // GetMetricData returns at most 100,800 points per series; a chart
         // far below that stays readable and fast.
-        if self.period_seconds == 0 || (self.period_seconds < 60 && self.period_seconds % 10 != 0)
-            || (self.period_seconds >= 60 && self.period_seconds % 60 != 0)
+        if self.period_seconds == 0
+            || (self.period_seconds < 60 && !self.period_seconds.is_multiple_of(10))
+            || (self.period_seconds >= 60 && !self.period_seconds.is_multiple_of(60))
         {
             p(
                 "period_seconds".into(),
@@ -127,16 +128,26 @@ impl ChartSpec {
         }
         for (i, s) in self.series.iter().enumerate() {
             if parse_color(&s.color).is_none() {
-                p(format!("series[{i}].color"), format!("`{}` is not #rrggbb", s.color));
+                p(
+                    format!("series[{i}].color"),
+                    format!("`{}` is not #rrggbb", s.color),
+                );
             }
             if !valid_stat(&s.stat) {
                 p(
                     format!("series[{i}].stat"),
-                    format!("`{}` is not a CloudWatch statistic ({} or pNN)", s.stat, STATS.join(", ")),
+                    format!(
+                        "`{}` is not a CloudWatch statistic ({} or pNN)",
+                        s.stat,
+                        STATS.join(", ")
+                    ),
                 );
             }
             if s.namespace.is_empty() || s.metric.is_empty() {
-                p(format!("series[{i}]"), "namespace and metric must be set".into());
+                p(
+                    format!("series[{i}]"),
+                    "namespace and metric must be set".into(),
+                );
             }
         }
         for (i, t) in self.thresholds.iter().enumerate() {
@@ -147,7 +158,10 @@ impl ChartSpec {
                 );
             }
             if parse_color(&t.color).is_none() {
-                p(format!("thresholds[{i}].color"), format!("`{}` is not #rrggbb", t.color));
+                p(
+                    format!("thresholds[{i}].color"),
+                    format!("`{}` is not #rrggbb", t.color),
+                );
             }
         }
         problems
@@ -220,7 +234,10 @@ mod tests {
         assert_eq!(parse_color("d62728"), None);
         assert_eq!(parse_color("#zzzzzz"), None);
         let vars = BTreeMap::from([("function".to_string(), "persona-api".to_string())]);
-        assert_eq!(fill("{function}: throttles", &vars), "persona-api: throttles");
+        assert_eq!(
+            fill("{function}: throttles", &vars),
+            "persona-api: throttles"
+        );
     }
 
     #[test]

@@ -82,7 +82,12 @@ impl SlackChat {
                             attempts: attempt,
                         });
                     }
-                    tracing::info!(method, attempt, wait_ms = wait.as_millis() as u64, "Slack rate limit: waiting as asked");
+                    tracing::info!(
+                        method,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "Slack rate limit: waiting as asked"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 Err(SlackClientError::ApiError(e)) => {
@@ -141,7 +146,11 @@ pub fn blocks(message: &Message) -> Vec<SlackBlock> {
         );
     }
     if !message.text.is_empty() {
-        blocks.push(SlackSectionBlock::new().with_text(md!(clip(&message.text, 3000))).into());
+        blocks.push(
+            SlackSectionBlock::new()
+                .with_text(md!(clip(&message.text, 3000)))
+                .into(),
+        );
     }
     for chunk in message.fields.chunks(10) {
         let fields = chunk
@@ -157,8 +166,8 @@ pub fn blocks(message: &Message) -> Vec<SlackBlock> {
             .take(25)
             .map(|b| {
                 let mut el = SlackBlockButtonElement::new(pt!(clip(&b.label, 75)))
-                .with_action_id(b.action_id.clone().into())
-                .with_value(b.value.clone());
+                    .with_action_id(b.action_id.clone().into())
+                    .with_value(b.value.clone());
                 match b.style {
                     ButtonStyle::Primary => el = el.with_style(SlackBlockButtonStyle::Primary),
                     ButtonStyle::Danger => el = el.with_style(SlackBlockButtonStyle::Danger),
@@ -206,7 +215,8 @@ impl Chat for SlackChat {
         thread: Option<&MessageRef>,
         message: &Message,
     ) -> Result<MessageRef, ChatError> {
-        let mut req = SlackApiChatPostMessageRequest::new(channel.to_owned().into(), content(message));
+        let mut req =
+            SlackApiChatPostMessageRequest::new(channel.to_owned().into(), content(message));
         if let Some(t) = thread {
             req = req.with_thread_ts(t.id.clone().into());
         }
@@ -245,11 +255,9 @@ impl Chat for SlackChat {
         image: &Image,
     ) -> Result<(), ChatError> {
         // files.upload is retired; the three-step upload replaces it.
-        let get = SlackApiFilesGetUploadUrlExternalRequest::new(
-            image.filename.clone(),
-            image.png.len(),
-        )
-        .with_alt_txt(clip(&image.alt_text, 1000));
+        let get =
+            SlackApiFilesGetUploadUrlExternalRequest::new(image.filename.clone(), image.png.len())
+                .with_alt_txt(clip(&image.alt_text, 1000));
         let target = self
             .call("files.getUploadURLExternal", || {
                 let session = self.client.open_session(&self.token);

@@ -109,24 +109,31 @@ where
                 }
             }
         }
-        SdkError::ServiceError(_) | SdkError::ResponseError(_) | SdkError::ConstructionFailure(_) | _ => {
+        SdkError::ServiceError(_)
+        | SdkError::ResponseError(_)
+        | SdkError::ConstructionFailure(_)
+        | _ => {
             let code = err.code().unwrap_or_default().to_owned();
             let message = err.message().unwrap_or_default().to_owned();
             match code.as_str() {
-                "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation"
-                | "UnrecognizedClientException" | "InvalidClientTokenId" => {
-                    CloudError::AccessDenied {
-                        action: action.into(),
-                    }
-                }
+                "AccessDenied"
+                | "AccessDeniedException"
+                | "UnauthorizedOperation"
+                | "UnrecognizedClientException"
+                | "InvalidClientTokenId" => CloudError::AccessDenied {
+                    action: action.into(),
+                },
                 "ResourceNotFoundException" | "ResourceNotFound" | "NotFound" => {
                     CloudError::NotFound {
                         what: what(),
                         region: region.into(),
                     }
                 }
-                "Throttling" | "ThrottlingException" | "TooManyRequestsException"
-                | "RequestLimitExceeded" | "LimitExceededException" => CloudError::Throttled {
+                "Throttling"
+                | "ThrottlingException"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "LimitExceededException" => CloudError::Throttled {
                     action: action.into(),
                 },
                 "" => CloudError::Unreachable {
@@ -236,7 +243,12 @@ impl Cloud for AwsCloud {
             .send()
             .await
             .map_err(|e| {
-                classify(ACTION, &self.region, || format!("Lambda function `{function}`"), e)
+                classify(
+                    ACTION,
+                    &self.region,
+                    || format!("Lambda function `{function}`"),
+                    e,
+                )
             });
         self.observe(ACTION, &result);
         Ok(result?.reserved_concurrent_executions())

@@ -59,9 +59,13 @@ pub enum CloudError {
         "the bot's AWS role is not allowed to call {action}; add it to the role's policy (deploy/iam-policy.json lists what the bot needs)"
     )]
     AccessDenied { action: String },
-    #[error("AWS is throttling {action} requests and still did after retries; try again in a minute")]
+    #[error(
+        "AWS is throttling {action} requests and still did after retries; try again in a minute"
+    )]
     Throttled { action: String },
-    #[error("AWS did not answer {action} in time; try again, and check the bot's network path to AWS if it persists")]
+    #[error(
+        "AWS did not answer {action} in time; try again, and check the bot's network path to AWS if it persists"
+    )]
     Timeout { action: String },
     #[error("AWS refused {action}: {message}")]
     Rejected { action: String, message: String },
@@ -90,6 +94,8 @@ pub trait Cloud: Send + Sync + 'static {
 
     /// The function's reserved concurrency (`None` when unreserved). Fails
     /// with [`CloudError::NotFound`] when the function does not exist.
-    async fn reserved_concurrency(&self, function: &FunctionName)
-    -> Result<Option<i32>, CloudError>;
+    async fn reserved_concurrency(
+        &self,
+        function: &FunctionName,
+    ) -> Result<Option<i32>, CloudError>;
 }

@@ -140,7 +140,10 @@ impl ChartPlan {
                     label: s.label.clone(),
                     color: parse_color(&s.color).unwrap_or((0, 0, 0)),
                     axis: s.axis,
-                    points: results.get(id).map(|r| r.points.clone()).unwrap_or_default(),
+                    points: results
+                        .get(id)
+                        .map(|r| r.points.clone())
+                        .unwrap_or_default(),
                 })
                 .collect(),
             thresholds: self.thresholds.clone(),

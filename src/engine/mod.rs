@@ -195,7 +195,8 @@ impl Engine {
                 };
                 let engine = self.clone();
                 let (req2, id2) = (req.clone(), id.clone());
-                self.tasks.spawn(async move { engine.run(inv, req2, id2).await });
+                self.tasks
+                    .spawn(async move { engine.run(inv, req2, id2).await });
                 (command, "accepted", String::new(), ack)
             }
         };
@@ -238,7 +239,10 @@ impl Engine {
                 };
                 match self.chat.post(&req.channel, None, &message).await {
                     Ok(_) => ("failed", e.to_string()),
-                    Err(chat) => ("failed", format!("{e}; and the error could not be posted: {chat}")),
+                    Err(chat) => (
+                        "failed",
+                        format!("{e}; and the error could not be posted: {chat}"),
+                    ),
                 }
             }
         };

@@ -52,7 +52,12 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Reply, Acti
         .map(|c| c.start)
         .unwrap_or(now - Duration::hours(3))
         .min(now - window - Duration::seconds(i64::from(period)));
-    let results = by_id(engine.cloud.metric_data(&queries.into_request(start, now)).await?);
+    let results = by_id(
+        engine
+            .cloud
+            .metric_data(&queries.into_request(start, now))
+            .await?,
+    );
     let series = |id: &str| results.get(id).cloned().unwrap_or_default();
 
     let since = now - window;
@@ -101,7 +106,10 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Reply, Acti
     } else {
         (
             Tone::Good,
-            format!("No throttles in the last {minutes} minutes ({}-minute periods).", period / 60),
+            format!(
+                "No throttles in the last {minutes} minutes ({}-minute periods).",
+                period / 60
+            ),
         )
     };
     let reserved_text = match reserved {

@@ -71,7 +71,11 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// Verifies the signature and returns the body as text.
-fn verify<'b>(state: &AppState, headers: &HeaderMap, body: &'b Bytes) -> Result<&'b str, Rejection> {
+fn verify<'b>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &'b Bytes,
+) -> Result<&'b str, Rejection> {
     let verifier = state.slack_verifier.as_ref().ok_or(Rejection::NoSecret)?;
     let (Some(signature), Some(timestamp)) = (
         header_str(headers, "x-slack-signature"),
@@ -190,7 +194,11 @@ pub async fn interactions(
         Ok(p) => p,
         Err(e) => return reject(&state, ROUTE, started, Rejection::Malformed(e)),
     };
-    let actions: Vec<&str> = payload.actions.iter().map(|a| a.action_id.as_str()).collect();
+    let actions: Vec<&str> = payload
+        .actions
+        .iter()
+        .map(|a| a.action_id.as_str())
+        .collect();
     tracing::info!(kind = %payload.kind, user = %payload.user.id, ?actions, "interaction with no handler");
     state
         .engine

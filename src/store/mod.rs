@@ -8,8 +8,8 @@ pub use audit::{AuditEntry, AuditId};
 use std::time::Duration;
 
 use sqlx::AnyPool;
-use sqlx::any::AnyPoolOptions;
 use sqlx::Executor;
+use sqlx::any::AnyPoolOptions;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::StoreSettings;

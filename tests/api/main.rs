@@ -1,0 +1,13 @@
+//! Integration tests: the real server over HTTP, AWS through moto, Slack
+//! through the local fake in `tests/support`, the store on SQLite and
+//! PostgreSQL. One test binary, so that it links once.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod aws_errors;
+mod check_cli;
+mod ingress;
+mod socket_mode;
+mod store;
+mod throttles;

@@ -1,0 +1,238 @@
+//! `spawn_app`: the real application on port 0, with its Slack pointed at
+//! the local fake, its AWS at moto (or another endpoint), and a fresh store.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use scalebot::config::{Secret, Settings, SlackSecrets};
+use scalebot::engine::Engine;
+use scalebot::startup::Application;
+use sha2::Sha256;
+use tokio::sync::oneshot;
+
+use super::slack::{APP_TOKEN, BOT_TOKEN, FakeSlack};
+
+pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+pub struct Options {
+    pub store_url: Option<String>,
+    pub aws_endpoint: Option<String>,
+    pub socket_mode: bool,
+    pub http: bool,
+    pub max_attempts: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            store_url: None,
+            aws_endpoint: None,
+            socket_mode: false,
+            http: true,
+            max_attempts: 3,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub slack: FakeSlack,
+    pub http: reqwest::Client,
+    pub engine: Arc<Engine>,
+    pub store_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn init() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The bot's logs only when asked for: RUST_LOG=info cargo test.
+    if std::env::var_os("RUST_LOG").is_some() {
+        scalebot::telemetry::init();
+    }
+}
+
+pub async fn spawn_app(opts: Options) -> TestApp {
+    init();
+    super::moto::aws_env();
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_url = opts
+        .store_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("scalebot.db").display()));
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.slack.api_url = slack.api_url();
+    settings.aws.region = super::moto::REGION.into();
+    settings.aws.endpoint_url = Some(opts.aws_endpoint.clone().unwrap_or_else(super::moto::url));
+    settings.aws.max_attempts = opts.max_attempts;
+    settings.aws.operation_timeout_seconds = 5;
+    settings.store.url = store_url.clone();
+    let root = env!("CARGO_MANIFEST_DIR");
+    settings.catalog.commands_dir = format!("{root}/commands").into();
+    settings.catalog.charts_dir = format!("{root}/charts").into();
+    let secrets = SlackSecrets {
+        bot_token: Some(Secret::new(BOT_TOKEN)),
+        signing_secret: opts.http.then(|| Secret::new(SIGNING_SECRET)),
+        app_token: opts.socket_mode.then(|| Secret::new(APP_TOKEN)),
+    };
+    let app = Application::build(settings, secrets)
+        .await
+        .expect("application builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let engine = app.engine();
+    let (tx, rx) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+        base,
+        slack,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        engine,
+        store_url,
+        shutdown: Some(tx),
+        done: Some(done),
+        _dir: dir,
+    }
+}
+
+pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
+    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A slash-command body as Slack sends it (fields from Slack's docs).
+pub fn slash_body(text: &str, user: &str, channel: &str) -> String {
+    serde_urlencoded::to_string([
+        ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
+        ("team_id", "T0001"),
+        ("team_domain", "example"),
+        ("enterprise_id", "E0001"),
+        ("enterprise_name", "Globular Construct Inc"),
+        ("channel_id", channel),
+        ("channel_name", "ops"),
+        ("user_id", user),
+        ("user_name", "oncall"),
+        ("command", "/scale"),
+        ("text", text),
+        ("response_url", "https://hooks.slack.com/commands/1234/5678"),
+        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+        ("api_app_id", "A123456"),
+    ])
+    .expect("form")
+}
+
+impl TestApp {
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        body: String,
+        content_type: &str,
+        ts: i64,
+    ) -> reqwest::Response {
+        let sig = sign(SIGNING_SECRET, ts, &body);
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Sends `/scale {text}` as Slack would and returns the ack JSON.
+    pub async fn command(&self, text: &str, user: &str, channel: &str) -> serde_json::Value {
+        let resp = self
+            .post_signed(
+                "/slack/commands",
+                slash_body(text, user, channel),
+                "application/x-www-form-urlencoded",
+                now(),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "slash command acked");
+        resp.json().await.expect("ack is JSON")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn audit(&self) -> Vec<scalebot::store::AuditEntry> {
+        self.engine.store().flush().await.expect("flush");
+        self.engine
+            .store()
+            .audit_entries(100)
+            .await
+            .expect("audit entries")
+    }
+
+    /// The outcome of the newest audit row for `command`, once the command
+    /// has finished (its outcome is written when its job ends).
+    pub async fn finished_outcome(&self, command: &str) -> String {
+        for _ in 0..100 {
+            let row = self
+                .audit()
+                .await
+                .into_iter()
+                .find(|a| a.command == command);
+            if let Some(row) = row
+                && row.finished_ms.is_some()
+            {
+                return row.outcome;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("`{command}` never finished in the audit log");
+    }
+
+    /// Stops the server and waits for background work, like SIGTERM.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Every text of a posted message: its fallback and its blocks.
+pub fn message_text(post: &serde_json::Value) -> String {
+    let mut s = post["text"].as_str().unwrap_or_default().to_owned();
+    s.push('\n');
+    s.push_str(&post["blocks"].to_string());
+    s
+}
+
+pub fn decode_png(bytes: &[u8]) -> (u32, u32) {
+    let decoder = png::Decoder::new(bytes);
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("a PNG frame");
+    (info.width, info.height)
+}

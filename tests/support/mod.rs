@@ -1,0 +1,6 @@
+//! Test fixtures shared by the integration tests.
+
+pub mod app;
+pub mod cbor_proxy;
+pub mod moto;
+pub mod slack;

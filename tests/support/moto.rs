@@ -1,0 +1,294 @@
+//! moto in server mode, one per test binary (or the one in `MOTO_URL`), and
+//! helpers that seed it through the official AWS SDK.
+
+#![allow(dead_code)]
+
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::{Once, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use chrono::{DateTime, Utc};
+
+pub const REGION: &str = "eu-central-1";
+pub const ACCOUNT: &str = "123456789012";
+
+static ENV: Once = Once::new();
+static MOTO: OnceLock<String> = OnceLock::new();
+
+/// Dummy credentials for the SDK: moto checks no signature, but the SDK
+/// will not send an unsigned request.
+pub fn aws_env() {
+    ENV.call_once(|| {
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ] {
+            if std::env::var_os(k).is_none() {
+                // SAFETY: runs once, first thing in each test that needs
+                // AWS, before any code of ours reads the environment from
+                // another thread; std serialises its own env access.
+                unsafe { std::env::set_var(k, v) };
+            }
+        }
+    });
+}
+
+fn moto_binary() -> String {
+    if let Ok(bin) = std::env::var("MOTO_SERVER") {
+        return bin;
+    }
+    let venv = std::env::var("SCALEBOT_VENV").unwrap_or_else(|_| "/var/tmp/scalebot-venv".into());
+    let candidate = format!("{venv}/bin/moto_server");
+    if std::path::Path::new(&candidate).exists() {
+        return candidate;
+    }
+    panic!(
+        "moto_server not found: run the suite with scripts/test.sh, which installs moto[server]==5.2.5 \
+         into {venv}, or set MOTO_URL to a running moto server"
+    );
+}
+
+/// The AWS endpoint for tests: moto behind the CloudWatch CBOR translator.
+pub fn url() -> String {
+    super::cbor_proxy::start(moto_url())
+}
+
+/// The URL of a running moto server.
+pub fn moto_url() -> String {
+    aws_env();
+    MOTO.get_or_init(|| {
+        if let Ok(url) = std::env::var("MOTO_URL") {
+            return url;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let bin = moto_binary();
+        // The watchdog ends moto when this test binary exits, however it exits.
+        let script = format!(
+            "'{bin}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+             while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
+            parent = std::process::id()
+        );
+        // The shell exits only with the watchdog; nobody waits for it.
+        #[allow(clippy::zombie_processes)]
+        let _watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        format!("http://127.0.0.1:{port}")
+    })
+    .clone()
+}
+
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_env();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// Creates a Lambda function (and the IAM role moto insists on).
+pub async fn create_function(endpoint: &str, name: &str, reserved: Option<i32>) {
+    let conf = sdk_config(endpoint).await;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let role = "scalebot-test-lambda-role";
+    let role_arn = match iam.get_role().role_name(role).send().await {
+        Ok(r) => r.role().map(|r| r.arn().to_owned()).expect("role arn"),
+        Err(_) => iam
+            .create_role()
+            .role_name(role)
+            .assume_role_policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            )
+            .send()
+            .await
+            .expect("create role")
+            .role()
+            .map(|r| r.arn().to_owned())
+            .expect("role arn"),
+    };
+    let lambda = aws_sdk_lambda::Client::new(&conf);
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(role_arn)
+        .handler("index.handler")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_smithy_types::Blob::new(tiny_zip()))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create function");
+    if let Some(n) = reserved {
+        lambda
+            .put_function_concurrency()
+            .function_name(name)
+            .reserved_concurrent_executions(n)
+            .send()
+            .await
+            .expect("put function concurrency");
+    }
+}
+
+/// A valid zip holding one small file, made without a zip library: one
+/// stored entry, its central directory and the end record.
+pub fn tiny_zip() -> Vec<u8> {
+    let name = b"index.py";
+    let data = b"def handler(event, context):\n    return 1\n";
+    let crc = crc32(data);
+    let mut out = Vec::new();
+    let le16 = |v: u16| v.to_le_bytes();
+    let le32 = |v: u32| v.to_le_bytes();
+    out.extend_from_slice(&le32(0x0403_4b50));
+    out.extend_from_slice(&le16(20));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le16(0x21));
+    out.extend_from_slice(&le32(crc));
+    out.extend_from_slice(&le32(data.len() as u32));
+    out.extend_from_slice(&le32(data.len() as u32));
+    out.extend_from_slice(&le16(name.len() as u16));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(name);
+    out.extend_from_slice(data);
+    let cd_start = out.len();
+    out.extend_from_slice(&le32(0x0201_4b50));
+    out.extend_from_slice(&le16(20));
+    out.extend_from_slice(&le16(20));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le16(0x21));
+    out.extend_from_slice(&le32(crc));
+    out.extend_from_slice(&le32(data.len() as u32));
+    out.extend_from_slice(&le32(data.len() as u32));
+    out.extend_from_slice(&le16(name.len() as u16));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le32(0));
+    out.extend_from_slice(&le32(0));
+    out.extend_from_slice(name);
+    let cd_len = out.len() - cd_start;
+    out.extend_from_slice(&le32(0x0605_4b50));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le16(0));
+    out.extend_from_slice(&le16(1));
+    out.extend_from_slice(&le16(1));
+    out.extend_from_slice(&le32(cd_len as u32));
+    out.extend_from_slice(&le32(cd_start as u32));
+    out.extend_from_slice(&le16(0));
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Writes `points` of one `AWS/Lambda` metric for `function`.
+pub async fn put_lambda_metric(
+    endpoint: &str,
+    function: &str,
+    metric: &str,
+    points: &[(DateTime<Utc>, f64)],
+) {
+    let conf = sdk_config(endpoint).await;
+    let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    for chunk in points.chunks(500) {
+        let data = chunk
+            .iter()
+            .map(|(t, v)| {
+                MetricDatum::builder()
+                    .metric_name(metric)
+                    .dimensions(
+                        Dimension::builder()
+                            .name("FunctionName")
+                            .value(function)
+                            .build(),
+                    )
+                    .timestamp(aws_smithy_types::DateTime::from_millis(
+                        t.timestamp_millis(),
+                    ))
+                    .value(*v)
+                    .build()
+            })
+            .collect();
+        cw.put_metric_data()
+            .namespace("AWS/Lambda")
+            .set_metric_data(Some(data))
+            .send()
+            .await
+            .expect("put metric data");
+    }
+}
+
+/// A day of metrics for `function`, one point a minute, ending a minute
+/// before `now`: invocations with a daily rhythm, concurrency that follows
+/// them, and a throttling episode in the last four minutes (50 a minute,
+/// 200 in all) while concurrency sits at `reserved`.
+pub async fn seed_day_with_throttling(
+    endpoint: &str,
+    function: &str,
+    now: DateTime<Utc>,
+    reserved: f64,
+) {
+    let minutes = 24 * 60;
+    let mut invocations = Vec::new();
+    let mut concurrency = Vec::new();
+    let mut throttles = Vec::new();
+    for k in (1..=minutes).rev() {
+        let t = now - chrono::Duration::minutes(k);
+        let phase = (k as f64 / minutes as f64) * std::f64::consts::TAU;
+        let inv = if k <= 30 {
+            400.0
+        } else {
+            250.0 + 150.0 * phase.sin()
+        };
+        let conc = if k <= 4 {
+            reserved
+        } else {
+            (inv / 6.0).round().min(reserved - 5.0)
+        };
+        invocations.push((t, inv));
+        concurrency.push((t, conc));
+        throttles.push((t, if k <= 4 { 50.0 } else { 0.0 }));
+    }
+    put_lambda_metric(endpoint, function, "Invocations", &invocations).await;
+    put_lambda_metric(endpoint, function, "ConcurrentExecutions", &concurrency).await;
+    put_lambda_metric(endpoint, function, "Throttles", &throttles).await;
+}

@@ -1,0 +1,379 @@
+//! A local Slack-compatible Web API server that records every call and
+//! answers as Slack documents: `chat.postMessage`, `chat.update`, the
+//! three-step file upload, `apps.connections.open` with a loopback Socket
+//! Mode WebSocket, and 429 with `Retry-After` on demand.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+pub const BOT_TOKEN: &str = "xoxb-test-bot-token";
+pub const APP_TOKEN: &str = "xapp-test-app-token";
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub args: Value,
+    pub at: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub file_id: String,
+    pub filename: String,
+    pub declared_length: usize,
+    pub bytes: Vec<u8>,
+    pub channel: Option<String>,
+    pub thread_ts: Option<String>,
+    pub title: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<Call>,
+    rate_limited: Vec<(String, Instant)>,
+    limits: HashMap<String, (u32, u64)>,
+    next_ts: u64,
+    next_file: u64,
+    pending_uploads: HashMap<String, Upload>,
+    uploads: Vec<Upload>,
+    envelopes: VecDeque<Value>,
+    acks: Vec<Value>,
+    sockets_opened: u32,
+}
+
+#[derive(Clone)]
+pub struct FakeSlack {
+    inner: Arc<Mutex<Inner>>,
+    changed: Arc<Notify>,
+    pub addr: SocketAddr,
+}
+
+impl FakeSlack {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake slack");
+        let addr = listener.local_addr().expect("addr");
+        let fake = Self {
+            inner: Arc::new(Mutex::new(Inner {
+                next_ts: 1,
+                next_file: 1,
+                ..Default::default()
+            })),
+            changed: Arc::new(Notify::new()),
+            addr,
+        };
+        let app = Router::new()
+            .route("/api/{method}", any(api))
+            .route("/upload/{file_id}", post(upload))
+            .route("/socket", get(socket))
+            .with_state(fake.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        fake
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("http://{}/api", self.addr)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next `times` calls of `method` get 429 with `Retry-After`.
+    pub fn rate_limit(&self, method: &str, times: u32, retry_after_secs: u64) {
+        self.lock()
+            .limits
+            .insert(method.to_owned(), (times, retry_after_secs));
+    }
+
+    pub fn calls(&self, method: &str) -> Vec<Call> {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    pub fn rate_limited(&self, method: &str) -> Vec<Instant> {
+        self.lock()
+            .rate_limited
+            .iter()
+            .filter(|(m, _)| m == method)
+            .map(|(_, t)| *t)
+            .collect()
+    }
+
+    /// Messages posted to `channel`, oldest first.
+    pub fn posts(&self, channel: &str) -> Vec<Value> {
+        self.calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.args["channel"] == channel)
+            .map(|c| c.args)
+            .collect()
+    }
+
+    pub fn uploads(&self) -> Vec<Upload> {
+        self.lock().uploads.clone()
+    }
+
+    pub fn acks(&self) -> Vec<Value> {
+        self.lock().acks.clone()
+    }
+
+    pub fn sockets_opened(&self) -> u32 {
+        self.lock().sockets_opened
+    }
+
+    /// Queues a Socket Mode envelope for the next connected socket.
+    pub fn push_envelope(&self, envelope: Value) {
+        self.lock().envelopes.push_back(envelope);
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until `check` holds, or panics after `secs` with `what`.
+    pub async fn wait_for<T>(
+        &self,
+        secs: u64,
+        what: &str,
+        mut check: impl FnMut(&Self) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = check(self) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {secs}s waiting for {what}");
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), self.changed.notified()).await;
+        }
+    }
+
+    fn record(&self, method: &str, args: Value) {
+        self.lock().calls.push(Call {
+            method: method.to_owned(),
+            args,
+            at: Instant::now(),
+        });
+        self.changed.notify_waiters();
+    }
+}
+
+fn args_of(headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Value {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if ct.starts_with("application/json") {
+        return serde_json::from_slice(body).unwrap_or(Value::Null);
+    }
+    let text = if body.is_empty() {
+        query.unwrap_or_default()
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    };
+    let map: HashMap<String, String> = serde_urlencoded::from_str(&text).unwrap_or_default();
+    serde_json::to_value(map).unwrap_or(Value::Null)
+}
+
+fn ok(v: Value) -> Response {
+    let mut body = json!({"ok": true});
+    if let (Some(b), Some(extra)) = (body.as_object_mut(), v.as_object()) {
+        for (k, val) in extra {
+            b.insert(k.clone(), val.clone());
+        }
+    }
+    axum::Json(body).into_response()
+}
+
+fn err(code: &str) -> Response {
+    axum::Json(json!({"ok": false, "error": code})).into_response()
+}
+
+async fn api(
+    State(fake): State<FakeSlack>,
+    Path(method): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let expected = if method == "apps.connections.open" {
+        APP_TOKEN
+    } else {
+        BOT_TOKEN
+    };
+    if auth != format!("Bearer {expected}") {
+        return err("not_authed");
+    }
+    {
+        let mut inner = fake.lock();
+        if let Some((times, retry)) = inner.limits.get(&method).copied()
+            && times > 0
+        {
+            inner.limits.insert(method.clone(), (times - 1, retry));
+            inner.rate_limited.push((method.clone(), Instant::now()));
+            drop(inner);
+            fake.changed.notify_waiters();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [
+                    ("retry-after", retry.to_string()),
+                    ("content-type", "application/json".into()),
+                ],
+                json!({"ok": false, "error": "ratelimited"}).to_string(),
+            )
+                .into_response();
+        }
+    }
+    let args = args_of(&headers, query, &body);
+    let response = match method.as_str() {
+        "chat.postMessage" => {
+            if args["channel"].as_str().unwrap_or_default().is_empty() {
+                return err("channel_not_found");
+            }
+            let ts = {
+                let mut inner = fake.lock();
+                inner.next_ts += 1;
+                format!("1700000000.{:06}", inner.next_ts)
+            };
+            ok(json!({
+                "channel": args["channel"],
+                "ts": ts,
+                "message": {"ts": ts, "text": args["text"], "type": "message"},
+            }))
+        }
+        "chat.update" => {
+            ok(json!({"channel": args["channel"], "ts": args["ts"], "text": args["text"]}))
+        }
+        "files.getUploadURLExternal" => {
+            let length: usize = args["length"]
+                .as_str()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            let filename = args["filename"].as_str().unwrap_or_default().to_owned();
+            if length == 0 || filename.is_empty() {
+                return err("invalid_arguments");
+            }
+            let mut inner = fake.lock();
+            let id = format!("F{:04}", inner.next_file);
+            inner.next_file += 1;
+            inner.pending_uploads.insert(
+                id.clone(),
+                Upload {
+                    file_id: id.clone(),
+                    filename,
+                    declared_length: length,
+                    bytes: Vec::new(),
+                    channel: None,
+                    thread_ts: None,
+                    title: None,
+                },
+            );
+            ok(json!({"upload_url": format!("http://{}/upload/{id}", fake.addr), "file_id": id}))
+        }
+        "files.completeUploadExternal" => {
+            let files = args["files"].as_array().cloned().unwrap_or_default();
+            let mut done = Vec::new();
+            let mut inner = fake.lock();
+            for f in &files {
+                let id = f["id"].as_str().unwrap_or_default();
+                let Some(mut up) = inner.pending_uploads.remove(id) else {
+                    return err("file_not_found");
+                };
+                up.channel = args["channel_id"].as_str().map(str::to_owned);
+                up.thread_ts = args["thread_ts"].as_str().map(str::to_owned);
+                up.title = f["title"].as_str().map(str::to_owned);
+                done.push(json!({"id": id, "title": up.title}));
+                inner.uploads.push(up);
+            }
+            ok(json!({"files": done}))
+        }
+        "apps.connections.open" => ok(json!({"url": format!("ws://{}/socket", fake.addr)})),
+        _ => err("unknown_method"),
+    };
+    fake.record(&method, args);
+    response
+}
+
+/// Step 2 of the upload: the bytes, posted to the URL step 1 returned.
+async fn upload(
+    State(fake): State<FakeSlack>,
+    Path(file_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut inner = fake.lock();
+    match inner.pending_uploads.get_mut(&file_id) {
+        Some(up) => {
+            up.bytes = body.to_vec();
+            drop(inner);
+            fake.record("upload", json!({"file_id": file_id, "bytes": body.len()}));
+            (StatusCode::OK, format!("OK - {}", body.len())).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such upload").into_response(),
+    }
+}
+
+async fn socket(State(fake): State<FakeSlack>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| serve_socket(fake, socket))
+}
+
+async fn serve_socket(fake: FakeSlack, mut socket: WebSocket) {
+    fake.lock().sockets_opened += 1;
+    let hello = json!({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0TEST"}, "debug_info": {"host": "fake"}});
+    if socket
+        .send(WsMessage::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        let next = fake.lock().envelopes.pop_front();
+        if let Some(env) = next
+            && socket
+                .send(WsMessage::Text(env.to_string().into()))
+                .await
+                .is_err()
+        {
+            return;
+        }
+        tokio::select! {
+            msg = socket.recv() => match msg {
+                Some(Ok(WsMessage::Text(t))) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(&t) {
+                        fake.lock().acks.push(v);
+                        fake.changed.notify_waiters();
+                    }
+                }
+                Some(Ok(WsMessage::Ping(p))) => { let _ = socket.send(WsMessage::Pong(p)).await; }
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+            _ = fake.changed.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}

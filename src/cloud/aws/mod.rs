@@ -16,7 +16,11 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{Cloud, CloudError, MetricRequest, Series};
+use super::{
+    AccountConcurrency, AlarmState, Cloud, CloudError, DailyCost, DbInstance, DbProxy,
+    MetricRequest, NewDbProxy, ProvisionedConfig, ReplicationGroup, RestartOutcome, ScalableTarget,
+    ScalingActivity, ScalingPolicy, Series,
+};
 use crate::config::AwsSettings;
 use crate::domain::FunctionName;
 use crate::metrics::Metrics;
@@ -252,5 +256,183 @@ impl Cloud for AwsCloud {
             });
         self.observe(ACTION, &result);
         Ok(result?.reserved_concurrent_executions())
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn account_concurrency(&self) -> Result<AccountConcurrency, CloudError> {
+        Err(CloudError::Rejected {
+            action: "lambda:GetAccountSettings".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn put_reserved_concurrency(
+        &self,
+        _function: &FunctionName,
+        _value: i32,
+    ) -> Result<(), CloudError> {
+        Err(CloudError::Rejected {
+            action: "lambda:PutFunctionConcurrency".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn delete_reserved_concurrency(
+        &self,
+        _function: &FunctionName,
+    ) -> Result<(), CloudError> {
+        Err(CloudError::Rejected {
+            action: "lambda:DeleteFunctionConcurrency".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn provisioned_configs(
+        &self,
+        _function: &FunctionName,
+    ) -> Result<Vec<ProvisionedConfig>, CloudError> {
+        Err(CloudError::Rejected {
+            action: "lambda:ListProvisionedConcurrencyConfigs".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn put_provisioned(
+        &self,
+        _function: &FunctionName,
+        _qualifier: &str,
+        _value: i32,
+    ) -> Result<(), CloudError> {
+        Err(CloudError::Rejected {
+            action: "lambda:PutProvisionedConcurrencyConfig".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn delete_provisioned(
+        &self,
+        _function: &FunctionName,
+        _qualifier: &str,
+    ) -> Result<(), CloudError> {
+        Err(CloudError::Rejected {
+            action: "lambda:DeleteProvisionedConcurrencyConfig".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn restart_function(
+        &self,
+        _function: &FunctionName,
+    ) -> Result<RestartOutcome, CloudError> {
+        Err(CloudError::Rejected {
+            action: "lambda:UpdateFunctionConfiguration".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn scalable_targets(&self, _namespace: &str) -> Result<Vec<ScalableTarget>, CloudError> {
+        Err(CloudError::Rejected {
+            action: "application-autoscaling:DescribeScalableTargets".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn register_scalable_target(&self, _target: &ScalableTarget) -> Result<(), CloudError> {
+        Err(CloudError::Rejected {
+            action: "application-autoscaling:RegisterScalableTarget".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn scaling_policies(&self, _namespace: &str) -> Result<Vec<ScalingPolicy>, CloudError> {
+        Err(CloudError::Rejected {
+            action: "application-autoscaling:DescribeScalingPolicies".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn put_scaling_policy(&self, _policy: &ScalingPolicy) -> Result<(), CloudError> {
+        Err(CloudError::Rejected {
+            action: "application-autoscaling:PutScalingPolicy".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn scaling_activities(
+        &self,
+        _namespace: &str,
+        _max: i32,
+    ) -> Result<Vec<ScalingActivity>, CloudError> {
+        Err(CloudError::Rejected {
+            action: "application-autoscaling:DescribeScalingActivities".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn alarm_states(&self, _names: &[String]) -> Result<Vec<AlarmState>, CloudError> {
+        Err(CloudError::Rejected {
+            action: "cloudwatch:DescribeAlarms".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn db_instance(&self, _id: &str) -> Result<DbInstance, CloudError> {
+        Err(CloudError::Rejected {
+            action: "rds:DescribeDBInstances".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn db_proxies(&self) -> Result<Vec<DbProxy>, CloudError> {
+        Err(CloudError::Rejected {
+            action: "rds:DescribeDBProxies".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn create_db_proxy(
+        &self,
+        _proxy: &NewDbProxy,
+        _instance: &str,
+    ) -> Result<(), CloudError> {
+        Err(CloudError::Rejected {
+            action: "rds:CreateDBProxy".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn daily_costs(
+        &self,
+        _start: chrono::NaiveDate,
+        _end: chrono::NaiveDate,
+    ) -> Result<Vec<DailyCost>, CloudError> {
+        Err(CloudError::Rejected {
+            action: "ce:GetCostAndUsage".into(),
+            message: "not built yet".into(),
+        })
+    }
+
+    // PLACEHOLDER(helper): replace with the SDK call.
+    async fn replication_group(&self, _id: &str) -> Result<ReplicationGroup, CloudError> {
+        Err(CloudError::Rejected {
+            action: "elasticache:DescribeReplicationGroups".into(),
+            message: "not built yet".into(),
+        })
     }
 }

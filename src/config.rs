@@ -1,6 +1,7 @@
 //! Typed settings: a TOML file for everything that is not a secret, the
 //! environment for the secrets (which never print, see [`Secret`]).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -55,6 +56,132 @@ pub struct Settings {
     pub channels: ChannelSettings,
     pub display: DisplaySettings,
     pub catalog: CatalogSettings,
+    pub runbook: RunbookSettings,
+    /// Guardrails and facts per Lambda function, by name.
+    pub functions: BTreeMap<String, FunctionSettings>,
+    /// Role name → members: Slack user ids (`U…`), Slack user-group ids
+    /// (`S…`), Discord user or role ids.
+    pub roles: BTreeMap<String, Vec<String>>,
+    pub prices: PriceSettings,
+    pub rds_proxy: RdsProxySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunbookSettings {
+    /// Run everything except the changing AWS call, and say so everywhere.
+    pub dry_run: bool,
+    /// A plan not confirmed within this many seconds expires.
+    pub plan_ttl_seconds: u64,
+    /// The reserved concurrency the throttles button proposes (the runbook's 100).
+    pub throttles_raise_to: i32,
+    /// The functions the batch procedures act on.
+    pub functions: Vec<String>,
+    /// The alias that carries provisioned concurrency and its scaling policy.
+    pub default_alias: String,
+    /// After a concurrency change, how often the metric is checked again
+    /// (the runbook's `watch -n 30`) and for how long.
+    pub monitor_interval_seconds: u64,
+    pub monitor_max_minutes: u64,
+    /// Cost runaway: the provisioned-concurrency utilization target to set
+    /// (0.1–0.9; the runbook's `TargetValue=90.0` is out of range for this
+    /// metric) and the reserved concurrency for every function.
+    pub cost_runaway_target: f64,
+    pub cost_runaway_reserved: i32,
+    /// Emergency scale-down: reserved concurrency for every function.
+    pub scale_down_reserved: i32,
+    /// The ElastiCache replication group the scale-down and rollback touch.
+    pub cache_group: String,
+    /// The RDS instance of the RDS procedures and reports.
+    pub database: String,
+    /// The environment name used in policy names (`{env}-lambda-scaling-policy`).
+    pub environment: String,
+}
+
+impl Default for RunbookSettings {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            plan_ttl_seconds: 900,
+            throttles_raise_to: 100,
+            functions: [
+                "persona-api",
+                "vc-start",
+                "vc-result",
+                "auth-handler",
+                "upload-service",
+            ]
+            .map(String::from)
+            .to_vec(),
+            default_alias: "live".into(),
+            monitor_interval_seconds: 30,
+            monitor_max_minutes: 10,
+            cost_runaway_target: 0.9,
+            cost_runaway_reserved: 10,
+            scale_down_reserved: 5,
+            cache_group: "matbakh-redis".into(),
+            database: "matbakh-db".into(),
+            environment: "production".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FunctionSettings {
+    pub min_reserved: i32,
+    pub max_reserved: i32,
+    pub min_provisioned: i32,
+    pub max_provisioned: i32,
+    /// Memory size, for the provisioned-concurrency cost estimate.
+    pub memory_mb: u32,
+}
+
+impl Default for FunctionSettings {
+    fn default() -> Self {
+        Self {
+            min_reserved: 0,
+            max_reserved: 1000,
+            min_provisioned: 0,
+            max_provisioned: 500,
+            memory_mb: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PriceSettings {
+    /// USD per GB-second of provisioned concurrency (eu-central-1 list price).
+    pub provisioned_gb_second: f64,
+}
+
+impl Default for PriceSettings {
+    fn default() -> Self {
+        Self {
+            provisioned_gb_second: 0.000_004_166_7,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RdsProxySettings {
+    /// `POSTGRESQL` or `MYSQL`.
+    pub engine_family: String,
+    /// The Secrets Manager secret with the database credentials.
+    pub secret_arn: String,
+    /// The IAM role the proxy uses to read the secret.
+    pub role_arn: String,
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+impl Settings {
+    /// Guardrails for a function: its own section, or the defaults.
+    pub fn function(&self, name: &str) -> FunctionSettings {
+        self.functions.get(name).cloned().unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -272,6 +399,38 @@ impl Settings {
         }
         if self.aws.max_attempts == 0 {
             return Err(invalid("aws.max_attempts", "must be at least 1".into()));
+        }
+        for (name, f) in &self.functions {
+            crate::domain::FunctionName::parse(name)
+                .map_err(|e| invalid(&format!("functions.{name}"), e.0))?;
+            if f.min_reserved > f.max_reserved || f.min_reserved < 0 {
+                return Err(invalid(
+                    &format!("functions.{name}.min_reserved"),
+                    "must be between 0 and max_reserved".into(),
+                ));
+            }
+            if f.min_provisioned > f.max_provisioned || f.min_provisioned < 0 {
+                return Err(invalid(
+                    &format!("functions.{name}.min_provisioned"),
+                    "must be between 0 and max_provisioned".into(),
+                ));
+            }
+        }
+        for (i, name) in self.runbook.functions.iter().enumerate() {
+            crate::domain::FunctionName::parse(name)
+                .map_err(|e| invalid(&format!("runbook.functions[{i}]"), e.0))?;
+        }
+        if !(0.1..=0.9).contains(&self.runbook.cost_runaway_target) {
+            return Err(invalid(
+                "runbook.cost_runaway_target",
+                "must be between 0.1 and 0.9 (a utilization fraction)".into(),
+            ));
+        }
+        if self.runbook.plan_ttl_seconds == 0 {
+            return Err(invalid(
+                "runbook.plan_ttl_seconds",
+                "must be at least 1".into(),
+            ));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid(

@@ -70,6 +70,7 @@ impl Application {
             .map_err(StartupError::SlackClient)?;
         let slack_client = chat.client();
         let engine = Engine::new(EngineParts {
+            settings: Arc::new(settings.clone()),
             catalog: Arc::new(catalog),
             charts: Arc::new(charts),
             cloud: Arc::new(cloud),
@@ -80,6 +81,7 @@ impl Application {
             tz: settings.display.tz(),
             region: settings.aws.region.clone(),
         });
+        engine.spawn_expiry();
         let slack_verifier = secrets.signing_secret.as_ref().map(|s| {
             Arc::new(SlackEventSignatureVerifier::new(&SlackSigningSecret::new(
                 s.expose().to_owned(),

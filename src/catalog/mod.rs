@@ -48,9 +48,16 @@ pub struct CatalogError(pub Vec<Problem>);
 pub enum ArgKind {
     /// A Lambda function name.
     Function,
+    /// A Lambda version or alias; `$LATEST` is refused (AWS allows no
+    /// provisioned concurrency there).
+    Qualifier,
     /// A whole number, within `min`..=`max` when given.
     Integer,
-    /// A single word.
+    /// A decimal number, within `min`..=`max` when given.
+    Number,
+    /// A day, `YYYY-MM-DD` or `YYYYMMDD`.
+    Date,
+    /// A single word, one of `choices` when given.
     Word,
 }
 
@@ -63,8 +70,15 @@ pub struct ArgSpec {
     pub help: String,
     #[serde(default = "yes")]
     pub required: bool,
-    pub min: Option<i64>,
-    pub max: Option<i64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Words accepted in place of a number (e.g. `clear`), or the only
+    /// words a `word` argument accepts.
+    #[serde(default)]
+    pub choices: Vec<String>,
+    /// The last argument may take several values (`restart <function>…`).
+    #[serde(default)]
+    pub many: bool,
     /// Used when an optional argument is left out.
     pub default: Option<toml::Value>,
 }
@@ -95,6 +109,8 @@ pub struct CommandSpec {
     /// Whether the command changes anything in AWS.
     #[serde(default)]
     pub changes: bool,
+    /// Who confirms a changing command, and how many people.
+    pub confirm: Option<ConfirmSpec>,
     #[serde(default)]
     pub args: Vec<ArgSpec>,
     /// Parameters for the action (windows, periods, defaults).
@@ -123,6 +139,24 @@ impl CommandSpec {
     fn words(&self) -> Vec<&str> {
         self.name.split_whitespace().collect()
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmSpec {
+    /// A role from the config's `[roles]`.
+    pub role: String,
+    /// Distinct people who must confirm; with 2 or more the requester
+    /// cannot be one of them.
+    #[serde(default = "one")]
+    pub approvals: u32,
+    /// Danger-styled button, and a stronger confirm dialog.
+    #[serde(default)]
+    pub destructive: bool,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// The loaded catalog, ordered by name.
@@ -326,10 +360,18 @@ fn load_one(
                 format!("min {min} is above max {max}"),
             );
         }
-        if (arg.min.is_some() || arg.max.is_some()) && arg.kind != ArgKind::Integer {
+        if (arg.min.is_some() || arg.max.is_some())
+            && !matches!(arg.kind, ArgKind::Integer | ArgKind::Number)
+        {
             problem(
                 &format!("{key}.min"),
-                "min and max apply to integer arguments only".into(),
+                "min and max apply to number arguments only".into(),
+            );
+        }
+        if arg.many && i + 1 != spec.args.len() {
+            problem(
+                &format!("{key}.many"),
+                "only the last argument can take several values".into(),
             );
         }
         if arg.default.is_some() && arg.required {
@@ -338,6 +380,16 @@ fn load_one(
                 "a default only makes sense with required = false".into(),
             );
         }
+    }
+    match (&spec.confirm, spec.changes) {
+        (None, true) => problem(
+            "confirm",
+            "a command that changes AWS needs a [confirm] section (role, approvals)".into(),
+        ),
+        (Some(c), _) if c.approvals == 0 => {
+            problem("confirm.approvals", "must be at least 1".into())
+        }
+        _ => {}
     }
     if problems.is_empty() {
         Ok(spec)

@@ -7,11 +7,14 @@ use super::{ArgKind, Catalog, CommandSpec};
 use crate::domain::{FunctionName, truncate};
 
 /// A typed argument value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ArgValue {
     Function(FunctionName),
     Integer(i64),
+    Number(f64),
+    Date(chrono::NaiveDate),
     Word(String),
+    List(Vec<ArgValue>),
 }
 
 impl std::fmt::Display for ArgValue {
@@ -19,7 +22,13 @@ impl std::fmt::Display for ArgValue {
         match self {
             ArgValue::Function(n) => write!(f, "{n}"),
             ArgValue::Integer(i) => write!(f, "{i}"),
+            ArgValue::Number(n) => write!(f, "{n}"),
+            ArgValue::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
             ArgValue::Word(w) => f.write_str(w),
+            ArgValue::List(items) => {
+                let parts: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+                f.write_str(&parts.join(" "))
+            }
         }
     }
 }
@@ -42,6 +51,39 @@ impl Invocation {
         match self.args.get(name) {
             Some(ArgValue::Integer(i)) => Some(*i),
             _ => None,
+        }
+    }
+    pub fn number(&self, name: &str) -> Option<f64> {
+        match self.args.get(name) {
+            Some(ArgValue::Number(n)) => Some(*n),
+            Some(ArgValue::Integer(i)) => Some(*i as f64),
+            _ => None,
+        }
+    }
+    pub fn word(&self, name: &str) -> Option<&str> {
+        match self.args.get(name) {
+            Some(ArgValue::Word(w)) => Some(w),
+            _ => None,
+        }
+    }
+    pub fn date(&self, name: &str) -> Option<chrono::NaiveDate> {
+        match self.args.get(name) {
+            Some(ArgValue::Date(d)) => Some(*d),
+            _ => None,
+        }
+    }
+    /// Every function named by a `many` argument (or the single one).
+    pub fn functions(&self, name: &str) -> Vec<FunctionName> {
+        match self.args.get(name) {
+            Some(ArgValue::Function(f)) => vec![f.clone()],
+            Some(ArgValue::List(items)) => items
+                .iter()
+                .filter_map(|i| match i {
+                    ArgValue::Function(f) => Some(f.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
         }
     }
     /// The invocation as it could be typed again, for logs and the audit.
@@ -185,6 +227,14 @@ fn bind(spec: &CommandSpec, tokens: &[&str]) -> Result<BTreeMap<String, ArgValue
             }
             continue;
         };
+        if arg.many {
+            let values = tokens[i..]
+                .iter()
+                .map(|raw| value(arg, raw, &usage))
+                .collect::<Result<Vec<_>, _>>()?;
+            args.insert(arg.name.clone(), ArgValue::List(values));
+            return Ok(args);
+        }
         args.insert(arg.name.clone(), value(arg, raw, &usage)?);
     }
     if let Some(extra) = tokens.get(spec.args.len()) {
@@ -202,15 +252,75 @@ fn value(arg: &super::ArgSpec, raw: &str, usage: &str) -> Result<ArgValue, Parse
         reason,
         usage: usage.to_owned(),
     };
+    let keyword = arg.choices.iter().find(|c| c.eq_ignore_ascii_case(raw));
     match arg.kind {
         ArgKind::Function => FunctionName::parse(raw)
             .map(ArgValue::Function)
             .map_err(|e| bad(e.0)),
-        ArgKind::Word => Ok(ArgValue::Word(truncate(raw, 100))),
-        ArgKind::Integer => {
-            let n: i64 = raw
-                .parse()
-                .map_err(|_| bad(format!("`{}` is not a whole number", truncate(raw, 20))))?;
+        ArgKind::Qualifier => {
+            if raw.eq_ignore_ascii_case("$LATEST") {
+                return Err(bad(
+                    "AWS does not allow provisioned concurrency on `$LATEST`; name an alias or a published version \
+                     (the runbook's scale-down passes `$LATEST`, which AWS rejects)"
+                        .into(),
+                ));
+            }
+            let ok = !raw.is_empty()
+                && raw.len() <= 128
+                && raw
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if ok {
+                Ok(ArgValue::Word(raw.to_owned()))
+            } else {
+                Err(bad(format!(
+                    "`{}` is not an alias or version",
+                    truncate(raw, 40)
+                )))
+            }
+        }
+        ArgKind::Word => match (arg.choices.is_empty(), keyword) {
+            (true, _) => Ok(ArgValue::Word(truncate(raw, 100))),
+            (false, Some(k)) => Ok(ArgValue::Word(k.clone())),
+            (false, None) => Err(bad(format!(
+                "`{}` is not one of: {}",
+                truncate(raw, 40),
+                arg.choices.join(", ")
+            ))),
+        },
+        ArgKind::Date => {
+            let d = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .or_else(|_| chrono::NaiveDate::parse_from_str(raw, "%Y%m%d"))
+                .map_err(|_| {
+                    bad(format!(
+                        "`{}` is not a date (YYYY-MM-DD)",
+                        truncate(raw, 20)
+                    ))
+                })?;
+            Ok(ArgValue::Date(d))
+        }
+        ArgKind::Integer | ArgKind::Number => {
+            if let Some(k) = keyword {
+                return Ok(ArgValue::Word(k.clone()));
+            }
+            let n: f64 = raw
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| {
+                    let also = if arg.choices.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" or {}", arg.choices.join(", "))
+                    };
+                    bad(format!("`{}` is not a number{also}", truncate(raw, 20)))
+                })?;
+            if arg.kind == ArgKind::Integer && n.fract() != 0.0 {
+                return Err(bad(format!(
+                    "`{}` is not a whole number",
+                    truncate(raw, 20)
+                )));
+            }
             if let Some(min) = arg.min
                 && n < min
             {
@@ -221,7 +331,11 @@ fn value(arg: &super::ArgSpec, raw: &str, usage: &str) -> Result<ArgValue, Parse
             {
                 return Err(bad(format!("{n} is above the maximum {max}")));
             }
-            Ok(ArgValue::Integer(n))
+            Ok(if arg.kind == ArgKind::Integer {
+                ArgValue::Integer(n as i64)
+            } else {
+                ArgValue::Number(n)
+            })
         }
     }
 }
@@ -245,6 +359,7 @@ mod tests {
             action: "throttles".into(),
             chart: None,
             changes: false,
+            confirm: None,
             args,
             params: Default::default(),
             file: Default::default(),
@@ -257,8 +372,10 @@ mod tests {
             kind,
             help: String::new(),
             required,
-            min: Some(0).filter(|_| kind == ArgKind::Integer),
-            max: Some(1000).filter(|_| kind == ArgKind::Integer),
+            min: Some(0.0).filter(|_| kind == ArgKind::Integer),
+            max: Some(1000.0).filter(|_| kind == ArgKind::Integer),
+            choices: Vec::new(),
+            many: false,
             default: None,
         }
     }
@@ -357,7 +474,7 @@ mod tests {
         let Parsed::Error(e) = catalog().parse("concurrency persona-api ten") else {
             panic!()
         };
-        assert!(e.to_string().contains("not a whole number"), "{e}");
+        assert!(e.to_string().contains("not a number"), "{e}");
 
         let Parsed::Error(e) = catalog().parse("throttles a b") else {
             panic!()

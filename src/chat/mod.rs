@@ -156,4 +156,20 @@ pub trait Chat: Send + Sync + 'static {
         thread: Option<&MessageRef>,
         image: &Image,
     ) -> Result<(), ChatError>;
+
+    /// A message only `user` sees, in `channel`.
+    async fn ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        message: &Message,
+    ) -> Result<(), ChatError>;
+
+    /// The members of a user group (Slack `S…` ids, Discord role ids).
+    async fn group_members(&self, group: &str) -> Result<Vec<String>, ChatError>;
+}
+
+/// How every chat platform writes a mention of a user.
+pub fn mention(user: &str) -> String {
+    format!("<@{user}>")
 }

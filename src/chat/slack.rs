@@ -291,4 +291,36 @@ impl Chat for SlackChat {
         .await?;
         Ok(())
     }
+
+    async fn ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        message: &Message,
+    ) -> Result<(), ChatError> {
+        let req = SlackApiChatPostEphemeralRequest::new(
+            channel.to_owned().into(),
+            user.to_owned().into(),
+            content(message),
+        );
+        self.call("chat.postEphemeral", || {
+            let session = self.client.open_session(&self.token);
+            let req = req.clone();
+            async move { session.chat_post_ephemeral(&req).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn group_members(&self, group: &str) -> Result<Vec<String>, ChatError> {
+        let req = SlackApiUserGroupsUsersListRequest::new(group.to_owned().into());
+        let resp = self
+            .call("usergroups.users.list", || {
+                let session = self.client.open_session(&self.token);
+                let req = req.clone();
+                async move { session.usergroups_users_list(&req).await }
+            })
+            .await?;
+        Ok(resp.users.iter().map(|u| u.to_string()).collect())
+    }
 }

@@ -115,7 +115,7 @@ pub struct RestartOutcome {
 }
 
 /// An Application Auto Scaling scalable target.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScalableTarget {
     /// `lambda`, `elasticache`, …
     pub namespace: String,
@@ -128,7 +128,7 @@ pub struct ScalableTarget {
 }
 
 /// A target-tracking scaling policy, kept whole so that it can be restored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScalingPolicy {
     pub name: String,
     pub namespace: String,
@@ -183,7 +183,7 @@ pub struct DbProxy {
 }
 
 /// What `CreateDBProxy` needs beyond the instance; from config.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NewDbProxy {
     pub name: String,
     /// `POSTGRESQL` or `MYSQL`.

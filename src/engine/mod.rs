@@ -2,26 +2,34 @@
 //! and, for real work, a background job that reads AWS, renders charts and
 //! posts the outcome through the Chat port.
 
+mod actions;
 pub mod charting;
+mod confirm;
 pub mod format;
 mod help;
-mod throttles;
+mod incident;
+mod monitor;
+pub mod plan;
+
+pub use confirm::ButtonEvent;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::{Catalog, Invocation, Parsed};
 use crate::chart::{ChartCatalog, ChartError};
 use crate::chat::{Chat, Image, Message, Tone};
 use crate::cloud::{Cloud, CloudError};
+use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::store::StoreError;
 use crate::store::{AuditEntry, AuditId, Store};
 
-/// The actions that command files may name in `action`.
-pub const ACTIONS: &[&str] = &["throttles"];
+pub use actions::ACTIONS;
 
 /// The time source; tests and drills replace it.
 pub trait Clock: Send + Sync + 'static {
@@ -60,6 +68,9 @@ pub struct CommandRequest {
     pub user: String,
     pub channel: String,
     pub text: String,
+    /// Set when the command comes from an incident's button or thread, so
+    /// that its plan joins that incident.
+    pub incident: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,17 +94,54 @@ pub struct Reply {
     pub images: Vec<Image>,
 }
 
+/// What a changing action proposes; it runs only once confirmed.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    pub changes: Vec<plan::Change>,
+    /// Consequences worth reading before confirming (account concurrency
+    /// left, cost per hour, functions affected).
+    pub notes: Vec<String>,
+    /// The executed plan this one reverts.
+    pub undo_of: Option<String>,
+    /// The incident the plan belongs to, when the action knows it.
+    pub incident: Option<String>,
+}
+
+impl Proposal {
+    pub fn new(changes: Vec<plan::Change>, notes: Vec<String>) -> Self {
+        Self {
+            changes,
+            notes,
+            undo_of: None,
+            incident: None,
+        }
+    }
+}
+
+pub enum Outcome {
+    Reply(Reply),
+    Proposal(Proposal),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
     #[error(transparent)]
     Cloud(#[from] CloudError),
     #[error(transparent)]
     Chart(#[from] ChartError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Chat(#[from] crate::chat::ChatError),
     #[error("the command file is missing what the action needs: {0}")]
     Spec(String),
+    /// A guardrail or a runbook rule says no; the text names the limit.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 pub struct Engine {
+    settings: Arc<Settings>,
     catalog: Arc<Catalog>,
     charts: Arc<ChartCatalog>,
     cloud: Arc<dyn Cloud>,
@@ -104,9 +152,11 @@ pub struct Engine {
     tz: Tz,
     region: String,
     tasks: TaskTracker,
+    shutdown: CancellationToken,
 }
 
 pub struct EngineParts {
+    pub settings: Arc<Settings>,
     pub catalog: Arc<Catalog>,
     pub charts: Arc<ChartCatalog>,
     pub cloud: Arc<dyn Cloud>,
@@ -121,6 +171,7 @@ pub struct EngineParts {
 impl Engine {
     pub fn new(p: EngineParts) -> Arc<Self> {
         Arc::new(Self {
+            settings: p.settings,
             catalog: p.catalog,
             charts: p.charts,
             cloud: p.cloud,
@@ -131,6 +182,7 @@ impl Engine {
             tz: p.tz,
             region: p.region,
             tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
         })
     }
 
@@ -146,8 +198,26 @@ impl Engine {
         &self.catalog
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Runs `work` as a tracked background job (awaited at shutdown).
+    pub fn spawn<F>(&self, work: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(work);
+    }
+
     /// Waits for background jobs to finish (graceful shutdown).
     pub async fn drain(&self) {
+        // Monitors and the expiry sweep stop; commands in flight finish.
+        self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
         if let Err(e) = self.store.flush().await {
@@ -220,34 +290,47 @@ impl Engine {
     async fn run(self: Arc<Self>, inv: Invocation, req: CommandRequest, id: AuditId) {
         let span = tracing::info_span!("command", command = %inv.canonical(), user = %req.user);
         let _enter = span.enter();
-        let result = match inv.spec.action.as_str() {
-            "throttles" => throttles::run(&self, &inv).await,
-            other => Err(ActionError::Spec(format!("no action `{other}`"))),
-        };
+        let result = actions::run(&self, &inv, &req).await;
         let (outcome, detail) = match result {
-            Ok(reply) => match self.deliver(&req.channel, reply).await {
+            Ok(Outcome::Reply(reply)) => match self.deliver(&req.channel, reply).await {
                 Ok(()) => ("ok", String::new()),
                 Err(e) => ("chat_failed", e.to_string()),
             },
-            Err(e) => {
-                tracing::info!(error = %e, "command failed");
-                let message = Message {
-                    title: Some(format!("Could not run /scale {}", inv.canonical())),
-                    tone: Tone::Bad,
-                    text: capitalise(&e.to_string()),
-                    ..Default::default()
-                };
-                match self.chat.post(&req.channel, None, &message).await {
-                    Ok(_) => ("failed", e.to_string()),
-                    Err(chat) => (
-                        "failed",
-                        format!("{e}; and the error could not be posted: {chat}"),
-                    ),
-                }
-            }
+            Ok(Outcome::Proposal(proposal)) => match self.propose(&req, &inv, proposal, None).await
+            {
+                Ok(plan_id) => ("planned", plan_id),
+                Err(e) => self.report_failure(&req, &inv, e).await,
+            },
+            Err(e) => self.report_failure(&req, &inv, e).await,
         };
         if let Err(e) = self.store.audit_finish(&id, outcome, &detail).await {
             tracing::error!(error = %e, "audit write failed");
+        }
+    }
+
+    async fn report_failure(
+        &self,
+        req: &CommandRequest,
+        inv: &Invocation,
+        e: ActionError,
+    ) -> (&'static str, String) {
+        tracing::info!(error = %e, "command failed");
+        let (tone, outcome) = match e {
+            ActionError::Refused(_) => (Tone::Warning, "refused"),
+            _ => (Tone::Bad, "failed"),
+        };
+        let message = Message {
+            title: Some(format!("Could not run /scale {}", inv.canonical())),
+            tone,
+            text: capitalise(&e.to_string()),
+            ..Default::default()
+        };
+        match self.chat.post(&req.channel, None, &message).await {
+            Ok(_) => (outcome, e.to_string()),
+            Err(chat) => (
+                outcome,
+                format!("{e}; and the error could not be posted: {chat}"),
+            ),
         }
     }
 

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use crate::engine::{Ack, CommandRequest, Platform, Visibility};
+use crate::engine::{Ack, ButtonEvent, CommandRequest, Platform, Visibility};
 
 /// The slash-command form fields the bot uses (Slack sends more).
 #[derive(Debug, Deserialize)]
@@ -141,6 +141,7 @@ pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: B
             user: form.user_id,
             channel: form.channel_id,
             text: form.text,
+            incident: None,
         })
         .await;
     state
@@ -159,23 +160,32 @@ struct InteractionForm {
 struct InteractionPayload {
     #[serde(rename = "type")]
     kind: String,
-    user: InteractionUser,
+    user: Id,
+    channel: Option<Id>,
+    container: Option<Container>,
     #[serde(default)]
     actions: Vec<InteractionAction>,
 }
 
 #[derive(Debug, Deserialize)]
-struct InteractionUser {
+struct Id {
     id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Container {
+    channel_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct InteractionAction {
     action_id: String,
+    #[serde(default)]
+    value: String,
 }
 
-/// Button clicks. The buttons themselves come with the runbook actions;
-/// until a click matches one, it is acknowledged and logged.
+/// Button clicks (`block_actions`): acknowledged at once with an empty
+/// 200; the engine handles the click afterwards and answers in the channel.
 pub async fn interactions(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -194,15 +204,31 @@ pub async fn interactions(
         Ok(p) => p,
         Err(e) => return reject(&state, ROUTE, started, Rejection::Malformed(e)),
     };
-    let actions: Vec<&str> = payload
-        .actions
-        .iter()
-        .map(|a| a.action_id.as_str())
-        .collect();
-    tracing::info!(kind = %payload.kind, user = %payload.user.id, ?actions, "interaction with no handler");
+    let channel = payload
+        .channel
+        .map(|c| c.id)
+        .or_else(|| payload.container.and_then(|c| c.channel_id))
+        .unwrap_or_default();
+    let mut outcome = "ignored";
+    if payload.kind == "block_actions" {
+        for action in payload.actions {
+            outcome = "ok";
+            let event = ButtonEvent {
+                platform: Platform::Slack,
+                user: payload.user.id.clone(),
+                channel: channel.clone(),
+                action_id: action.action_id,
+                value: action.value,
+            };
+            let engine = state.engine.clone();
+            state
+                .engine
+                .spawn(async move { engine.on_button(event).await });
+        }
+    }
     state
         .engine
         .metrics()
-        .request(ROUTE, "ignored", Some(started.elapsed().as_secs_f64()));
+        .request(ROUTE, outcome, Some(started.elapsed().as_secs_f64()));
     StatusCode::OK.into_response()
 }

@@ -9,7 +9,7 @@ use slack_morphism::prelude::*;
 
 use crate::chat::slack::{Connector, content};
 use crate::config::Secret;
-use crate::engine::{CommandRequest, Engine, Platform, Visibility};
+use crate::engine::{ButtonEvent, CommandRequest, Engine, Platform, Visibility};
 
 pub struct SocketMode {
     listener: SlackClientSocketModeListener<Connector>,
@@ -66,6 +66,7 @@ async fn on_command(
             user: ev.user_id.to_string(),
             channel: ev.channel_id.to_string(),
             text: ev.text.unwrap_or_default(),
+            incident: None,
         })
         .await;
     let response_type = match ack.visibility {
@@ -78,9 +79,36 @@ async fn on_command(
 async fn on_interaction(
     ev: SlackInteractionEvent,
     _client: Arc<SlackHyperClient>,
-    _state: SlackClientEventsUserState,
+    state: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackInteractionResponse> {
-    tracing::info!(kind = ?std::mem::discriminant(&ev), "Socket Mode interaction with no handler");
+    let engine = state
+        .read()
+        .await
+        .get_user_state::<Arc<Engine>>()
+        .cloned()
+        .ok_or("Socket Mode listener has no engine")?;
+    if let SlackInteractionEvent::BlockActions(ev) = ev {
+        let channel = ev
+            .channel
+            .as_ref()
+            .map(|c| c.id.to_string())
+            .unwrap_or_default();
+        for action in ev.actions.unwrap_or_default() {
+            let event = ButtonEvent {
+                platform: Platform::Slack,
+                user: ev
+                    .user
+                    .as_ref()
+                    .map(|u| u.id.to_string())
+                    .unwrap_or_default(),
+                channel: channel.clone(),
+                action_id: action.action_id.to_string(),
+                value: action.value.unwrap_or_default(),
+            };
+            let e = engine.clone();
+            engine.spawn(async move { e.on_button(event).await });
+        }
+    }
     Ok(SlackInteractionResponse::from(()))
 }
 

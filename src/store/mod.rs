@@ -2,8 +2,12 @@
 //! PostgreSQL for several replicas, through the same portable SQL.
 
 mod audit;
+mod incidents;
+mod plans;
 
 pub use audit::{AuditEntry, AuditId};
+pub use incidents::{IncidentEvent, IncidentRow};
+pub use plans::PlanRow;
 
 use std::time::Duration;
 

@@ -7,6 +7,8 @@ mod support;
 
 mod aws_errors;
 mod check_cli;
+mod cloud_aws;
+mod confirm;
 mod ingress;
 mod socket_mode;
 mod store;

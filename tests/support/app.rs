@@ -16,8 +16,15 @@ use tokio::sync::oneshot;
 use super::slack::{APP_TOKEN, BOT_TOKEN, FakeSlack};
 
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+/// The incident channel of every test app.
+pub const INCIDENTS: &str = "C0INCIDENTS";
+
+/// A change to the settings a test makes before the app is built.
+pub type Tweak = Box<dyn FnOnce(&mut Settings) + Send>;
 
 pub struct Options {
+    /// Adjusts the settings before the application is built.
+    pub tweak: Option<Tweak>,
     pub store_url: Option<String>,
     pub aws_endpoint: Option<String>,
     pub socket_mode: bool,
@@ -28,6 +35,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            tweak: None,
             store_url: None,
             aws_endpoint: None,
             socket_mode: false,
@@ -76,6 +84,12 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     let root = env!("CARGO_MANIFEST_DIR");
     settings.catalog.commands_dir = format!("{root}/commands").into();
     settings.catalog.charts_dir = format!("{root}/charts").into();
+    settings.channels.incidents = INCIDENTS.into();
+    settings.runbook.monitor_interval_seconds = 1;
+    settings.runbook.monitor_max_minutes = 1;
+    if let Some(tweak) = opts.tweak {
+        tweak(&mut settings);
+    }
     let secrets = SlackSecrets {
         bot_token: Some(Secret::new(BOT_TOKEN)),
         signing_secret: opts.http.then(|| Secret::new(SIGNING_SECRET)),
@@ -172,6 +186,78 @@ impl TestApp {
             .await;
         assert_eq!(resp.status(), 200, "slash command acked");
         resp.json().await.expect("ack is JSON")
+    }
+
+    /// Clicks a button as Slack reports it (`block_actions`, fields from
+    /// Slack's reference), signed, and returns the HTTP status.
+    pub async fn click(&self, user: &str, channel: &str, action_id: &str, value: &str) -> u16 {
+        let payload = serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": "someone", "name": "someone", "team_id": "T0001"},
+            "api_app_id": "A123456",
+            "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+            "container": {"type": "message", "message_ts": "1700000000.000001", "channel_id": channel, "is_ephemeral": false},
+            "trigger_id": "12466734323.1395872398.4b9b9d3c8a4f",
+            "team": {"id": "T0001", "domain": "example"},
+            "enterprise": null,
+            "is_enterprise_install": false,
+            "channel": {"id": channel, "name": "incidents"},
+            "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
+            "state": {"values": {}},
+            "actions": [{
+                "action_id": action_id,
+                "block_id": "b1",
+                "text": {"type": "plain_text", "text": "Confirm", "emoji": true},
+                "value": value,
+                "type": "button",
+                "action_ts": "1548426417.840180"
+            }]
+        });
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form");
+        self.post_signed(
+            "/slack/interactions",
+            body,
+            "application/x-www-form-urlencoded",
+            now(),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
+    /// The plan posted in the incident thread whose text mentions `command`:
+    /// its id and the post.
+    pub async fn wait_plan(&self, command: &str) -> (String, serde_json::Value) {
+        let needle = format!(": /scale {command}");
+        let post = self
+            .slack
+            .wait_for(30, &format!("a plan for {command}"), |s| {
+                s.posts(INCIDENTS).into_iter().rfind(|p| {
+                    p["text"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("Plan P-") && t.contains(&needle))
+                })
+            })
+            .await;
+        let text = post["text"].as_str().unwrap_or_default();
+        let id = text
+            .trim_start_matches("Plan ")
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        (id, post)
+    }
+
+    /// Waits for a post in the incident channel containing `needle`.
+    pub async fn wait_incident_post(&self, needle: &str) -> serde_json::Value {
+        self.slack
+            .wait_for(30, needle, |s| {
+                s.posts(INCIDENTS)
+                    .into_iter()
+                    .find(|p| message_text(p).contains(needle))
+            })
+            .await
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -111,17 +111,23 @@ pub async fn create_function(endpoint: &str, name: &str, reserved: Option<i32>) 
     let conf = sdk_config(endpoint).await;
     let iam = aws_sdk_iam::Client::new(&conf);
     let role = "scalebot-test-lambda-role";
-    let role_arn = match iam.get_role().role_name(role).send().await {
+    // Tests run in parallel: whoever loses the race to create the role
+    // reads the one the winner made.
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let created = iam
+        .create_role()
+        .role_name(role)
+        .assume_role_policy_document(policy)
+        .send()
+        .await;
+    let role_arn = match created {
         Ok(r) => r.role().map(|r| r.arn().to_owned()).expect("role arn"),
         Err(_) => iam
-            .create_role()
+            .get_role()
             .role_name(role)
-            .assume_role_policy_document(
-                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-            )
             .send()
             .await
-            .expect("create role")
+            .expect("get role")
             .role()
             .map(|r| r.arn().to_owned())
             .expect("role arn"),
@@ -291,4 +297,78 @@ pub async fn seed_day_with_throttling(
     put_lambda_metric(endpoint, function, "Invocations", &invocations).await;
     put_lambda_metric(endpoint, function, "ConcurrentExecutions", &concurrency).await;
     put_lambda_metric(endpoint, function, "Throttles", &throttles).await;
+}
+
+/// The subnets of moto's default VPC in [`REGION`], which RDS Proxy needs
+/// (moto checks that they exist). The crate has no EC2 client, so this is
+/// one EC2 query-protocol call; moto routes it by the credential scope in
+/// the Authorization header and checks no signature.
+pub async fn default_subnets() -> Vec<String> {
+    let body = "Action=DescribeSubnets&Version=2016-11-15\
+                &Filter.1.Name=default-for-az&Filter.1.Value.1=true";
+    let xml = reqwest::Client::new()
+        .post(format!("{}/", moto_url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/ec2/aws4_request, \
+                 SignedHeaders=host, Signature=0"
+            ),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("DescribeSubnets")
+        .text()
+        .await
+        .expect("DescribeSubnets body");
+    let subnets: Vec<String> = xml
+        .split("<subnetId>")
+        .skip(1)
+        .filter_map(|s| s.split("</subnetId>").next())
+        .map(str::to_owned)
+        .collect();
+    assert!(!subnets.is_empty(), "moto has no default subnets: {xml}");
+    subnets
+}
+
+/// Queues Cost Explorer answers: moto hands out one per distinct
+/// `GetCostAndUsage` request body, in order.
+pub async fn queue_cost_and_usage(results: serde_json::Value) {
+    let status = reqwest::Client::new()
+        .post(format!(
+            "{}/moto-api/static/ce/cost-and-usage-results",
+            moto_url()
+        ))
+        .json(&serde_json::json!({ "results": results }))
+        .send()
+        .await
+        .expect("queue cost and usage results")
+        .status();
+    assert_eq!(status.as_u16(), 201, "moto refused the cost results");
+}
+
+/// The function's reserved concurrency as AWS (moto) holds it.
+pub async fn reserved(endpoint: &str, function: &str) -> Option<i32> {
+    let conf = sdk_config(endpoint).await;
+    aws_sdk_lambda::Client::new(&conf)
+        .get_function_concurrency()
+        .function_name(function)
+        .send()
+        .await
+        .expect("get function concurrency")
+        .reserved_concurrent_executions()
+}
+
+/// Changes reserved concurrency behind the bot's back (for drift tests).
+pub async fn set_reserved(endpoint: &str, function: &str, value: i32) {
+    let conf = sdk_config(endpoint).await;
+    aws_sdk_lambda::Client::new(&conf)
+        .put_function_concurrency()
+        .function_name(function)
+        .reserved_concurrent_executions(value)
+        .send()
+        .await
+        .expect("put function concurrency");
 }

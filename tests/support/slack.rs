@@ -53,6 +53,7 @@ struct Inner {
     envelopes: VecDeque<Value>,
     acks: Vec<Value>,
     sockets_opened: u32,
+    groups: HashMap<String, Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -140,6 +141,41 @@ impl FakeSlack {
 
     pub fn sockets_opened(&self) -> u32 {
         self.lock().sockets_opened
+    }
+
+    /// What `usergroups.users.list` answers for `group`.
+    pub fn set_group(&self, group: &str, users: &[&str]) {
+        self.lock().groups.insert(
+            group.to_owned(),
+            users.iter().map(|u| u.to_string()).collect(),
+        );
+    }
+
+    /// Ephemeral messages shown to `user`.
+    pub fn ephemerals(&self, user: &str) -> Vec<Value> {
+        self.calls("chat.postEphemeral")
+            .into_iter()
+            .filter(|c| c.args["user"] == user)
+            .map(|c| c.args)
+            .collect()
+    }
+
+    /// Replies in the thread of `ts` in `channel`, oldest first.
+    pub fn thread(&self, channel: &str, ts: &str) -> Vec<Value> {
+        self.calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.args["channel"] == channel && c.args["thread_ts"] == ts)
+            .map(|c| c.args)
+            .collect()
+    }
+
+    /// The newest `chat.update` of message `ts`.
+    pub fn latest_update(&self, ts: &str) -> Option<Value> {
+        self.calls("chat.update")
+            .into_iter()
+            .filter(|c| c.args["ts"] == ts)
+            .map(|c| c.args)
+            .next_back()
     }
 
     /// Queues a Socket Mode envelope for the next connected socket.
@@ -248,7 +284,7 @@ async fn api(
                 .into_response();
         }
     }
-    let args = args_of(&headers, query, &body);
+    let mut args = args_of(&headers, query, &body);
     let response = match method.as_str() {
         "chat.postMessage" => {
             if args["channel"].as_str().unwrap_or_default().is_empty() {
@@ -259,6 +295,8 @@ async fn api(
                 inner.next_ts += 1;
                 format!("1700000000.{:06}", inner.next_ts)
             };
+            // Tests find threads by the ts Slack gave each post.
+            args["_ts"] = json!(ts);
             ok(json!({
                 "channel": args["channel"],
                 "ts": ts,
@@ -312,6 +350,12 @@ async fn api(
             ok(json!({"files": done}))
         }
         "apps.connections.open" => ok(json!({"url": format!("ws://{}/socket", fake.addr)})),
+        "chat.postEphemeral" => ok(json!({"message_ts": "1700000000.999999"})),
+        "usergroups.users.list" => {
+            let group = args["usergroup"].as_str().unwrap_or_default().to_owned();
+            let users = fake.lock().groups.get(&group).cloned().unwrap_or_default();
+            ok(json!({"users": users}))
+        }
         _ => err("unknown_method"),
     };
     fake.record(&method, args);

@@ -2,7 +2,20 @@
 //!
 //! Retries with backoff and timeouts come from the SDK's standard retry
 //! mode; this module turns what is left of a failure into a [`CloudError`]
-//! sentence and counts every call by operation and outcome.
+//! sentence and counts every call by operation and outcome. Each service's
+//! calls live in a file of their own; the trait impl here only delegates.
+
+mod alarms;
+mod autoscaling;
+mod cost;
+mod elasticache;
+mod lambda;
+mod metric_data;
+#[cfg(test)]
+mod mocks;
+mod provisioned;
+mod rds;
+mod restart;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +24,6 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, TimeZone, Utc};
@@ -25,9 +37,37 @@ use crate::config::AwsSettings;
 use crate::domain::FunctionName;
 use crate::metrics::Metrics;
 
+/// One SDK client per service the runbooks touch, all from one shared
+/// configuration so that region, credentials, retries and timeouts agree.
+pub(crate) struct Clients {
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
+    pub(crate) lambda: aws_sdk_lambda::Client,
+    pub(crate) autoscaling: aws_sdk_applicationautoscaling::Client,
+    pub(crate) costexplorer: aws_sdk_costexplorer::Client,
+    pub(crate) rds: aws_sdk_rds::Client,
+    pub(crate) elasticache: aws_sdk_elasticache::Client,
+}
+
+impl Clients {
+    pub(crate) fn new(shared: &aws_config::SdkConfig) -> Self {
+        Self {
+            cloudwatch: aws_sdk_cloudwatch::Client::new(shared),
+            lambda: aws_sdk_lambda::Client::new(shared),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(shared),
+            costexplorer: aws_sdk_costexplorer::Client::new(shared),
+            rds: aws_sdk_rds::Client::new(shared),
+            elasticache: aws_sdk_elasticache::Client::new(shared),
+        }
+    }
+}
+
 pub struct AwsCloud {
     cloudwatch: aws_sdk_cloudwatch::Client,
     lambda: aws_sdk_lambda::Client,
+    autoscaling: aws_sdk_applicationautoscaling::Client,
+    costexplorer: aws_sdk_costexplorer::Client,
+    rds: aws_sdk_rds::Client,
+    elasticache: aws_sdk_elasticache::Client,
     region: String,
     metrics: Arc<Metrics>,
 }
@@ -55,10 +95,20 @@ impl AwsCloud {
             loader = loader.endpoint_url(url);
         }
         let shared = loader.load().await;
+        Self::from_clients(Clients::new(&shared), settings.region.clone(), metrics)
+    }
+
+    /// Lets tests hand in clients wired to the SDK's own mocks, for the
+    /// calls that no emulator answers.
+    pub(crate) fn from_clients(clients: Clients, region: String, metrics: Arc<Metrics>) -> Self {
         Self {
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&shared),
-            lambda: aws_sdk_lambda::Client::new(&shared),
-            region: settings.region.clone(),
+            cloudwatch: clients.cloudwatch,
+            lambda: clients.lambda,
+            autoscaling: clients.autoscaling,
+            costexplorer: clients.costexplorer,
+            rds: clients.rds,
+            elasticache: clients.elasticache,
+            region,
             metrics,
         }
     }
@@ -70,6 +120,16 @@ impl AwsCloud {
         };
         self.metrics.aws_call(action, outcome);
     }
+}
+
+/// AWS caps most list calls at a few dozen items a page; a bound keeps a
+/// misbehaving endpoint (or a token that never ends) from looping forever.
+const MAX_PAGES: usize = 100;
+
+/// A page token worth sending back: AWS ends a listing with no token, and
+/// some endpoints with an empty one.
+fn next_page(token: Option<&str>) -> Option<String> {
+    token.filter(|t| !t.is_empty()).map(str::to_owned)
 }
 
 fn to_smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
@@ -127,12 +187,21 @@ where
                 | "InvalidClientTokenId" => CloudError::AccessDenied {
                     action: action.into(),
                 },
-                "ResourceNotFoundException" | "ResourceNotFound" | "NotFound" => {
-                    CloudError::NotFound {
-                        what: what(),
-                        region: region.into(),
-                    }
-                }
+                // Each service names its own "no such thing"; the RDS and
+                // ElastiCache codes are the query-protocol `Code` values.
+                "ResourceNotFoundException"
+                | "ResourceNotFound"
+                | "NotFound"
+                | "ProvisionedConcurrencyConfigNotFoundException"
+                | "ObjectNotFoundException"
+                | "DBInstanceNotFound"
+                | "DBInstanceNotFoundFault"
+                | "DBProxyNotFoundFault"
+                | "DBProxyTargetGroupNotFoundFault"
+                | "ReplicationGroupNotFoundFault" => CloudError::NotFound {
+                    what: what(),
+                    region: region.into(),
+                },
                 "Throttling"
                 | "ThrottlingException"
                 | "TooManyRequestsException"
@@ -157,282 +226,133 @@ where
     }
 }
 
+/// A request the SDK refused to build: a required field was missing. It
+/// never reached AWS, so it is reported against the action it was for.
+fn unbuildable(action: &str, err: aws_smithy_types::error::operation::BuildError) -> CloudError {
+    CloudError::Rejected {
+        action: action.into(),
+        message: format!("the request is incomplete: {err}"),
+    }
+}
+
+/// An answer that parsed but lacks what the operation promises.
+fn incomplete_answer(action: &str, missing: &str) -> CloudError {
+    CloudError::Unreachable {
+        action: action.into(),
+        message: format!("AWS answered without {missing}"),
+    }
+}
+
 #[async_trait]
 impl Cloud for AwsCloud {
     async fn metric_data(&self, request: &MetricRequest) -> Result<Vec<Series>, CloudError> {
-        const ACTION: &str = "cloudwatch:GetMetricData";
-        let queries: Vec<MetricDataQuery> = request
-            .queries
-            .iter()
-            .map(|q| {
-                let metric = Metric::builder()
-                    .namespace(&q.namespace)
-                    .metric_name(&q.metric)
-                    .set_dimensions(Some(
-                        q.dimensions
-                            .iter()
-                            .map(|(n, v)| Dimension::builder().name(n).value(v).build())
-                            .collect(),
-                    ))
-                    .build();
-                MetricDataQuery::builder()
-                    .id(&q.id)
-                    .metric_stat(
-                        MetricStat::builder()
-                            .metric(metric)
-                            .period(q.period_seconds as i32)
-                            .stat(&q.stat)
-                            .build(),
-                    )
-                    .return_data(true)
-                    .build()
-            })
-            .collect();
-        let mut series: Vec<Series> = request
-            .queries
-            .iter()
-            .map(|q| Series {
-                id: q.id.clone(),
-                points: Vec::new(),
-            })
-            .collect();
-        let mut next_token: Option<String> = None;
-        // AWS pages large answers; a bound keeps a misbehaving endpoint from
-        // looping forever.
-        for _page in 0..100 {
-            let result = self
-                .cloudwatch
-                .get_metric_data()
-                .start_time(to_smithy(request.start))
-                .end_time(to_smithy(request.end))
-                .scan_by(ScanBy::TimestampAscending)
-                .set_metric_data_queries(Some(queries.clone()))
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(|e| classify(ACTION, &self.region, || "the metric".into(), e));
-            self.observe(ACTION, &result);
-            let out = result?;
-            for r in out.metric_data_results() {
-                let Some(s) = series.iter_mut().find(|s| Some(s.id.as_str()) == r.id()) else {
-                    continue;
-                };
-                s.points.extend(
-                    r.timestamps()
-                        .iter()
-                        .zip(r.values())
-                        .filter_map(|(t, v)| from_smithy(t).map(|t| (t, *v))),
-                );
-            }
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next_token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
-        for s in &mut series {
-            s.points.sort_by_key(|p| p.0);
-        }
-        Ok(series)
+        self.get_metric_data(request).await
     }
 
     async fn reserved_concurrency(
         &self,
         function: &FunctionName,
     ) -> Result<Option<i32>, CloudError> {
-        const ACTION: &str = "lambda:GetFunctionConcurrency";
-        let result = self
-            .lambda
-            .get_function_concurrency()
-            .function_name(function.as_str())
-            .send()
-            .await
-            .map_err(|e| {
-                classify(
-                    ACTION,
-                    &self.region,
-                    || format!("Lambda function `{function}`"),
-                    e,
-                )
-            });
-        self.observe(ACTION, &result);
-        Ok(result?.reserved_concurrent_executions())
+        self.get_function_concurrency(function).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
     async fn account_concurrency(&self) -> Result<AccountConcurrency, CloudError> {
-        Err(CloudError::Rejected {
-            action: "lambda:GetAccountSettings".into(),
-            message: "not built yet".into(),
-        })
+        self.get_account_settings().await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
     async fn put_reserved_concurrency(
         &self,
-        _function: &FunctionName,
-        _value: i32,
+        function: &FunctionName,
+        value: i32,
     ) -> Result<(), CloudError> {
-        Err(CloudError::Rejected {
-            action: "lambda:PutFunctionConcurrency".into(),
-            message: "not built yet".into(),
-        })
+        self.put_function_concurrency(function, value).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
-    async fn delete_reserved_concurrency(
-        &self,
-        _function: &FunctionName,
-    ) -> Result<(), CloudError> {
-        Err(CloudError::Rejected {
-            action: "lambda:DeleteFunctionConcurrency".into(),
-            message: "not built yet".into(),
-        })
+    async fn delete_reserved_concurrency(&self, function: &FunctionName) -> Result<(), CloudError> {
+        self.delete_function_concurrency(function).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
     async fn provisioned_configs(
         &self,
-        _function: &FunctionName,
+        function: &FunctionName,
     ) -> Result<Vec<ProvisionedConfig>, CloudError> {
-        Err(CloudError::Rejected {
-            action: "lambda:ListProvisionedConcurrencyConfigs".into(),
-            message: "not built yet".into(),
-        })
+        self.list_provisioned_configs(function).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
     async fn put_provisioned(
         &self,
-        _function: &FunctionName,
-        _qualifier: &str,
-        _value: i32,
+        function: &FunctionName,
+        qualifier: &str,
+        value: i32,
     ) -> Result<(), CloudError> {
-        Err(CloudError::Rejected {
-            action: "lambda:PutProvisionedConcurrencyConfig".into(),
-            message: "not built yet".into(),
-        })
+        self.put_provisioned_config(function, qualifier, value)
+            .await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
     async fn delete_provisioned(
         &self,
-        _function: &FunctionName,
-        _qualifier: &str,
+        function: &FunctionName,
+        qualifier: &str,
     ) -> Result<(), CloudError> {
-        Err(CloudError::Rejected {
-            action: "lambda:DeleteProvisionedConcurrencyConfig".into(),
-            message: "not built yet".into(),
-        })
+        self.delete_provisioned_config(function, qualifier).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
     async fn restart_function(
         &self,
-        _function: &FunctionName,
+        function: &FunctionName,
     ) -> Result<RestartOutcome, CloudError> {
-        Err(CloudError::Rejected {
-            action: "lambda:UpdateFunctionConfiguration".into(),
-            message: "not built yet".into(),
-        })
+        self.restart(function).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
-    async fn scalable_targets(&self, _namespace: &str) -> Result<Vec<ScalableTarget>, CloudError> {
-        Err(CloudError::Rejected {
-            action: "application-autoscaling:DescribeScalableTargets".into(),
-            message: "not built yet".into(),
-        })
+    async fn scalable_targets(&self, namespace: &str) -> Result<Vec<ScalableTarget>, CloudError> {
+        self.describe_scalable_targets(namespace).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
-    async fn register_scalable_target(&self, _target: &ScalableTarget) -> Result<(), CloudError> {
-        Err(CloudError::Rejected {
-            action: "application-autoscaling:RegisterScalableTarget".into(),
-            message: "not built yet".into(),
-        })
+    async fn register_scalable_target(&self, target: &ScalableTarget) -> Result<(), CloudError> {
+        self.register_target(target).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
-    async fn scaling_policies(&self, _namespace: &str) -> Result<Vec<ScalingPolicy>, CloudError> {
-        Err(CloudError::Rejected {
-            action: "application-autoscaling:DescribeScalingPolicies".into(),
-            message: "not built yet".into(),
-        })
+    async fn scaling_policies(&self, namespace: &str) -> Result<Vec<ScalingPolicy>, CloudError> {
+        self.describe_scaling_policies(namespace).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
-    async fn put_scaling_policy(&self, _policy: &ScalingPolicy) -> Result<(), CloudError> {
-        Err(CloudError::Rejected {
-            action: "application-autoscaling:PutScalingPolicy".into(),
-            message: "not built yet".into(),
-        })
+    async fn put_scaling_policy(&self, policy: &ScalingPolicy) -> Result<(), CloudError> {
+        self.put_target_tracking_policy(policy).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
     async fn scaling_activities(
         &self,
-        _namespace: &str,
-        _max: i32,
+        namespace: &str,
+        max: i32,
     ) -> Result<Vec<ScalingActivity>, CloudError> {
-        Err(CloudError::Rejected {
-            action: "application-autoscaling:DescribeScalingActivities".into(),
-            message: "not built yet".into(),
-        })
+        self.describe_scaling_activities(namespace, max).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
-    async fn alarm_states(&self, _names: &[String]) -> Result<Vec<AlarmState>, CloudError> {
-        Err(CloudError::Rejected {
-            action: "cloudwatch:DescribeAlarms".into(),
-            message: "not built yet".into(),
-        })
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>, CloudError> {
+        self.describe_alarms(names).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
-    async fn db_instance(&self, _id: &str) -> Result<DbInstance, CloudError> {
-        Err(CloudError::Rejected {
-            action: "rds:DescribeDBInstances".into(),
-            message: "not built yet".into(),
-        })
+    async fn db_instance(&self, id: &str) -> Result<DbInstance, CloudError> {
+        self.describe_db_instance(id).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
     async fn db_proxies(&self) -> Result<Vec<DbProxy>, CloudError> {
-        Err(CloudError::Rejected {
-            action: "rds:DescribeDBProxies".into(),
-            message: "not built yet".into(),
-        })
+        self.describe_db_proxies().await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
-    async fn create_db_proxy(
-        &self,
-        _proxy: &NewDbProxy,
-        _instance: &str,
-    ) -> Result<(), CloudError> {
-        Err(CloudError::Rejected {
-            action: "rds:CreateDBProxy".into(),
-            message: "not built yet".into(),
-        })
+    async fn create_db_proxy(&self, proxy: &NewDbProxy, instance: &str) -> Result<(), CloudError> {
+        self.create_proxy_for_instance(proxy, instance).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
     async fn daily_costs(
         &self,
-        _start: chrono::NaiveDate,
-        _end: chrono::NaiveDate,
+        start: chrono::NaiveDate,
+        end: chrono::NaiveDate,
     ) -> Result<Vec<DailyCost>, CloudError> {
-        Err(CloudError::Rejected {
-            action: "ce:GetCostAndUsage".into(),
-            message: "not built yet".into(),
-        })
+        self.cost_by_service_per_day(start, end).await
     }
 
-    // PLACEHOLDER(helper): replace with the SDK call.
-    async fn replication_group(&self, _id: &str) -> Result<ReplicationGroup, CloudError> {
-        Err(CloudError::Rejected {
-            action: "elasticache:DescribeReplicationGroups".into(),
-            message: "not built yet".into(),
-        })
+    async fn replication_group(&self, id: &str) -> Result<ReplicationGroup, CloudError> {
+        self.describe_replication_group(id).await
     }
 }

@@ -13,14 +13,14 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 
-use super::charting::{ChartPlan, QuerySet, alt_text, by_id};
-use super::format::{clock, number, percent};
-use super::{ActionError, Engine, Reply};
 use crate::catalog::Invocation;
 use crate::chart::render_png;
-use crate::chat::{Image, Message, Tone};
+use crate::chat::{Button, ButtonStyle, Image, Message, Tone};
+use crate::engine::charting::{ChartPlan, QuerySet, alt_text, by_id};
+use crate::engine::format::{clock, number, percent};
+use crate::engine::{ActionError, Engine, Outcome, Reply};
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Reply, ActionError> {
+pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
     let function = inv
         .function("function")
         .ok_or_else(|| ActionError::Spec("a `function` argument".into()))?;
@@ -136,7 +136,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Reply, Acti
         footer: Some(format!(
             "CloudWatch AWS/Lambda · {} · {} · runbook: Lambda throttling emergency, step 1",
             engine.region,
-            super::format::stamp(now, tz)
+            crate::engine::format::stamp(now, tz)
         )),
         buttons: Vec::new(),
     }
@@ -163,5 +163,21 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Reply, Acti
             png,
         });
     }
-    Ok(Reply { message, images })
+    // Step 2 of the runbook, one click away; it still goes through a plan
+    // and a confirmation.
+    let raise_to = inv.spec.param_i64(
+        "raise_to",
+        i64::from(engine.settings.runbook.throttles_raise_to),
+    );
+    let mut message = message;
+    if reserved.is_none_or(|r| i64::from(r) < raise_to) {
+        message.buttons.push(Button {
+            label: format!("Raise reserved concurrency to {raise_to}"),
+            action_id: "run".into(),
+            value: format!("concurrency {function} {raise_to}"),
+            style: ButtonStyle::Primary,
+            confirm: None,
+        });
+    }
+    Ok(Outcome::Reply(Reply { message, images }))
 }

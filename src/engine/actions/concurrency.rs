@@ -1,0 +1,77 @@
+//! `/scale concurrency <function> <n|clear>`.
+//!
+//! Replaces the runbook's *Lambda Throttling Emergency*, step 2
+//! (`aws lambda put-function-concurrency`), and `clear` its inverse
+//! (`delete-function-concurrency`). The plan shows the current value, the
+//! account's unreserved concurrency before and after, and refuses what the
+//! function's guardrails or AWS's 100-unreserved floor would not allow.
+
+use crate::catalog::{ArgValue, Invocation};
+use crate::engine::plan::Change;
+use crate::engine::{ActionError, Engine, Outcome, Proposal};
+
+/// AWS keeps this much of the account's concurrency unreserved.
+const UNRESERVED_FLOOR: i32 = 100;
+
+pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+    let function = inv
+        .function("function")
+        .ok_or_else(|| ActionError::Spec("a `function` argument".into()))?;
+    let to =
+        match inv.args.get("value") {
+            Some(ArgValue::Word(w)) if w == "clear" => None,
+            Some(ArgValue::Integer(n)) => Some(i32::try_from(*n).map_err(|_| {
+                ActionError::Refused(format!("{n} is not a concurrency AWS accepts"))
+            })?),
+            _ => {
+                return Err(ActionError::Spec(
+                    "a `value` argument (a number or `clear`)".into(),
+                ));
+            }
+        };
+    let guard = engine.settings.function(function.as_str());
+    if let Some(n) = to
+        && (n < guard.min_reserved || n > guard.max_reserved)
+    {
+        return Err(ActionError::Refused(format!(
+            "{n} is outside the guardrail for `{function}`: reserved concurrency {}–{} \
+             (functions.{function}.min_reserved / max_reserved)",
+            guard.min_reserved, guard.max_reserved
+        )));
+    }
+    let from = engine.cloud.reserved_concurrency(function).await?;
+    if from == to {
+        return Err(ActionError::Refused(format!(
+            "`{function}` already has reserved concurrency {}; nothing to change",
+            to.map(|n| n.to_string())
+                .unwrap_or_else(|| "unreserved".into())
+        )));
+    }
+    // The account figure is context, not a precondition: AWS enforces the
+    // floor itself, so a role without GetAccountSettings still gets a plan.
+    let notes = match engine.cloud.account_concurrency().await {
+        Ok(account) => {
+            let after = account.unreserved + from.unwrap_or(0) - to.unwrap_or(0);
+            if after < UNRESERVED_FLOOR {
+                return Err(ActionError::Refused(format!(
+                    "AWS keeps at least {UNRESERVED_FLOOR} of the account's concurrency unreserved; \
+                     this change would leave {after} of {}",
+                    account.limit
+                )));
+            }
+            vec![format!(
+                "Account concurrency {}: unreserved {} now → {after} after this change.",
+                account.limit, account.unreserved
+            )]
+        }
+        Err(e) => vec![format!("Account concurrency unknown ({e}).")],
+    };
+    Ok(Outcome::Proposal(Proposal::new(
+        vec![Change::Reserved {
+            function: function.to_string(),
+            from,
+            to,
+        }],
+        notes,
+    )))
+}

@@ -1,0 +1,84 @@
+//! `/scale provisioned <function> <alias> <n|clear>`.
+//!
+//! Provisioned concurrency on an alias or version, from the runbook's cost
+//! runaway and scale-down procedures. `$LATEST` is refused by the argument
+//! parser: AWS does not allow it, although the runbook's scale-down uses it.
+//! The plan estimates the cost per hour before and after from the
+//! configured price and the function's memory size.
+
+use crate::catalog::{ArgValue, Invocation};
+
+use crate::engine::plan::Change;
+use crate::engine::{ActionError, Engine, Outcome, Proposal};
+
+pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+    let function = inv
+        .function("function")
+        .ok_or_else(|| ActionError::Spec("a `function` argument".into()))?;
+    let qualifier = inv
+        .word("alias")
+        .ok_or_else(|| ActionError::Spec("an `alias` argument".into()))?;
+    let to =
+        match inv.args.get("value") {
+            Some(ArgValue::Word(w)) if w == "clear" => None,
+            Some(ArgValue::Integer(n)) => Some(i32::try_from(*n).map_err(|_| {
+                ActionError::Refused(format!("{n} is not a concurrency AWS accepts"))
+            })?),
+            _ => {
+                return Err(ActionError::Spec(
+                    "a `value` argument (a number or `clear`)".into(),
+                ));
+            }
+        };
+    let guard = engine.settings.function(function.as_str());
+    if let Some(n) = to
+        && (n < guard.min_provisioned.max(1) || n > guard.max_provisioned)
+    {
+        return Err(ActionError::Refused(format!(
+            "{n} is outside the guardrail for `{function}`: provisioned concurrency {}–{} \
+             (functions.{function}.min_provisioned / max_provisioned; use `clear` to remove it)",
+            guard.min_provisioned.max(1),
+            guard.max_provisioned
+        )));
+    }
+    let from = engine
+        .cloud
+        .provisioned_configs(function)
+        .await?
+        .into_iter()
+        .find(|c| c.qualifier == qualifier)
+        .map(|c| c.requested);
+    if from == to {
+        return Err(ActionError::Refused(format!(
+            "`{function}:{qualifier}` already has provisioned concurrency {}; nothing to change",
+            to.map(|n| n.to_string()).unwrap_or_else(|| "none".into())
+        )));
+    }
+    let per_hour = |n: Option<i32>| {
+        f64::from(n.unwrap_or(0)) * f64::from(guard.memory_mb) / 1024.0
+            * 3600.0
+            * engine.settings.prices.provisioned_gb_second
+    };
+    let notes = vec![format!(
+        "Estimated provisioned-concurrency cost: ${}/hour now → ${}/hour after ({} MB per environment, \
+         ${} per GB-second).",
+        money(per_hour(from)),
+        money(per_hour(to)),
+        guard.memory_mb,
+        engine.settings.prices.provisioned_gb_second
+    )];
+
+    Ok(Outcome::Proposal(Proposal::new(
+        vec![Change::Provisioned {
+            function: function.to_string(),
+            qualifier: qualifier.to_owned(),
+            from,
+            to,
+        }],
+        notes,
+    )))
+}
+
+pub(crate) fn money(v: f64) -> String {
+    format!("{v:.2}")
+}

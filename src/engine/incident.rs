@@ -1,0 +1,128 @@
+//! Incidents as the engine uses them: opened (or joined) for every changing
+//! command, with a root message in the incident channel and every step a
+//! reply in its thread. Each step is stored before it is posted.
+
+use crate::chat::{Message, MessageRef, Tone, mention};
+use crate::store::{IncidentEvent, IncidentRow};
+
+use super::format::stamp;
+use super::{ActionError, Engine};
+
+/// Short ids people can type: `INC-7F3K2Q`, `P-9XK2LD`.
+pub(super) fn short_id(prefix: &str) -> String {
+    let raw = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    format!("{prefix}-{}", &raw[..6])
+}
+
+pub(super) fn level_name(level: i64) -> &'static str {
+    match level {
+        1 => "L1 automated response",
+        2 => "L2 operations team",
+        3 => "L3 engineering team",
+        _ => "L4 emergency response",
+    }
+}
+
+impl Engine {
+    /// The incident a command's plan belongs to: the one given if it is
+    /// still open, otherwise a new L2 "manual intervention" incident.
+    pub(super) async fn incident_for(
+        &self,
+        requester: &str,
+        command: &str,
+        existing: Option<&str>,
+    ) -> Result<IncidentRow, ActionError> {
+        if let Some(id) = existing
+            && let Some(found) = self.store.incident(id).await?
+            && found.state != "resolved"
+        {
+            return Ok(found);
+        }
+        let now = self.now().timestamp_millis();
+        let mut incident = IncidentRow {
+            id: short_id("INC"),
+            title: format!("Manual intervention: /scale {command}"),
+            level: 2,
+            state: "open".into(),
+            source: "manual".into(),
+            dedup_key: None,
+            channel: self.settings.channels.incidents.clone(),
+            root_ts: None,
+            opened_ms: now,
+            acked_ms: None,
+            resolved_ms: None,
+            updated_ms: now,
+        };
+        self.store.insert_incident(&incident).await?;
+        self.store
+            .add_incident_event(&IncidentEvent {
+                id: uuid::Uuid::new_v4().to_string(),
+                incident_id: incident.id.clone(),
+                at_ms: now,
+                actor: requester.to_owned(),
+                kind: "opened".into(),
+                body: incident.title.clone(),
+                message_ts: None,
+            })
+            .await?;
+        let root = self
+            .chat
+            .post(
+                &incident.channel,
+                None,
+                &self.incident_root(&incident, requester),
+            )
+            .await?;
+        self.store.set_incident_root(&incident.id, &root.id).await?;
+        incident.root_ts = Some(root.id);
+        incident.channel = root.channel;
+        Ok(incident)
+    }
+
+    fn incident_root(&self, incident: &IncidentRow, requester: &str) -> Message {
+        let opened =
+            chrono::DateTime::from_timestamp_millis(incident.opened_ms).unwrap_or_default();
+        Message {
+            title: Some(format!("{} · {}", incident.id, incident.title)),
+            tone: Tone::Warning,
+            text: format!(
+                "Opened by {} for a runbook action; every step follows in this thread.",
+                mention(requester)
+            ),
+            ..Default::default()
+        }
+        .field("Level", level_name(incident.level))
+        .field("State", incident.state.clone())
+        .field("Opened", stamp(opened, self.tz))
+    }
+
+    /// Stores an event, then posts it as a reply in the incident's thread.
+    pub(super) async fn thread(
+        &self,
+        incident: &IncidentRow,
+        actor: &str,
+        kind: &str,
+        message: &Message,
+    ) -> Result<MessageRef, ActionError> {
+        let event = IncidentEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            incident_id: incident.id.clone(),
+            at_ms: self.now().timestamp_millis(),
+            actor: actor.to_owned(),
+            kind: kind.to_owned(),
+            body: message.fallback(),
+            message_ts: None,
+        };
+        self.store.add_incident_event(&event).await?;
+        let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+            channel: incident.channel.clone(),
+            id: ts.clone(),
+        });
+        let posted = self
+            .chat
+            .post(&incident.channel, root.as_ref(), message)
+            .await?;
+        self.store.set_event_message(&event.id, &posted.id).await?;
+        Ok(posted)
+    }
+}

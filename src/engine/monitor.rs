@@ -1,0 +1,167 @@
+//! After a concurrency change, the runbook's step 3 ("monitor for
+//! improvement", `watch -n 30`): the bot re-reads the function's throttles
+//! every `monitor_interval_seconds` for up to `monitor_max_minutes`, and
+//! posts a before/after chart when they settle, or says that they did not.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::Engine;
+use super::charting::{ChartPlan, QuerySet, alt_text, by_id};
+use super::format::number;
+use crate::chart::render_png;
+use crate::chat::{Image, Message, MessageRef, Tone};
+use crate::domain::FunctionName;
+use crate::store::IncidentRow;
+
+impl Engine {
+    pub(super) fn spawn_monitor(
+        self: &Arc<Self>,
+        incident: IncidentRow,
+        function: String,
+        reserved: Option<i32>,
+        changed_at: DateTime<Utc>,
+    ) {
+        let engine = self.clone();
+        let stop = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = engine.monitor(incident, function, reserved, changed_at) => {}
+            }
+        });
+    }
+
+    async fn monitor(
+        &self,
+        incident: IncidentRow,
+        function: String,
+        reserved: Option<i32>,
+        changed_at: DateTime<Utc>,
+    ) {
+        let Ok(f) = FunctionName::parse(&function) else {
+            return;
+        };
+        let interval = Duration::from_secs(self.settings.runbook.monitor_interval_seconds.max(1));
+        let checks = (self.settings.runbook.monitor_max_minutes * 60 / interval.as_secs()).max(1);
+        let window = chrono::Duration::minutes(10);
+        let mut last = (0.0, 0.0, false);
+        for check in 1..=checks {
+            tokio::time::sleep(interval).await;
+            let now = self.now();
+            let mut queries = QuerySet::default();
+            let id = queries.add(
+                "AWS/Lambda",
+                "Throttles",
+                vec![("FunctionName".into(), function.clone())],
+                "Sum",
+                60,
+            );
+            let series = match self
+                .cloud
+                .metric_data(&queries.into_request(changed_at - window, now))
+                .await
+            {
+                Ok(s) => by_id(s).remove(&id).unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "monitor read failed");
+                    continue;
+                }
+            };
+            let before: f64 = series
+                .points
+                .iter()
+                .filter(|(t, _)| *t < changed_at)
+                .map(|p| p.1)
+                .sum();
+            let after: Vec<f64> = series
+                .points
+                .iter()
+                .filter(|(t, _)| *t >= changed_at)
+                .map(|p| p.1)
+                .collect();
+            let after_sum: f64 = after.iter().sum();
+            // Settled: the last two minutes since the change are free of
+            // throttles, or no throttle was reported since the change.
+            let settled = (after.len() >= 2 && after[after.len() - 2..].iter().all(|v| *v == 0.0))
+                || (after.is_empty() && check >= 2)
+                || (after_sum == 0.0 && check >= 2);
+            last = (before, after_sum, settled);
+            if settled {
+                break;
+            }
+        }
+        let (before, after, settled) = last;
+        let text = if settled {
+            format!(
+                "📉 `{function}` settled: {} throttles in the 10 minutes before the change, {} since.",
+                number(before),
+                number(after)
+            )
+        } else {
+            format!(
+                "⚠️ `{function}` has not settled after {} minutes: {} throttles since the change \
+                 ({} in the 10 minutes before). Consider the next runbook step or escalate.",
+                self.settings.runbook.monitor_max_minutes,
+                number(after),
+                number(before)
+            )
+        };
+        let message = Message {
+            tone: if settled { Tone::Good } else { Tone::Warning },
+            text,
+            ..Default::default()
+        };
+        if let Err(e) = self
+            .thread(&incident, "scalebot", "monitor", &message)
+            .await
+        {
+            tracing::warn!(error = %e, "monitor result not posted");
+            return;
+        }
+        if let Some(image) = self.before_after_chart(&f, reserved).await {
+            let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+                channel: incident.channel.clone(),
+                id: ts.clone(),
+            });
+            if let Err(e) = self
+                .chat
+                .upload_png(&incident.channel, root.as_ref(), &image)
+                .await
+            {
+                tracing::warn!(error = %e, "monitor chart not uploaded");
+            }
+        }
+    }
+
+    async fn before_after_chart(
+        &self,
+        function: &FunctionName,
+        reserved: Option<i32>,
+    ) -> Option<Image> {
+        let spec = self.charts.get("lambda-throttles")?;
+        let mut vars = BTreeMap::from([("function".to_owned(), function.to_string())]);
+        if let Some(r) = reserved {
+            vars.insert("reserved_concurrency".into(), r.to_string());
+        }
+        let now = self.now();
+        let mut queries = QuerySet::default();
+        let plan = ChartPlan::new(spec, &vars, now, &mut queries);
+        let results = self
+            .cloud
+            .metric_data(&queries.into_request(plan.start, now))
+            .await
+            .ok()?;
+        let data = plan.data(&by_id(results), self.tz);
+        let png = render_png(&data).ok()?;
+        Some(Image {
+            filename: format!("after-{function}-{}.png", now.format("%Y%m%dT%H%M")),
+            title: format!("{function} after the change"),
+            alt_text: alt_text(&data),
+            png,
+        })
+    }
+}

@@ -1,0 +1,174 @@
+//! Incidents and their timeline. Every event is a row before it is a reply
+//! in the incident's thread, so the timeline can be exported as written.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRow {
+    pub id: String,
+    pub title: String,
+    pub level: i64,
+    /// `open`, `acknowledged`, `recovered` or `resolved`.
+    pub state: String,
+    /// `manual` or `alarm`.
+    pub source: String,
+    /// What makes two alarms the same incident (alarm name, resource).
+    pub dedup_key: Option<String>,
+    pub channel: String,
+    pub root_ts: Option<String>,
+    pub opened_ms: i64,
+    pub acked_ms: Option<i64>,
+    pub resolved_ms: Option<i64>,
+    pub updated_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentEvent {
+    pub id: String,
+    pub incident_id: String,
+    pub at_ms: i64,
+    pub actor: String,
+    pub kind: String,
+    pub body: String,
+    pub message_ts: Option<String>,
+}
+
+const COLUMNS: &str = "id, title, level, state, source, dedup_key, channel, root_ts, opened_ms, acked_ms, resolved_ms, updated_ms";
+
+fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
+    Ok(IncidentRow {
+        id: r.try_get("id")?,
+        title: r.try_get("title")?,
+        level: r.try_get("level")?,
+        state: r.try_get("state")?,
+        source: r.try_get("source")?,
+        dedup_key: r.try_get("dedup_key")?,
+        channel: r.try_get("channel")?,
+        root_ts: r.try_get("root_ts")?,
+        opened_ms: r.try_get("opened_ms")?,
+        acked_ms: r.try_get("acked_ms")?,
+        resolved_ms: r.try_get("resolved_ms")?,
+        updated_ms: r.try_get("updated_ms")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_incident(&self, i: &IncidentRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO incidents (id, title, level, state, source, dedup_key, channel, root_ts, opened_ms, acked_ms, resolved_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&i.id)
+        .bind(&i.title)
+        .bind(i.level)
+        .bind(&i.state)
+        .bind(&i.source)
+        .bind(&i.dedup_key)
+        .bind(&i.channel)
+        .bind(&i.root_ts)
+        .bind(i.opened_ms)
+        .bind(i.acked_ms)
+        .bind(i.resolved_ms)
+        .bind(i.updated_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM incidents WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(r.as_ref().map(incident).transpose()?)
+    }
+
+    pub async fn set_incident_root(&self, id: &str, root_ts: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET root_ts = $1 WHERE id = $2")
+            .bind(root_ts)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn add_incident_event(&self, e: &IncidentEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO incident_events (id, incident_id, at_ms, actor, kind, body, message_ts) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&e.id)
+        .bind(&e.incident_id)
+        .bind(e.at_ms)
+        .bind(&e.actor)
+        .bind(&e.kind)
+        .bind(&e.body)
+        .bind(&e.message_ts)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_event_message(&self, event_id: &str, ts: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incident_events SET message_ts = $1 WHERE id = $2")
+            .bind(ts)
+            .bind(event_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn incident_events(
+        &self,
+        incident_id: &str,
+    ) -> Result<Vec<IncidentEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, incident_id, at_ms, actor, kind, body, message_ts FROM incident_events WHERE incident_id = $1 ORDER BY at_ms, id",
+        )
+        .bind(incident_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IncidentEvent {
+                    id: r.try_get("id")?,
+                    incident_id: r.try_get("incident_id")?,
+                    at_ms: r.try_get("at_ms")?,
+                    actor: r.try_get("actor")?,
+                    kind: r.try_get("kind")?,
+                    body: r.try_get("body")?,
+                    message_ts: r.try_get("message_ts")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Open incidents (not resolved), newest first.
+    pub async fn open_incidents(&self) -> Result<Vec<IncidentRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM incidents WHERE state <> 'resolved' ORDER BY opened_ms DESC LIMIT 200"
+        )))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(incident)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The open incident with this key, if any.
+    pub async fn open_incident_by_key(&self, key: &str) -> Result<Option<IncidentRow>, StoreError> {
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM incidents WHERE dedup_key = $1 AND state <> 'resolved' ORDER BY opened_ms DESC LIMIT 1"
+        )))
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(r.as_ref().map(incident).transpose()?)
+    }
+}

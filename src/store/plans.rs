@@ -1,0 +1,227 @@
+//! Plans awaiting confirmation and their approvals.
+//!
+//! A plan is written before its message is posted, and claimed with one
+//! conditional `UPDATE … WHERE state = 'pending'` before anything is called
+//! on AWS: whoever's update changes the row runs it, every other click,
+//! retry or replica finds it taken.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRow {
+    pub id: String,
+    pub command: String,
+    pub requester: String,
+    pub platform: String,
+    pub channel: String,
+    pub incident_id: Option<String>,
+    /// The changes as JSON (the engine's `Change` list).
+    pub changes: String,
+    pub role: String,
+    pub approvals_needed: i64,
+    pub destructive: bool,
+    pub dry_run: bool,
+    /// `pending`, `executing`, `done`, `failed`, `partial`, `cancelled`,
+    /// `expired` or `superseded`.
+    pub state: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub message_channel: Option<String>,
+    pub message_ts: Option<String>,
+    pub outcome: Option<String>,
+    pub undo_of: Option<String>,
+    pub finished_ms: Option<i64>,
+}
+
+const COLUMNS: &str = "id, command, requester, platform, channel, incident_id, changes, role, approvals_needed, \
+     destructive, dry_run, state, created_ms, expires_ms, message_channel, message_ts, outcome, undo_of, finished_ms";
+
+fn row(r: &AnyRow) -> Result<PlanRow, sqlx::Error> {
+    Ok(PlanRow {
+        id: r.try_get("id")?,
+        command: r.try_get("command")?,
+        requester: r.try_get("requester")?,
+        platform: r.try_get("platform")?,
+        channel: r.try_get("channel")?,
+        incident_id: r.try_get("incident_id")?,
+        changes: r.try_get("changes")?,
+        role: r.try_get("role")?,
+        approvals_needed: r.try_get("approvals_needed")?,
+        destructive: r.try_get::<i64, _>("destructive")? != 0,
+        dry_run: r.try_get::<i64, _>("dry_run")? != 0,
+        state: r.try_get("state")?,
+        created_ms: r.try_get("created_ms")?,
+        expires_ms: r.try_get("expires_ms")?,
+        message_channel: r.try_get("message_channel")?,
+        message_ts: r.try_get("message_ts")?,
+        outcome: r.try_get("outcome")?,
+        undo_of: r.try_get("undo_of")?,
+        finished_ms: r.try_get("finished_ms")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_plan(&self, p: &PlanRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO plans (id, command, requester, platform, channel, incident_id, changes, role, approvals_needed, \
+             destructive, dry_run, state, created_ms, expires_ms, message_channel, message_ts, outcome, undo_of, finished_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        )
+        .bind(&p.id)
+        .bind(&p.command)
+        .bind(&p.requester)
+        .bind(&p.platform)
+        .bind(&p.channel)
+        .bind(&p.incident_id)
+        .bind(&p.changes)
+        .bind(&p.role)
+        .bind(p.approvals_needed)
+        .bind(i64::from(p.destructive))
+        .bind(i64::from(p.dry_run))
+        .bind(&p.state)
+        .bind(p.created_ms)
+        .bind(p.expires_ms)
+        .bind(&p.message_channel)
+        .bind(&p.message_ts)
+        .bind(&p.outcome)
+        .bind(&p.undo_of)
+        .bind(p.finished_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn plan(&self, id: &str) -> Result<Option<PlanRow>, StoreError> {
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM plans WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(r.as_ref().map(row).transpose()?)
+    }
+
+    pub async fn set_plan_message(
+        &self,
+        id: &str,
+        channel: &str,
+        ts: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE plans SET message_channel = $1, message_ts = $2 WHERE id = $3")
+            .bind(channel)
+            .bind(ts)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records an approval; `false` when this person had already approved.
+    pub async fn add_approval(
+        &self,
+        plan_id: &str,
+        approver: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO approvals (plan_id, approver, at_ms) VALUES ($1, $2, $3) ON CONFLICT (plan_id, approver) DO NOTHING",
+        )
+        .bind(plan_id)
+        .bind(approver)
+        .bind(at_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Approvers in the order they approved.
+    pub async fn approvals(&self, plan_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT approver FROM approvals WHERE plan_id = $1 ORDER BY at_ms, approver",
+        )
+        .bind(plan_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("approver"))
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Moves a plan from `pending` to `state` if it is still pending (and,
+    /// for `executing`, not expired). `true` for exactly one caller.
+    pub async fn transition_plan(
+        &self,
+        id: &str,
+        state: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE plans SET state = $1 WHERE id = $2 AND state = 'pending' AND ($1 <> 'executing' OR expires_ms > $3)",
+        )
+        .bind(state)
+        .bind(id)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn finish_plan(
+        &self,
+        id: &str,
+        state: &str,
+        outcome: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE plans SET state = $1, outcome = $2, finished_ms = $3 WHERE id = $4")
+            .bind(state)
+            .bind(outcome)
+            .bind(now_ms)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Pending plans whose time is up, each claimed as `expired` by this caller.
+    pub async fn expire_due_plans(&self, now_ms: i64) -> Result<Vec<PlanRow>, StoreError> {
+        let due = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM plans WHERE state = 'pending' AND expires_ms <= $1 ORDER BY expires_ms LIMIT 100"
+        )))
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        let mut expired = Vec::new();
+        for r in &due {
+            let mut p = row(r)?;
+            let claimed = sqlx::query("UPDATE plans SET state = 'expired', finished_ms = $1 WHERE id = $2 AND state = 'pending'")
+                .bind(now_ms)
+                .bind(&p.id)
+                .execute(self.pool())
+                .await?;
+            if claimed.rows_affected() == 1 {
+                p.state = "expired".into();
+                expired.push(p);
+            }
+        }
+        Ok(expired)
+    }
+
+    /// The newest executed plans, for `/scale undo` without an id.
+    pub async fn recent_plans(&self, limit: i64) -> Result<Vec<PlanRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM plans ORDER BY created_ms DESC LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+}

@@ -39,6 +39,23 @@ pub fn run(config: &Path) -> Result<Summary, Vec<Problem>> {
             None
         }
     };
+    if let Some(catalog) = &catalog {
+        for spec in catalog.iter() {
+            if let Some(confirm) = &spec.confirm
+                && !settings.roles.contains_key(&confirm.role)
+            {
+                problems.push(Problem {
+                    file: spec.file.clone(),
+                    key: "confirm.role".into(),
+                    message: format!(
+                        "role `{}` is not in the [roles] of {}",
+                        confirm.role,
+                        config.display()
+                    ),
+                });
+            }
+        }
+    }
     match (catalog, charts) {
         (Some(catalog), Some(charts)) if problems.is_empty() => Ok(Summary {
             commands: catalog.len(),

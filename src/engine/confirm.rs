@@ -700,6 +700,32 @@ impl Engine {
             return Ok(());
         }
 
+        // The rollback command restores from these; a failed snapshot is
+        // reported but does not hold up an emergency change.
+        if !plan.dry_run {
+            let warning = match self
+                .take_snapshot(&format!("before plan {}", plan.id))
+                .await
+            {
+                Ok((_, missing)) if missing.is_empty() => None,
+                Ok((id, missing)) => Some(format!(
+                    "Snapshot {id} of the scaling policies is incomplete ({}).",
+                    missing.join("; ")
+                )),
+                Err(e) => Some(format!("Could not snapshot the scaling policies ({e}).")),
+            };
+            if let Some(text) = warning {
+                post(
+                    "snapshot",
+                    Message {
+                        tone: Tone::Warning,
+                        text: format!("⚠️ {text} Continuing with the change."),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            }
+        }
         let changed_at = self.now();
         let mut results = Vec::with_capacity(refreshed.len());
         for change in &refreshed {

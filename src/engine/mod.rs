@@ -10,6 +10,7 @@ mod help;
 mod incident;
 mod monitor;
 pub mod plan;
+pub mod snapshot;
 
 pub use confirm::ButtonEvent;
 

@@ -4,10 +4,12 @@
 mod audit;
 mod incidents;
 mod plans;
+mod snapshots;
 
 pub use audit::{AuditEntry, AuditId};
 pub use incidents::{IncidentEvent, IncidentRow};
 pub use plans::PlanRow;
+pub use snapshots::SnapshotRow;
 
 use std::time::Duration;
 

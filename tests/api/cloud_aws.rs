@@ -155,34 +155,10 @@ async fn cloud_restart_keeps_code_and_variables_and_adds_the_marker() {
     assert_eq!(vars, expected);
 }
 
-/// Version 1 and alias `live`, as provisioned concurrency would target.
-async fn function_with_alias(name: &str) -> String {
-    moto::create_function(&moto::url(), name, None).await;
-    let lambda = aws_sdk_lambda::Client::new(&sdk().await);
-    let version = lambda
-        .publish_version()
-        .function_name(name)
-        .send()
-        .await
-        .expect("publish version")
-        .version()
-        .expect("a version number")
-        .to_owned();
-    lambda
-        .create_alias()
-        .function_name(name)
-        .name("live")
-        .function_version(version)
-        .send()
-        .await
-        .expect("create alias");
-    format!("function:{name}:live")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloud_scalable_target_register_and_describe() {
     let (cloud, _) = cloud().await;
-    let resource_id = function_with_alias(&unique("target")).await;
+    let resource_id = moto::function_with_alias(&unique("target")).await;
     let mut target = ScalableTarget {
         namespace: "lambda".into(),
         resource_id: resource_id.clone(),
@@ -212,7 +188,7 @@ async fn cloud_scalable_target_register_and_describe() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloud_scaling_policy_round_trip() {
     let (cloud, _) = cloud().await;
-    let resource_id = function_with_alias(&unique("policy")).await;
+    let resource_id = moto::function_with_alias(&unique("policy")).await;
     cloud
         .register_scalable_target(&ScalableTarget {
             namespace: "lambda".into(),

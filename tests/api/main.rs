@@ -10,6 +10,8 @@ mod check_cli;
 mod cloud_aws;
 mod confirm;
 mod ingress;
+mod readonly;
+mod runbook;
 mod socket_mode;
 mod store;
 mod throttles;

@@ -372,3 +372,27 @@ pub async fn set_reserved(endpoint: &str, function: &str, value: i32) {
         .await
         .expect("put function concurrency");
 }
+
+/// Version 1 and alias `live`, as provisioned concurrency would target.
+pub async fn function_with_alias(name: &str) -> String {
+    create_function(&url(), name, None).await;
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(&url()).await);
+    let version = lambda
+        .publish_version()
+        .function_name(name)
+        .send()
+        .await
+        .expect("publish version")
+        .version()
+        .expect("a version number")
+        .to_owned();
+    lambda
+        .create_alias()
+        .function_name(name)
+        .name("live")
+        .function_version(version)
+        .send()
+        .await
+        .expect("create alias");
+    format!("function:{name}:live")
+}

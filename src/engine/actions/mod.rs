@@ -1,9 +1,17 @@
 //! The runbook's actions, one file each. A read-only action returns a
 //! reply; a changing one returns a proposal that runs only once confirmed.
 
+mod activities;
+mod batch;
 mod concurrency;
+mod cost;
+mod policies;
+mod policy;
 mod provisioned;
+mod rds_connections;
+mod rds_proxy;
 mod restart;
+mod rollback;
 mod throttles;
 mod undo;
 
@@ -11,7 +19,22 @@ use super::{ActionError, CommandRequest, Engine, Outcome};
 use crate::catalog::Invocation;
 
 /// The actions that command files may name in `action`.
-pub const ACTIONS: &[&str] = &["throttles", "concurrency", "provisioned", "restart", "undo"];
+pub const ACTIONS: &[&str] = &[
+    "throttles",
+    "concurrency",
+    "provisioned",
+    "policy",
+    "restart",
+    "rds_connections",
+    "rds_proxy",
+    "cost",
+    "cost_runaway",
+    "scale_down",
+    "rollback",
+    "policies",
+    "activities",
+    "undo",
+];
 
 pub(super) async fn run(
     engine: &Engine,
@@ -23,6 +46,15 @@ pub(super) async fn run(
         "concurrency" => concurrency::run(engine, inv).await,
         "provisioned" => provisioned::run(engine, inv).await,
         "restart" => restart::run(engine, inv).await,
+        "policy" => policy::run(engine, inv).await,
+        "rds_connections" => rds_connections::run(engine, inv).await,
+        "rds_proxy" => rds_proxy::run(engine, inv).await,
+        "cost" => cost::run(engine, inv).await,
+        "cost_runaway" => batch::cost_runaway(engine, inv).await,
+        "scale_down" => batch::scale_down(engine, inv).await,
+        "rollback" => rollback::run(engine, inv).await,
+        "policies" => policies::run(engine, inv).await,
+        "activities" => activities::run(engine, inv).await,
         "undo" => undo::run(engine, inv, req).await,
         other => Err(ActionError::Spec(format!("no action `{other}`"))),
     }

@@ -1,0 +1,443 @@
+//! `/scale rds connections [db]`.
+//!
+//! Replaces the runbook's *RDS Connection Pool Exhaustion*, step 1 ("check
+//! current connections": `DatabaseConnections`, Maximum, 5-minute periods,
+//! last 10 minutes). The bash prints two bare numbers for a hard-coded
+//! instance; this checks that the instance exists, puts the figure next to
+//! the instance's own 3-hour baseline and CPU, charts both at 1-minute
+//! resolution, and says whether an RDS Proxy already fronts the database,
+//! with step 2 ("enable RDS Proxy") one click away when none does.
+//!
+//! One `DescribeDBInstances` call, one `DescribeDBProxies` call and one
+//! `GetMetricData` exchange for the figures and the chart.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::catalog::Invocation;
+use crate::chart::render_png;
+use crate::chat::{Button, ButtonStyle, Image, Message, Tone};
+use crate::cloud::{DbProxy, Series};
+use crate::engine::charting::{ChartPlan, QuerySet, alt_text, by_id};
+use crate::engine::format::{clock, number, stamp};
+use crate::engine::{ActionError, Engine, Outcome, Reply};
+
+/// The runbook names its proxy after the instance (`matbakh-db` →
+/// `matbakh-db-proxy`). `DescribeDBProxies` does not list a proxy's targets,
+/// so the name is how a proxy is matched to its database.
+fn proxy_name(db: &str) -> String {
+    format!("{db}-proxy")
+}
+
+/// RDS's identifier rules, checked here so that a typo never reaches AWS
+/// (and never ends up in a button's command).
+fn valid_identifier(db: &str) -> bool {
+    db.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && db.len() <= 63
+        && db.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !db.ends_with('-')
+        && !db.contains("--")
+}
+
+pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+    let db = inv
+        .word("db")
+        .unwrap_or(engine.settings.runbook.database.as_str())
+        .to_owned();
+    if !valid_identifier(&db) {
+        return Err(ActionError::Refused(format!(
+            "`{}` is not an RDS instance identifier (1-63 letters, digits and single hyphens, starting with a letter)",
+            crate::domain::truncate(&db, 70)
+        )));
+    }
+    let window = Duration::minutes(inv.spec.param_i64("window_minutes", 10).clamp(1, 1440));
+    let period = inv.spec.param_i64("period_seconds", 300).clamp(60, 86_400) as u32;
+
+    // Metrics of a database that does not exist are merely empty; asking
+    // RDS first turns a typo into "does not exist" instead of "no data".
+    let instance = engine.cloud.db_instance(&db).await?;
+    // The proxy is context, not the answer: without rds:DescribeDBProxies
+    // the connection figures are still worth posting.
+    let proxies = engine.cloud.db_proxies().await;
+
+    let now = engine.clock.now();
+    let dims = || vec![("DBInstanceIdentifier".to_owned(), db.clone())];
+    let mut queries = QuerySet::default();
+    let q_conn = queries.add("AWS/RDS", "DatabaseConnections", dims(), "Maximum", period);
+    let q_conn_1m = queries.add("AWS/RDS", "DatabaseConnections", dims(), "Maximum", 60);
+    let q_cpu_1m = queries.add("AWS/RDS", "CPUUtilization", dims(), "Average", 60);
+    let vars = BTreeMap::from([("db".to_owned(), db.clone())]);
+    let chart = inv
+        .spec
+        .chart
+        .as_deref()
+        .and_then(|name| engine.charts.get(name))
+        .map(|spec| ChartPlan::new(spec, &vars, now, &mut queries));
+    let start = chart
+        .as_ref()
+        .map(|c| c.start)
+        .unwrap_or(now - Duration::hours(3))
+        .min(now - window - Duration::seconds(i64::from(period)));
+    let results = by_id(
+        engine
+            .cloud
+            .metric_data(&queries.into_request(start, now))
+            .await?,
+    );
+    let series = |id: &str| results.get(id).cloned().unwrap_or_default();
+    let since = now - window;
+    let figures = Figures::new(
+        &series(&q_conn),
+        &series(&q_conn_1m),
+        &series(&q_cpu_1m),
+        since,
+    );
+
+    let tz = engine.tz;
+    let minutes = window.num_minutes();
+    let mut text = match figures.recent_max {
+        Some(max) => format!(
+            "*{} connections* at most in the last {minutes} minutes ({}-minute maxima: {}).",
+            number(max),
+            period / 60,
+            figures
+                .buckets
+                .iter()
+                .map(|(t, v)| format!("{} from {}", number(*v), clock(*t, tz)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => format!(
+            "No `DatabaseConnections` datapoints in the last {minutes} minutes: the instance is `{}`; \
+             a stopped instance or a wrong identifier publishes nothing.",
+            instance.status
+        ),
+    };
+    // Without the instance class's max_connections there is no absolute
+    // limit to compare with; the instance's own recent past is the yardstick.
+    let surge = figures.surge();
+    if let (Some(max), Some(base)) = (figures.recent_max, figures.baseline)
+        && surge
+    {
+        text.push_str(&format!(
+            "\nThat is {:.1}× the 3-hour median of {}: a burst of new Lambda environments, each opening \
+             its own connections, is the usual cause.",
+            max / base,
+            number(base)
+        ));
+    }
+    let proxy = ProxyStatus::of(&db, proxies);
+    text.push('\n');
+    text.push_str(&proxy.sentence(&db));
+
+    let tone = if instance.status != "available" || figures.recent_max.is_none() || surge {
+        Tone::Warning
+    } else if matches!(proxy, ProxyStatus::Fronted(_)) {
+        Tone::Good
+    } else {
+        Tone::Neutral
+    };
+    let at = |p: Option<(DateTime<Utc>, f64)>| {
+        p.map(|(t, v)| format!("{} at {}", number(v), clock(t, tz)))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    let mut message = Message {
+        title: Some(format!("RDS connections: {db}")),
+        tone,
+        text,
+        fields: Vec::new(),
+        footer: Some(format!(
+            "CloudWatch AWS/RDS · {} · {} · runbook: RDS connection pool exhaustion, step 1",
+            engine.region,
+            stamp(now, tz)
+        )),
+        buttons: Vec::new(),
+    }
+    .field(
+        format!("Connections (max, {minutes} min)"),
+        figures
+            .recent_max
+            .map(number)
+            .unwrap_or_else(|| "n/a".into()),
+    )
+    .field("Latest (1 min)", at(figures.latest))
+    .field("Peak (3 h)", at(figures.peak))
+    .field(
+        format!("CPU (avg, {minutes} min)"),
+        figures
+            .cpu
+            .map(|c| format!("{} %", number(c)))
+            .unwrap_or_else(|| "n/a".into()),
+    )
+    .field(
+        "Instance",
+        format!("{} · {}", instance.engine, instance.status),
+    )
+    .field("RDS Proxy", proxy.field());
+
+    let mut images = Vec::new();
+    if let Some(plan) = chart {
+        let data = plan.data(&results, tz);
+        let png = render_png(&data)?;
+        images.push(Image {
+            filename: format!("rds-connections-{db}-{}.png", now.format("%Y%m%dT%H%M")),
+            title: data.title.clone(),
+            alt_text: alt_text(&data),
+            png,
+        });
+    }
+    // Step 2 of the runbook; it still goes through a plan and a
+    // confirmation. Not offered when the proxies could not be read: that
+    // might create a second proxy next to an existing one.
+    if matches!(proxy, ProxyStatus::None(_)) {
+        message.buttons.push(Button {
+            label: "Enable RDS Proxy".into(),
+            action_id: "run".into(),
+            value: format!("rds proxy {db}"),
+            style: ButtonStyle::Primary,
+            confirm: None,
+        });
+    }
+    Ok(Outcome::Reply(Reply { message, images }))
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Figures {
+    /// The runbook's figure: the period maxima that start in the window.
+    buckets: Vec<(DateTime<Utc>, f64)>,
+    recent_max: Option<f64>,
+    latest: Option<(DateTime<Utc>, f64)>,
+    peak: Option<(DateTime<Utc>, f64)>,
+    /// The median 1-minute maximum before the window.
+    baseline: Option<f64>,
+    cpu: Option<f64>,
+}
+
+impl Figures {
+    /// Well above the baseline, by a margin that matters: a handful of
+    /// connections more on an idle database is not a surge.
+    fn surge(&self) -> bool {
+        matches!((self.recent_max, self.baseline),
+            (Some(max), Some(base)) if base > 0.0 && max >= base * 1.5 && max - base >= 10.0)
+    }
+
+    fn new(periods: &Series, minutes: &Series, cpu: &Series, since: DateTime<Utc>) -> Self {
+        let buckets: Vec<_> = periods
+            .points
+            .iter()
+            .filter(|(t, _)| *t >= since)
+            .copied()
+            .collect();
+        let recent_max = buckets.iter().map(|p| p.1).reduce(f64::max);
+        let peak = minutes
+            .points
+            .iter()
+            .copied()
+            .reduce(|a, b| if b.1 > a.1 { b } else { a });
+        let mut before: Vec<f64> = minutes
+            .points
+            .iter()
+            .filter(|(t, _)| *t < since)
+            .map(|p| p.1)
+            .filter(|v| v.is_finite())
+            .collect();
+        before.sort_by(f64::total_cmp);
+        let baseline = (!before.is_empty()).then(|| before[before.len() / 2]);
+        let recent_cpu: Vec<f64> = cpu
+            .points
+            .iter()
+            .filter(|(t, _)| *t >= since)
+            .map(|p| p.1)
+            .collect();
+        let cpu = (!recent_cpu.is_empty())
+            .then(|| recent_cpu.iter().sum::<f64>() / recent_cpu.len() as f64);
+        Self {
+            buckets,
+            recent_max,
+            latest: minutes.points.last().copied(),
+            peak,
+            baseline,
+            cpu,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum ProxyStatus {
+    Fronted(DbProxy),
+    /// No proxy by the runbook's name; the names of the region's others.
+    None(Vec<String>),
+    /// `DescribeDBProxies` failed; the sentence says why.
+    Unknown(String),
+}
+
+impl ProxyStatus {
+    fn of(db: &str, proxies: Result<Vec<DbProxy>, crate::cloud::CloudError>) -> Self {
+        let wanted = proxy_name(db);
+        match proxies {
+            Ok(all) => match all.iter().find(|p| p.name == wanted) {
+                Some(p) => Self::Fronted(p.clone()),
+                None => Self::None(all.into_iter().map(|p| p.name).collect()),
+            },
+            Err(e) => Self::Unknown(e.to_string()),
+        }
+    }
+
+    fn sentence(&self, db: &str) -> String {
+        match self {
+            Self::Fronted(p) => format!(
+                "RDS Proxy `{}` fronts it ({}): functions that connect through {} share its pool.",
+                p.name,
+                p.status,
+                p.endpoint
+                    .as_deref()
+                    .map(|e| format!("`{e}`"))
+                    .unwrap_or_else(|| "its endpoint".into())
+            ),
+            Self::None(others) if others.is_empty() => {
+                format!("No RDS Proxy fronts `{db}`: enabling one is the runbook's step 2.")
+            }
+            Self::None(others) => format!(
+                "No RDS Proxy named `{}`; the region's other proxies ({}) were not checked for this \
+                 target. Enabling one is the runbook's step 2.",
+                proxy_name(db),
+                others
+                    .iter()
+                    .take(5)
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::Unknown(why) => format!("Whether an RDS Proxy fronts it is unknown: {why}."),
+        }
+    }
+
+    fn field(&self) -> String {
+        match self {
+            Self::Fronted(p) => format!(
+                "`{}` ({}{})",
+                p.name,
+                p.status,
+                if p.require_tls { ", TLS required" } else { "" }
+            ),
+            Self::None(_) => "none".into(),
+            Self::Unknown(_) => "unknown".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::cloud::CloudError;
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
+            + Duration::minutes(minute)
+    }
+
+    fn series(points: &[(i64, f64)]) -> Series {
+        Series {
+            id: "q".into(),
+            points: points.iter().map(|(m, v)| (at(*m), *v)).collect(),
+        }
+    }
+
+    #[test]
+    fn identifiers_follow_the_rds_rules() {
+        assert!(valid_identifier("matbakh-db"));
+        assert!(valid_identifier("db1"));
+        assert!(!valid_identifier("1db"));
+        assert!(!valid_identifier("db--x"));
+        assert!(!valid_identifier("db-"));
+        assert!(!valid_identifier("db;rm"));
+        assert!(!valid_identifier(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn figures_split_the_window_from_the_baseline() {
+        // The window starts at minute 10.
+        let minutes = series(&[
+            (0, 40.0),
+            (2, 40.0),
+            (4, 120.0),
+            (6, 40.0),
+            (11, 60.0),
+            (13, 87.0),
+            (14, 85.0),
+        ]);
+        let periods = series(&[(5, 40.0), (10, 87.0)]);
+        let cpu = series(&[(9, 90.0), (11, 40.0), (12, 44.0)]);
+        let f = Figures::new(&periods, &minutes, &cpu, at(10));
+        assert_eq!(f.buckets, vec![(at(10), 87.0)]);
+        assert_eq!(f.recent_max, Some(87.0));
+        assert_eq!(f.latest, Some((at(14), 85.0)));
+        assert_eq!(f.peak, Some((at(4), 120.0)));
+        assert_eq!(f.baseline, Some(40.0));
+        assert_eq!(f.cpu, Some(42.0));
+        assert!(f.surge(), "87 against a median of 40");
+        let small = Figures {
+            recent_max: Some(9.0),
+            baseline: Some(2.0),
+            ..Figures::default()
+        };
+        assert!(!small.surge(), "seven more connections is no surge");
+        let idle = Figures {
+            recent_max: Some(30.0),
+            baseline: Some(0.0),
+            ..Figures::default()
+        };
+        assert!(!idle.surge(), "no ratio against nothing");
+        assert_eq!(
+            Figures::new(
+                &Series::default(),
+                &Series::default(),
+                &Series::default(),
+                at(0)
+            ),
+            Figures::default()
+        );
+    }
+
+    #[test]
+    fn a_proxy_is_matched_by_the_runbook_name_and_a_failure_is_unknown() {
+        let proxy = |name: &str| DbProxy {
+            name: name.into(),
+            status: "available".into(),
+            engine_family: "POSTGRESQL".into(),
+            require_tls: true,
+            endpoint: Some(format!("{name}.proxy-x.eu-central-1.rds.amazonaws.com")),
+        };
+        let s = ProxyStatus::of(
+            "matbakh-db",
+            Ok(vec![proxy("other"), proxy("matbakh-db-proxy")]),
+        );
+        assert!(matches!(&s, ProxyStatus::Fronted(p) if p.name == "matbakh-db-proxy"));
+        assert_eq!(s.field(), "`matbakh-db-proxy` (available, TLS required)");
+
+        let s = ProxyStatus::of("matbakh-db", Ok(vec![proxy("other")]));
+        assert!(
+            s.sentence("matbakh-db").contains("`other`"),
+            "{}",
+            s.sentence("matbakh-db")
+        );
+        assert_eq!(s.field(), "none");
+
+        let s = ProxyStatus::of(
+            "matbakh-db",
+            Err(CloudError::AccessDenied {
+                action: "rds:DescribeDBProxies".into(),
+            }),
+        );
+        assert_eq!(s.field(), "unknown");
+        assert!(
+            s.sentence("matbakh-db")
+                .contains("not allowed to call rds:DescribeDBProxies")
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! `/scale rollback <date> [env]`.
+//!
+//! Replaces the runbook's *Auto-Scaling Policy Rollback*, which reads
+//! `backup/lambda-policy-${DATE}.json` files that someone must have saved by
+//! hand. The bot restores from its own snapshots (taken before every change
+//! it makes, and daily): the last one of that day. Every policy and target
+//! that differs from the snapshot becomes a change in one plan; with `env`,
+//! only policies whose name starts with `{env}-`, and their targets.
+
+use crate::catalog::Invocation;
+use crate::engine::plan::Change;
+use crate::engine::snapshot::{NAMESPACES, Snapshot};
+use crate::engine::{ActionError, Engine, Outcome, Proposal};
+
+pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+    let date = inv
+        .date("date")
+        .ok_or_else(|| ActionError::Spec("a `date` argument".into()))?;
+    let env = inv.word("env").map(str::to_owned);
+    let day = date.format("%Y-%m-%d").to_string();
+    let Some(row) = engine.store.snapshot_of_day(&day).await? else {
+        let days = engine.store.snapshot_days(7).await?;
+        return Err(ActionError::Refused(if days.is_empty() {
+            format!("there is no snapshot of {day}; the bot has taken none yet")
+        } else {
+            format!(
+                "there is no snapshot of {day}; snapshots exist for {}",
+                days.join(", ")
+            )
+        }));
+    };
+    let snap: Snapshot = serde_json::from_str(&row.body)
+        .map_err(|e| ActionError::Spec(format!("snapshot {} cannot be read: {e}", row.id)))?;
+    let mut changes = Vec::new();
+    // A namespace the snapshot could not read is left as it is.
+    for ns in NAMESPACES.iter().filter(|ns| {
+        !snap
+            .missing
+            .iter()
+            .any(|m| m.starts_with(&format!("{ns}:")))
+    }) {
+        let current_targets = engine.cloud.scalable_targets(ns).await?;
+        // With an environment, only the targets that environment's
+        // policies scale are restored.
+        let in_env = |resource: &str| {
+            env.as_ref().is_none_or(|e| {
+                snap.policies
+                    .iter()
+                    .any(|p| p.resource_id == resource && p.name.starts_with(&format!("{e}-")))
+            })
+        };
+        for t in snap
+            .targets
+            .iter()
+            .filter(|t| t.namespace == **ns && in_env(&t.resource_id))
+        {
+            let now = current_targets
+                .iter()
+                .find(|c| c.resource_id == t.resource_id && c.dimension == t.dimension);
+            if now.is_none_or(|c| (c.min, c.max) != (t.min, t.max)) {
+                changes.push(Change::Target {
+                    from: now.cloned().map(Box::new),
+                    to: Box::new(t.clone()),
+                });
+            }
+        }
+        let current_policies = engine.cloud.scaling_policies(ns).await?;
+        for p in snap.policies.iter().filter(|p| {
+            p.namespace == **ns
+                && env
+                    .as_ref()
+                    .is_none_or(|e| p.name.starts_with(&format!("{e}-")))
+        }) {
+            let now = current_policies
+                .iter()
+                .find(|c| c.name == p.name && c.resource_id == p.resource_id);
+            let same = now.is_some_and(|c| {
+                (
+                    c.target_value,
+                    &c.predefined_metric,
+                    c.scale_in_cooldown,
+                    c.scale_out_cooldown,
+                ) == (
+                    p.target_value,
+                    &p.predefined_metric,
+                    p.scale_in_cooldown,
+                    p.scale_out_cooldown,
+                )
+            });
+            if !same && p.policy_type == "TargetTrackingScaling" {
+                changes.push(Change::Policy {
+                    from: now.cloned().map(Box::new),
+                    to: Box::new(p.clone()),
+                });
+            }
+        }
+    }
+    if changes.is_empty() {
+        return Err(ActionError::Refused(format!(
+            "the scaling policies and targets already match the snapshot of {day}; nothing to restore"
+        )));
+    }
+    let taken = chrono::DateTime::from_timestamp_millis(row.taken_ms).unwrap_or_default();
+    let notes = vec![format!(
+        "Restores snapshot {} taken {} ({}).",
+        row.id,
+        crate::engine::format::stamp(taken, engine.tz),
+        row.reason
+    )];
+    Ok(Outcome::Proposal(Proposal::new(changes, notes)))
+}

@@ -31,7 +31,7 @@ url = "sqlite://$tmp/bench.db"
 operators = ["U0BENCH"]
 TOML
 
-"$BIN" serve --config "$tmp/bench.toml" 2>"$tmp/serve.log" &
+${SERVER_PIN:-} "$BIN" serve --config "$tmp/bench.toml" 2>"$tmp/serve.log" &
 pid=$!
 for _ in $(seq 100); do curl -fs http://127.0.0.1:3999/healthz >/dev/null && break; sleep 0.1; done
 sleep 2
@@ -51,18 +51,18 @@ LUA
 curl -fs -X POST http://127.0.0.1:3999/slack/commands -H 'Content-Type: application/x-www-form-urlencoded' \
   -H "X-Slack-Request-Timestamp: $ts" -H "X-Slack-Signature: $sig" --data "$body" | head -c 120; echo
 echo "== scalebot: ${DUR}s, $CONNS connections"
-wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s "$tmp/ack.lua" http://127.0.0.1:3999/slack/commands
+${WRK_PIN:-} wrk -t"${WRK_THREADS:-2}" -c"$CONNS" -d"${DUR}s" --latency -s "$tmp/ack.lua" http://127.0.0.1:3999/slack/commands
 echo "RSS after load: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
 if [ "${BASELINE:-1}" = 1 ]; then
   if ! "$VENV/bin/python" -c 'import slack_bolt' 2>/dev/null; then
-    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q slack_bolt==1.21.2 >/dev/null
+    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q slack_bolt==1.21.2 aiohttp >/dev/null
   fi
   SLACK_SIGNING_SECRET="$SLACK_SIGNING_SECRET" "$VENV/bin/python" benches/baselines/bolt_app.py 3998 2>"$tmp/bolt.log" &
   bolt=$!
   for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:3998/ && break; sleep 0.1; done
-  echo "== baseline: Python Slack Bolt (built-in HTTP server), ${DUR}s, $CONNS connections"
-  wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s "$tmp/ack.lua" http://127.0.0.1:3998/slack/events || true
+  echo "== baseline: Python Slack Bolt (AsyncApp on aiohttp), ${DUR}s, $CONNS connections"
+  ${WRK_PIN:-} wrk -t"${WRK_THREADS:-2}" -c"$CONNS" -d"${DUR}s" --latency -s "$tmp/ack.lua" http://127.0.0.1:3998/slack/events || true
   kill "$bolt" 2>/dev/null || true
 fi

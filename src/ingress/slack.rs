@@ -109,17 +109,24 @@ fn reject(state: &AppState, route: &str, started: Instant, r: Rejection) -> Resp
     (r.status(), format!("{r}\n")).into_response()
 }
 
-/// The ack body Slack shows the user.
-pub fn ack_json(ack: &Ack) -> serde_json::Value {
-    let response_type = match ack.visibility {
-        Visibility::Ephemeral => "ephemeral",
-        Visibility::InChannel => "in_channel",
-    };
-    serde_json::json!({
-        "response_type": response_type,
-        "text": ack.message.fallback(),
-        "blocks": crate::chat::slack::blocks(&ack.message),
-    })
+#[derive(serde::Serialize)]
+pub struct AckBody {
+    response_type: &'static str,
+    text: String,
+    blocks: Vec<slack_morphism::prelude::SlackBlock>,
+}
+
+/// The ack body Slack shows the user, serialised once, straight from the
+/// block types.
+pub fn ack_json(ack: &Ack) -> AckBody {
+    AckBody {
+        response_type: match ack.visibility {
+            Visibility::Ephemeral => "ephemeral",
+            Visibility::InChannel => "in_channel",
+        },
+        text: ack.message.fallback(),
+        blocks: crate::chat::slack::blocks(&ack.message),
+    }
 }
 
 pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

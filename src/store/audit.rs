@@ -86,29 +86,26 @@ pub(super) fn spawn_writer(pool: AnyPool) -> mpsc::Sender<Op> {
     tx
 }
 
+/// Rows per multi-row INSERT: 9 parameters each stays far below SQLite's
+/// and PostgreSQL's parameter limits.
+const ROWS_PER_INSERT: usize = 100;
+
 async fn write_batch(pool: &AnyPool, ops: &[Op]) -> Result<(), sqlx::Error> {
     if ops.iter().all(|o| matches!(o, Op::Flush(_))) {
         return Ok(());
     }
     let mut tx = pool.begin().await?;
+    // Consecutive inserts go in multi-row statements (one round trip to the
+    // database thread per hundred rows); order with updates is kept.
+    let mut pending: Vec<&AuditEntry> = Vec::new();
     for op in ops {
         match op {
             Op::Insert(e) => {
-                sqlx::query(
-                    "INSERT INTO audit_log (id, at_ms, platform, actor, channel, command, outcome, detail, finished_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(&e.id)
-                .bind(e.at_ms)
-                .bind(&e.platform)
-                .bind(&e.actor)
-                .bind(&e.channel)
-                .bind(&e.command)
-                .bind(&e.outcome)
-                .bind(&e.detail)
-                .bind(e.finished_ms)
-                .execute(&mut *tx)
-                .await?;
+                pending.push(e);
+                if pending.len() == ROWS_PER_INSERT {
+                    insert_rows(&mut tx, &pending).await?;
+                    pending.clear();
+                }
             }
             Op::Finish {
                 id,
@@ -116,6 +113,8 @@ async fn write_batch(pool: &AnyPool, ops: &[Op]) -> Result<(), sqlx::Error> {
                 detail,
                 at_ms,
             } => {
+                insert_rows(&mut tx, &pending).await?;
+                pending.clear();
                 sqlx::query(
                     "UPDATE audit_log SET outcome = $1, detail = $2, finished_ms = $3 WHERE id = $4",
                 )
@@ -129,7 +128,54 @@ async fn write_batch(pool: &AnyPool, ops: &[Op]) -> Result<(), sqlx::Error> {
             Op::Flush(_) => {}
         }
     }
+    insert_rows(&mut tx, &pending).await?;
     tx.commit().await
+}
+
+async fn insert_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[&AuditEntry],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO audit_log (id, at_ms, platform, actor, channel, command, outcome, detail, finished_ms) VALUES ",
+    );
+    for i in 0..rows.len() {
+        let b = i * 9;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8,
+            b + 9
+        ));
+    }
+    sql.push_str(" ON CONFLICT (id) DO NOTHING");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for e in rows {
+        q = q
+            .bind(e.id.clone())
+            .bind(e.at_ms)
+            .bind(e.platform.clone())
+            .bind(e.actor.clone())
+            .bind(e.channel.clone())
+            .bind(e.command.clone())
+            .bind(e.outcome.clone())
+            .bind(e.detail.clone())
+            .bind(e.finished_ms);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
 }
 
 impl Store {

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::catalog::{Catalog, CatalogError};
 use crate::chart::ChartCatalog;
 use crate::chat::slack::SlackChat;
+use crate::cloud::Cloud;
 use crate::cloud::aws::AwsCloud;
 use crate::config::{ConfigError, Settings, SlackSecrets};
 use crate::engine::{ACTIONS, Engine, EngineParts, SystemClock};
@@ -56,12 +57,24 @@ pub struct Application {
 }
 
 impl Application {
+    /// The application on AWS through the official SDK.
     pub async fn build(settings: Settings, secrets: SlackSecrets) -> Result<Self, StartupError> {
+        let metrics = Arc::new(Metrics::default());
+        let cloud = AwsCloud::new(&settings.aws, metrics.clone()).await;
+        Self::build_with_cloud(settings, secrets, Arc::new(cloud), metrics).await
+    }
+
+    /// The application on another Cloud implementation (a simulated account
+    /// for drills, or a test double where the emulator stops).
+    pub async fn build_with_cloud(
+        settings: Settings,
+        secrets: SlackSecrets,
+        cloud: Arc<dyn Cloud>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StartupError> {
         secrets.require_for_serve()?;
         let (catalog, charts) = load_catalogs(&settings)?;
-        let metrics = Arc::new(Metrics::default());
         let store = Store::connect(&settings.store).await?;
-        let cloud = AwsCloud::new(&settings.aws, metrics.clone()).await;
         let bot_token = secrets
             .bot_token
             .as_ref()
@@ -73,7 +86,7 @@ impl Application {
             settings: Arc::new(settings.clone()),
             catalog: Arc::new(catalog),
             charts: Arc::new(charts),
-            cloud: Arc::new(cloud),
+            cloud,
             chat: Arc::new(chat),
             store,
             metrics,

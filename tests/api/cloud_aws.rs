@@ -227,17 +227,8 @@ async fn cloud_scaling_policy_round_trip() {
 async fn cloud_db_instance_and_proxy() {
     let (cloud, metrics) = cloud().await;
     let instance = unique("persona-db");
+    moto::create_db_instance(&moto::url(), &instance).await;
     let rds = aws_sdk_rds::Client::new(&sdk().await);
-    rds.create_db_instance()
-        .db_instance_identifier(&instance)
-        .db_instance_class("db.t3.micro")
-        .engine("postgres")
-        .master_username("scalebot")
-        .master_user_password("not-a-real-password")
-        .allocated_storage(20)
-        .send()
-        .await
-        .expect("create DB instance");
 
     let db = cloud.db_instance(&instance).await.expect("db instance");
     assert_eq!(db.id, instance);

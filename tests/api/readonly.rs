@@ -38,17 +38,7 @@ fn berlin(t: DateTime<Utc>) -> String {
 }
 
 async fn create_db(db: &str) {
-    aws_sdk_rds::Client::new(&sdk().await)
-        .create_db_instance()
-        .db_instance_identifier(db)
-        .db_instance_class("db.t3.micro")
-        .engine("postgres")
-        .master_username("scalebot")
-        .master_user_password("not-a-real-password")
-        .allocated_storage(20)
-        .send()
-        .await
-        .expect("create DB instance");
+    moto::create_db_instance(&moto::url(), db).await;
 }
 
 async fn put_rds_metric(db: &str, metric: &str, points: &[(DateTime<Utc>, f64)]) {
@@ -496,31 +486,6 @@ async fn cost_0_gets_the_usage_line_and_calls_nothing() {
     app.stop().await;
 }
 
-/// A function with version 1 and alias `live`, as provisioned concurrency
-/// would target; returns the scalable resource id.
-async fn function_with_alias(endpoint: &str, name: &str) -> String {
-    moto::create_function(endpoint, name, None).await;
-    let lambda = aws_sdk_lambda::Client::new(&moto::sdk_config(endpoint).await);
-    let version = lambda
-        .publish_version()
-        .function_name(name)
-        .send()
-        .await
-        .expect("publish version")
-        .version()
-        .expect("a version number")
-        .to_owned();
-    lambda
-        .create_alias()
-        .function_name(name)
-        .name("live")
-        .function_version(version)
-        .send()
-        .await
-        .expect("create alias");
-    format!("function:{name}:live")
-}
-
 async fn tracking_policy(endpoint: &str, name: &str, resource: &str, min: i32, max: i32) {
     let aas = aws_sdk_applicationautoscaling::Client::new(&moto::sdk_config(endpoint).await);
     aas.register_scalable_target()
@@ -562,8 +527,8 @@ async fn policies_show_each_policy_with_its_target_and_verdict() {
     let account = fresh_account();
     let endpoint = account_proxy(account).await;
     let (free, pinned) = (unique("free"), unique("pinned"));
-    let free_resource = function_with_alias(&endpoint, &free).await;
-    let pinned_resource = function_with_alias(&endpoint, &pinned).await;
+    let free_resource = moto::function_with_alias_at(&endpoint, &free).await;
+    let pinned_resource = moto::function_with_alias_at(&endpoint, &pinned).await;
     tracking_policy(&endpoint, &free, &free_resource, 1, 10).await;
     tracking_policy(&endpoint, &pinned, &pinned_resource, 3, 3).await;
     let app = spawn_app(Options {

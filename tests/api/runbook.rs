@@ -223,16 +223,7 @@ async fn cost_runaway_is_one_plan_that_two_people_confirm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rds_proxy_needs_its_config_and_registers_the_instance() {
     let rds = aws_sdk_rds::Client::new(&moto::sdk_config(&moto::url()).await);
-    rds.create_db_instance()
-        .db_instance_identifier("proxy-db")
-        .db_instance_class("db.t3.micro")
-        .engine("postgres")
-        .master_username("scalebot")
-        .master_user_password("not-a-real-password")
-        .allocated_storage(20)
-        .send()
-        .await
-        .expect("create DB instance");
+    moto::create_db_instance(&moto::url(), "proxy-db").await;
 
     let bare = app_with(|_| {}).await;
     bare.command("rds proxy proxy-db", REQ, "C0BARE").await;
@@ -278,5 +269,103 @@ async fn rds_proxy_needs_its_config_and_registers_the_instance() {
         .find(|p| p.db_proxy_name() == Some("proxy-db-proxy"))
         .expect("the proxy exists");
     assert_eq!(proxy.require_tls(), Some(true));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_lists_every_change_and_reports_each_outcome() {
+    use crate::support::partial_cloud::PartialCloud;
+    use std::sync::Arc;
+
+    let aws = moto::url();
+    moto::create_function(&aws, "down-a", Some(100)).await;
+    moto::create_function(&aws, "down-b", None).await;
+    let partial: Arc<std::sync::OnceLock<Arc<PartialCloud>>> = Arc::new(std::sync::OnceLock::new());
+    let slot = partial.clone();
+    let app = spawn_app(Options {
+        wrap_cloud: Some(Box::new(move |inner| {
+            let p = Arc::new(PartialCloud::new(inner));
+            let _ = slot.set(p.clone());
+            p
+        })),
+        tweak: Some(Box::new(|s: &mut Settings| {
+            s.roles.insert(
+                "operators".into(),
+                vec![OPS.into(), OPS2.into(), REQ.into()],
+            );
+            s.runbook.functions = vec!["down-a".into(), "down-b".into()];
+            s.runbook.cache_group = "down-redis".into();
+        })),
+        ..Options::default()
+    })
+    .await;
+    let cloud = partial.get().expect("the cloud was wrapped").clone();
+    cloud.set_provisioned("down-a", "live", 40);
+    cloud.set_provisioned("down-b", "3", 10);
+    cloud.set_cache_target(scalebot::cloud::ScalableTarget {
+        namespace: "elasticache".into(),
+        resource_id: "replication-group/down-redis".into(),
+        dimension: "elasticache:replication-group:Replicas".into(),
+        min: 1,
+        max: 5,
+    });
+    // AWS throttles one function's provisioned-concurrency call mid-batch.
+    cloud.failing.lock().expect("lock").push("down-b".into());
+
+    app.command("scale-down", REQ, "C0OPS").await;
+    let (plan, post) = app.wait_plan("scale-down").await;
+    let text = message_text(&post);
+    for expected in [
+        "`down-a:live` provisioned concurrency",
+        "40 → none",
+        "`down-b:3` provisioned concurrency",
+        "`down-a` reserved concurrency",
+        "100 → 5",
+        "unreserved → 5",
+        "min 1 / max 5 → min 0 / max 1",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in {text}");
+    }
+    app.click(OPS, INCIDENTS, "plan.confirm", &plan).await;
+    app.click(OPS2, INCIDENTS, "plan.confirm", &plan).await;
+    let result = app
+        .wait_incident_post(&format!("Plan `{plan}` partly executed"))
+        .await;
+    let text = message_text(&result);
+    assert!(
+        text.contains("✅ provisioned concurrency of `down-a:live` is now none"),
+        "{text}"
+    );
+    assert!(
+        text.contains("❌ `down-b:3` provisioned concurrency: AWS refused"),
+        "{text}"
+    );
+    assert!(
+        text.contains("✅ reserved concurrency of `down-b` is now 5"),
+        "{text}"
+    );
+    assert_eq!(moto::reserved(&aws, "down-a").await, Some(5));
+    assert_eq!(moto::reserved(&aws, "down-b").await, Some(5));
+    assert!(cloud.provisioned_of("down-a").is_empty());
+    assert_eq!(
+        cloud.provisioned_of("down-b").len(),
+        1,
+        "the failed change left it"
+    );
+    assert_eq!(cloud.cache_target().map(|t| (t.min, t.max)), Some((0, 1)));
+
+    // The undo covers what changed, not what failed.
+    cloud.failing.lock().expect("lock").clear();
+    app.command(&format!("undo {plan}"), REQ, "C0OPS").await;
+    let (_, undo) = app.wait_plan(&format!("undo {plan}")).await;
+    let text = message_text(&undo);
+    assert!(
+        text.contains("`down-a:live` provisioned concurrency") && text.contains("none → 40"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("`down-b:3` provisioned concurrency"),
+        "{text}"
+    );
     app.stop().await;
 }

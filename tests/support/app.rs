@@ -7,8 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
+use scalebot::cloud::Cloud;
+use scalebot::cloud::aws::AwsCloud;
 use scalebot::config::{Secret, Settings, SlackSecrets};
 use scalebot::engine::Engine;
+use scalebot::metrics::Metrics;
 use scalebot::startup::Application;
 use sha2::Sha256;
 use tokio::sync::oneshot;
@@ -22,7 +25,12 @@ pub const INCIDENTS: &str = "C0INCIDENTS";
 /// A change to the settings a test makes before the app is built.
 pub type Tweak = Box<dyn FnOnce(&mut Settings) + Send>;
 
+/// Wraps the AWS implementation (on moto) in another Cloud.
+pub type WrapCloud = Box<dyn FnOnce(Arc<dyn Cloud>) -> Arc<dyn Cloud> + Send>;
+
 pub struct Options {
+    /// Replaces the Cloud for operations moto lacks.
+    pub wrap_cloud: Option<WrapCloud>,
     /// Adjusts the settings before the application is built.
     pub tweak: Option<Tweak>,
     pub store_url: Option<String>,
@@ -35,6 +43,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            wrap_cloud: None,
             tweak: None,
             store_url: None,
             aws_endpoint: None,
@@ -95,9 +104,15 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         signing_secret: opts.http.then(|| Secret::new(SIGNING_SECRET)),
         app_token: opts.socket_mode.then(|| Secret::new(APP_TOKEN)),
     };
-    let app = Application::build(settings, secrets)
-        .await
-        .expect("application builds");
+    let app = match opts.wrap_cloud {
+        None => Application::build(settings, secrets).await,
+        Some(wrap) => {
+            let metrics = Arc::new(Metrics::default());
+            let aws: Arc<dyn Cloud> = Arc::new(AwsCloud::new(&settings.aws, metrics.clone()).await);
+            Application::build_with_cloud(settings, secrets, wrap(aws), metrics).await
+        }
+    }
+    .expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let engine = app.engine();
     let (tx, rx) = oneshot::channel::<()>();

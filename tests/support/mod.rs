@@ -3,4 +3,5 @@
 pub mod app;
 pub mod cbor_proxy;
 pub mod moto;
+pub mod partial_cloud;
 pub mod slack;

@@ -375,8 +375,13 @@ pub async fn set_reserved(endpoint: &str, function: &str, value: i32) {
 
 /// Version 1 and alias `live`, as provisioned concurrency would target.
 pub async fn function_with_alias(name: &str) -> String {
-    create_function(&url(), name, None).await;
-    let lambda = aws_sdk_lambda::Client::new(&sdk_config(&url()).await);
+    function_with_alias_at(&url(), name).await
+}
+
+/// The same, against another endpoint (e.g. a per-test moto account).
+pub async fn function_with_alias_at(endpoint: &str, name: &str) -> String {
+    create_function(endpoint, name, None).await;
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(endpoint).await);
     let version = lambda
         .publish_version()
         .function_name(name)
@@ -395,4 +400,19 @@ pub async fn function_with_alias(name: &str) -> String {
         .await
         .expect("create alias");
     format!("function:{name}:live")
+}
+
+/// A small PostgreSQL RDS instance.
+pub async fn create_db_instance(endpoint: &str, id: &str) {
+    aws_sdk_rds::Client::new(&sdk_config(endpoint).await)
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("scalebot")
+        .master_user_password("not-a-real-password")
+        .allocated_storage(20)
+        .send()
+        .await
+        .expect("create DB instance");
 }

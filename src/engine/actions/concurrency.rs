@@ -6,7 +6,7 @@
 //! account's unreserved concurrency before and after, and refuses what the
 //! function's guardrails or AWS's 100-unreserved floor would not allow.
 
-use crate::catalog::{ArgValue, Invocation};
+use crate::catalog::Invocation;
 use crate::engine::plan::Change;
 use crate::engine::{ActionError, Engine, Outcome, Proposal};
 
@@ -17,18 +17,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     let function = inv
         .function("function")
         .ok_or_else(|| ActionError::Spec("a `function` argument".into()))?;
-    let to =
-        match inv.args.get("value") {
-            Some(ArgValue::Word(w)) if w == "clear" => None,
-            Some(ArgValue::Integer(n)) => Some(i32::try_from(*n).map_err(|_| {
-                ActionError::Refused(format!("{n} is not a concurrency AWS accepts"))
-            })?),
-            _ => {
-                return Err(ActionError::Spec(
-                    "a `value` argument (a number or `clear`)".into(),
-                ));
-            }
-        };
+    let to = super::count_or_clear(inv, "value")?;
     let guard = engine.settings.function(function.as_str());
     if let Some(n) = to
         && (n < guard.min_reserved || n > guard.max_reserved)

@@ -36,6 +36,20 @@ pub const ACTIONS: &[&str] = &[
     "undo",
 ];
 
+/// A `<n|clear>` argument: `None` for `clear`.
+fn count_or_clear(inv: &Invocation, name: &str) -> Result<Option<i32>, ActionError> {
+    use crate::catalog::ArgValue;
+    match inv.args.get(name) {
+        Some(ArgValue::Word(w)) if w == "clear" => Ok(None),
+        Some(ArgValue::Integer(n)) => i32::try_from(*n)
+            .map(Some)
+            .map_err(|_| ActionError::Refused(format!("{n} is not a concurrency AWS accepts"))),
+        _ => Err(ActionError::Spec(format!(
+            "a `{name}` argument (a number or `clear`)"
+        ))),
+    }
+}
+
 pub(super) async fn run(
     engine: &Engine,
     inv: &Invocation,

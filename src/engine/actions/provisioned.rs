@@ -6,7 +6,7 @@
 //! The plan estimates the cost per hour before and after from the
 //! configured price and the function's memory size.
 
-use crate::catalog::{ArgValue, Invocation};
+use crate::catalog::Invocation;
 
 use crate::engine::plan::Change;
 use crate::engine::{ActionError, Engine, Outcome, Proposal};
@@ -18,18 +18,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     let qualifier = inv
         .word("alias")
         .ok_or_else(|| ActionError::Spec("an `alias` argument".into()))?;
-    let to =
-        match inv.args.get("value") {
-            Some(ArgValue::Word(w)) if w == "clear" => None,
-            Some(ArgValue::Integer(n)) => Some(i32::try_from(*n).map_err(|_| {
-                ActionError::Refused(format!("{n} is not a concurrency AWS accepts"))
-            })?),
-            _ => {
-                return Err(ActionError::Spec(
-                    "a `value` argument (a number or `clear`)".into(),
-                ));
-            }
-        };
+    let to = super::count_or_clear(inv, "value")?;
     let guard = engine.settings.function(function.as_str());
     if let Some(n) = to
         && (n < guard.min_provisioned.max(1) || n > guard.max_provisioned)

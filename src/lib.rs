@@ -5,6 +5,7 @@
 //! everything that matters in the [`store::Store`]. The ingress ([`ingress`])
 //! verifies and parses what arrives over HTTP or Socket Mode and hands it on.
 
+pub mod alarm;
 pub mod catalog;
 pub mod chart;
 pub mod chat;
@@ -15,6 +16,7 @@ pub mod domain;
 pub mod engine;
 pub mod ingress;
 pub mod metrics;
+pub mod sns;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -37,8 +37,12 @@ async fn throttles_posts_figures_and_a_chart() {
         text.contains("*200 throttles* in the last 10 minutes"),
         "{text}"
     );
-    // 200 throttles against 9 minutes of 400 invocations.
-    assert!(text.contains("5.3 %"), "throttle rate: {text}");
+    // 200 throttles against 9 or 10 one-minute buckets of 400 invocations,
+    // depending on where the minute boundaries fall against "now".
+    assert!(
+        text.contains("5.3 %") || text.contains("4.8 %"),
+        "throttle rate: {text}"
+    );
     assert!(
         text.contains("100 (last 10 min)"),
         "peak concurrency: {text}"

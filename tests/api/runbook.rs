@@ -369,3 +369,59 @@ async fn scale_down_lists_every_change_and_reports_each_outcome() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioned_concurrency_plan_shows_the_cost_and_runs_once_confirmed() {
+    use crate::support::partial_cloud::PartialCloud;
+    use std::sync::Arc;
+
+    moto::create_function(&moto::url(), "pc-fn", None).await;
+    let partial: Arc<std::sync::OnceLock<Arc<PartialCloud>>> = Arc::new(std::sync::OnceLock::new());
+    let slot = partial.clone();
+    let app = spawn_app(Options {
+        wrap_cloud: Some(Box::new(move |inner| {
+            let p = Arc::new(PartialCloud::new(inner));
+            let _ = slot.set(p.clone());
+            p
+        })),
+        tweak: Some(Box::new(|s: &mut Settings| {
+            s.roles.insert("operators".into(), vec![OPS.into()]);
+            s.functions.insert(
+                "pc-fn".into(),
+                scalebot::config::FunctionSettings {
+                    memory_mb: 2048,
+                    max_provisioned: 50,
+                    ..Default::default()
+                },
+            );
+        })),
+        ..Options::default()
+    })
+    .await;
+    let cloud = partial.get().expect("the cloud was wrapped").clone();
+    cloud.set_provisioned("pc-fn", "live", 10);
+
+    let ack = app.command("provisioned pc-fn live 80", REQ, "C0OPS").await;
+    assert_eq!(ack["response_type"], "ephemeral");
+    let refusal = app
+        .slack
+        .wait_for(20, "the guardrail", |s| s.posts("C0OPS").into_iter().next())
+        .await;
+    assert!(
+        message_text(&refusal).contains("provisioned concurrency 1–50"),
+        "{refusal}"
+    );
+
+    app.command("provisioned pc-fn live 20", REQ, "C0OPS").await;
+    let (plan, post) = app.wait_plan("provisioned pc-fn live 20").await;
+    let text = message_text(&post);
+    assert!(text.contains("10 → 20"), "{text}");
+    // 10 and 20 environments × 2 GB × 3600 s × $0.0000041667.
+    assert!(text.contains("$0.30/hour now → $0.60/hour after"), "{text}");
+    assert_eq!(cloud.provisioned_of("pc-fn")[0].requested, 10);
+    app.click(OPS, INCIDENTS, "plan.confirm", &plan).await;
+    app.wait_incident_post("provisioned concurrency of `pc-fn:live` is now 20")
+        .await;
+    assert_eq!(cloud.provisioned_of("pc-fn")[0].requested, 20);
+    app.stop().await;
+}

@@ -74,6 +74,17 @@ impl Application {
     ) -> Result<Self, StartupError> {
         secrets.require_for_serve()?;
         let (catalog, charts) = load_catalogs(&settings)?;
+        for spec in catalog.iter() {
+            if let Some(c) = &spec.confirm
+                && !settings.roles.contains_key(&c.role)
+            {
+                tracing::warn!(
+                    command = %spec.name,
+                    role = %c.role,
+                    "no [roles] entry for this command's role: nobody can confirm it"
+                );
+            }
+        }
         let store = Store::connect(&settings.store).await?;
         let bot_token = secrets
             .bot_token

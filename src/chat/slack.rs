@@ -100,12 +100,8 @@ impl SlackChat {
                 }
                 Err(e) => {
                     self.metrics.chat_call(method, "transport_error");
-                    // Transport failures are retried once: a dropped
-                    // keep-alive connection is common and harmless.
-                    if attempt < 2 {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        continue;
-                    }
+                    // Not retried: Slack may have acted on a request whose
+                    // answer was lost, and a post must not appear twice.
                     return Err(ChatError::Transport {
                         platform: "Slack",
                         method: method.into(),

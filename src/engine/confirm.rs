@@ -255,11 +255,11 @@ impl Engine {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
             match self.store.plan(&plan.id).await {
-                Ok(Some(p)) => plan.message_ts = p.message_ts.or(plan.message_ts),
+                Ok(Some(p)) => {
+                    plan.message_channel = p.message_channel;
+                    plan.message_ts = p.message_ts;
+                }
                 _ => break,
-            }
-            if let Ok(Some(p)) = self.store.plan(&plan.id).await {
-                plan.message_channel = p.message_channel;
             }
         }
         let plan = &plan;

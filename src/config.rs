@@ -64,6 +64,21 @@ pub struct Settings {
     pub roles: BTreeMap<String, Vec<String>>,
     pub prices: PriceSettings,
     pub rds_proxy: RdsProxySettings,
+    pub sns: SnsSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnsSettings {
+    /// Topic ARNs whose messages `POST /sns` accepts; anything else is refused.
+    pub allowed_topics: Vec<String>,
+    /// Extra hosts (`host[:port]`) trusted to serve signing certificates,
+    /// besides `sns.<region>.amazonaws.com`. For tests and private
+    /// partitions only; the bot warns at start-up when this is set.
+    pub extra_cert_hosts: Vec<String>,
+    /// A PEM file with an extra root CA for fetching signing certificates
+    /// (tests only; warned about at start-up).
+    pub extra_ca_pem_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

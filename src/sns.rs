@@ -79,7 +79,7 @@ pub enum MessageType {
 }
 
 impl MessageType {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             MessageType::Notification => "Notification",
             MessageType::SubscriptionConfirmation => "SubscriptionConfirmation",
@@ -222,7 +222,14 @@ fn check_sns_url(url: &str, extra_hosts: &[String]) -> Result<Url, &'static str>
         return Err("it carries a user name or password");
     }
     let host = parsed.host_str().ok_or("it has no host")?;
-    if extra_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+    // An extra host is `host` (any port) or `host:port` (that port only).
+    let with_port = parsed.port().map(|p| format!("{host}:{p}"));
+    if extra_hosts.iter().any(|h| {
+        h.eq_ignore_ascii_case(host)
+            || with_port
+                .as_deref()
+                .is_some_and(|hp| h.eq_ignore_ascii_case(hp))
+    }) {
         return Ok(parsed);
     }
     if !is_sns_host(host) {

@@ -38,6 +38,8 @@ pub enum StartupError {
     SlackClient(std::io::Error),
     #[error("Slack Socket Mode did not connect: {0}")]
     SocketMode(String),
+    #[error("SNS ingress: {0}")]
+    Sns(String),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -111,6 +113,7 @@ impl Application {
                 s.expose().to_owned(),
             )))
         });
+        let sns = sns_ingress(&settings)?;
         let socket_mode = match &secrets.app_token {
             Some(app_token) => Some(
                 SocketMode::start(engine.clone(), slack_client, app_token)
@@ -130,6 +133,7 @@ impl Application {
             state: AppState {
                 engine,
                 slack_verifier,
+                sns,
             },
             max_body_bytes: settings.server.max_body_bytes,
             socket_mode,
@@ -161,4 +165,30 @@ impl Application {
         engine.drain().await;
         Ok(())
     }
+}
+
+/// The SNS verifier from `[sns]`; the test-only trust settings are warned about.
+fn sns_ingress(
+    settings: &Settings,
+) -> Result<Option<Arc<crate::ingress::sns::SnsIngress>>, StartupError> {
+    let cfg = &settings.sns;
+    if cfg.allowed_topics.is_empty() {
+        return Ok(None);
+    }
+    let mut verifier = crate::sns::Verifier::new(cfg.allowed_topics.clone());
+    if !cfg.extra_cert_hosts.is_empty() {
+        tracing::warn!(hosts = ?cfg.extra_cert_hosts, "sns.extra_cert_hosts is set: signing certificates are also trusted from these hosts (tests only)");
+        verifier = verifier.with_extra_hosts(cfg.extra_cert_hosts.clone());
+    }
+    if let Some(path) = &cfg.extra_ca_pem_file {
+        tracing::warn!(file = %path.display(), "sns.extra_ca_pem_file is set: an extra root CA is trusted for signing certificates (tests only)");
+        let pem = std::fs::read(path)
+            .map_err(|e| StartupError::Sns(format!("reading {}: {e}", path.display())))?;
+        verifier = verifier
+            .with_extra_ca_pem(pem)
+            .map_err(|e| StartupError::Sns(e.to_string()))?;
+    }
+    let ingress = crate::ingress::sns::SnsIngress::new(verifier)
+        .map_err(|e| StartupError::Sns(e.to_string()))?;
+    Ok(Some(Arc::new(ingress)))
 }

@@ -336,6 +336,19 @@ impl Engine {
                 self.run_button(&ev).await;
                 Ok(())
             }
+            "incident.ack" | "incident.resolve" => {
+                match self
+                    .incident_button(&ev.user, &ev.action_id, &ev.value)
+                    .await
+                {
+                    Ok(Some(answer)) => {
+                        self.tell(&ev, answer).await;
+                        Ok(())
+                    }
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
             other => {
                 tracing::info!(action = other, "click on an unknown button");
                 Ok(())

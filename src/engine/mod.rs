@@ -3,6 +3,7 @@
 //! posts the outcome through the Chat port.
 
 mod actions;
+mod alarms;
 pub mod charting;
 mod confirm;
 pub mod format;
@@ -197,6 +198,10 @@ impl Engine {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    pub fn chat(&self) -> &Arc<dyn Chat> {
+        &self.chat
     }
 
     pub fn settings(&self) -> &Settings {

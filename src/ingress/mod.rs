@@ -3,6 +3,7 @@
 
 mod health;
 pub mod slack;
+pub mod sns;
 pub mod socket_mode;
 
 use std::sync::Arc;
@@ -20,12 +21,15 @@ pub struct AppState {
     /// `None` when no signing secret is set: the HTTP Slack routes then
     /// refuse everything (Socket Mode needs no signature).
     pub slack_verifier: Option<Arc<SlackEventSignatureVerifier>>,
+    /// `None` when no SNS topic is allowed: `/sns` then refuses everything.
+    pub sns: Option<Arc<sns::SnsIngress>>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/slack/commands", post(slack::commands))
         .route("/slack/interactions", post(slack::interactions))
+        .route("/sns", post(sns::sns))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

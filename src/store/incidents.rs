@@ -172,3 +172,46 @@ impl Store {
         Ok(r.as_ref().map(incident).transpose()?)
     }
 }
+
+impl Store {
+    pub async fn set_incident_state(
+        &self,
+        id: &str,
+        state: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET state = $1, updated_ms = $2 WHERE id = $3")
+            .bind(state)
+            .bind(now_ms)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Acknowledges an open incident; `false` if it was not open or not new.
+    pub async fn ack_incident(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE incidents SET state = 'acknowledged', acked_ms = $1, updated_ms = $1 WHERE id = $2 AND state = 'open'",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Resolves an incident; `false` if it was already resolved.
+    pub async fn resolve_incident(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE incidents SET state = 'resolved', resolved_ms = $1, updated_ms = $1 WHERE id = $2 AND state <> 'resolved'",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -5,6 +5,7 @@ mod audit;
 mod incidents;
 mod plans;
 mod snapshots;
+mod sns;
 
 pub use audit::{AuditEntry, AuditId};
 pub use incidents::{IncidentEvent, IncidentRow};

@@ -12,6 +12,8 @@ mod confirm;
 mod ingress;
 mod readonly;
 mod runbook;
+mod sns;
+mod sns_fixture;
 mod socket_mode;
 mod store;
 mod throttles;

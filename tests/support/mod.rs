@@ -5,3 +5,4 @@ pub mod cbor_proxy;
 pub mod moto;
 pub mod partial_cloud;
 pub mod slack;
+pub mod sns;

@@ -303,9 +303,13 @@ async fn api(
                 "message": {"ts": ts, "text": args["text"], "type": "message"},
             }))
         }
-        "chat.update" => {
-            ok(json!({"channel": args["channel"], "ts": args["ts"], "text": args["text"]}))
-        }
+        // As Slack answers: the updated message is echoed back.
+        "chat.update" => ok(json!({
+            "channel": args["channel"],
+            "ts": args["ts"],
+            "text": args["text"],
+            "message": {"text": args["text"], "blocks": args["blocks"]},
+        })),
         "files.getUploadURLExternal" => {
             let length: usize = args["length"]
                 .as_str()

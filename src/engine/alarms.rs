@@ -1,0 +1,366 @@
+//! CloudWatch alarms (from SNS) become incidents: an ALARM opens one, or
+//! joins the open incident of the same alarm; the root message in the
+//! incident channel shows what fired, with the runbook commands that fit the
+//! metric; level 1 (automated response) runs the read-only diagnostics at
+//! once into the thread. OK marks it recovered; INSUFFICIENT_DATA is shown.
+
+use std::sync::Arc;
+
+use super::incident::{level_name, short_id};
+use super::{ActionError, Engine, Outcome};
+use crate::alarm::{Alarm, AlarmState};
+use crate::catalog::Parsed;
+use crate::chat::{Button, ButtonStyle, Message, MessageRef, Tone};
+use crate::store::{IncidentEvent, IncidentRow};
+
+/// The runbook commands that fit an alarm's metric, as button values.
+fn commands_for(alarm: &Alarm) -> Vec<(String, String)> {
+    let metric = alarm
+        .trigger
+        .as_ref()
+        .and_then(|t| t.metric_name.clone())
+        .unwrap_or_default();
+    let function = alarm.function_name().map(str::to_owned);
+    let db = alarm.dimension("DBInstanceIdentifier").map(str::to_owned);
+    match (metric.as_str(), function, db) {
+        ("Throttles" | "ConcurrentExecutions", Some(f), _) => vec![
+            ("Throttles".into(), format!("throttles {f}")),
+            (
+                "Raise reserved concurrency".into(),
+                format!("concurrency {f} 100"),
+            ),
+        ],
+        ("DatabaseConnections", _, Some(db)) => vec![
+            ("RDS connections".into(), format!("rds connections {db}")),
+            ("Enable RDS Proxy".into(), format!("rds proxy {db}")),
+        ],
+        (m, _, _)
+            if m.contains("ProvisionedConcurrency")
+                || m.contains("Cost")
+                || m == "EstimatedCharges" =>
+        {
+            vec![("Cost by service".into(), "cost 7".into())]
+        }
+        _ => vec![
+            ("Scaling policies".into(), "policies".into()),
+            ("Scaling activities".into(), "activities".into()),
+        ],
+    }
+}
+
+impl Engine {
+    fn alarm_root(&self, incident: &IncidentRow, alarm: &Alarm) -> Message {
+        let opened =
+            chrono::DateTime::from_timestamp_millis(incident.opened_ms).unwrap_or_default();
+        let trigger = alarm.trigger.as_ref();
+        let metric = trigger
+            .and_then(|t| {
+                Some(format!(
+                    "{} {} {} {}",
+                    t.namespace.clone()?,
+                    t.metric_name.clone()?,
+                    t.comparison_operator.clone().unwrap_or_default(),
+                    t.threshold.map(|v| v.to_string()).unwrap_or_default()
+                ))
+            })
+            .unwrap_or_else(|| "metric math".into());
+        let mut message = Message {
+            title: Some(format!("{} · {}", incident.id, incident.title)),
+            tone: if incident.state == "recovered" {
+                Tone::Good
+            } else {
+                Tone::Bad
+            },
+            text: alarm
+                .new_state_reason
+                .clone()
+                .unwrap_or_else(|| "No reason given.".into()),
+            footer: alarm
+                .console_url()
+                .map(|u| format!("<{u}|Open the alarm in the CloudWatch console>")),
+            ..Default::default()
+        }
+        .field("Level", level_name(incident.level))
+        .field("State", incident.state.clone())
+        .field("Started", super::format::stamp(opened, self.tz))
+        .field("Metric", metric);
+        message.buttons = vec![
+            Button {
+                label: "Acknowledge".into(),
+                action_id: "incident.ack".into(),
+                value: incident.id.clone(),
+                style: ButtonStyle::Primary,
+                confirm: None,
+            },
+            Button {
+                label: "Resolve".into(),
+                action_id: "incident.resolve".into(),
+                value: incident.id.clone(),
+                style: ButtonStyle::Default,
+                confirm: None,
+            },
+        ];
+        for (label, command) in commands_for(alarm) {
+            message.buttons.push(Button {
+                label,
+                action_id: "run".into(),
+                value: command,
+                style: ButtonStyle::Default,
+                confirm: None,
+            });
+        }
+        message
+    }
+
+    async fn event(
+        &self,
+        incident: &IncidentRow,
+        kind: &str,
+        body: &str,
+    ) -> Result<(), ActionError> {
+        self.store
+            .add_incident_event(&IncidentEvent {
+                id: uuid::Uuid::new_v4().to_string(),
+                incident_id: incident.id.clone(),
+                at_ms: self.now().timestamp_millis(),
+                actor: "cloudwatch".into(),
+                kind: kind.into(),
+                body: body.into(),
+                message_ts: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Handles one alarm state change from SNS.
+    pub async fn on_alarm(self: &Arc<Self>, alarm: Alarm) -> Result<(), ActionError> {
+        let name = alarm
+            .alarm_name
+            .clone()
+            .unwrap_or_else(|| "unnamed alarm".into());
+        let key = format!("alarm:{name}");
+        let existing = self.store.open_incident_by_key(&key).await?;
+        let reason = alarm.new_state_reason.clone().unwrap_or_default();
+        match (alarm.state(), existing) {
+            (Some(AlarmState::Alarm), Some(incident)) => {
+                self.thread(
+                    &incident,
+                    "cloudwatch",
+                    "alarm",
+                    &Message::text(format!("🚨 `{name}` is in ALARM again: {reason}")),
+                )
+                .await?;
+            }
+            (Some(AlarmState::Alarm), None) => {
+                let now = self.now().timestamp_millis();
+                let mut incident = IncidentRow {
+                    id: short_id("INC"),
+                    title: format!("ALARM: {name}"),
+                    level: 1,
+                    state: "open".into(),
+                    source: "alarm".into(),
+                    dedup_key: Some(key),
+                    channel: self.settings.channels.incidents.clone(),
+                    root_ts: None,
+                    opened_ms: now,
+                    acked_ms: None,
+                    resolved_ms: None,
+                    updated_ms: now,
+                };
+                self.store.insert_incident(&incident).await?;
+                self.event(&incident, "opened", &reason).await?;
+                let root = self
+                    .chat
+                    .post(&incident.channel, None, &self.alarm_root(&incident, &alarm))
+                    .await?;
+                self.store.set_incident_root(&incident.id, &root.id).await?;
+                incident.root_ts = Some(root.id);
+                incident.channel = root.channel;
+                self.diagnose(&incident, &alarm).await?;
+            }
+            (Some(AlarmState::Ok), Some(incident)) => {
+                let now = self.now().timestamp_millis();
+                self.store
+                    .set_incident_state(&incident.id, "recovered", now)
+                    .await?;
+                self.thread(
+                    &incident,
+                    "cloudwatch",
+                    "recovered",
+                    &Message {
+                        tone: Tone::Good,
+                        text: format!("✅ `{name}` is OK again: {reason}"),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                let mut updated = incident.clone();
+                updated.state = "recovered".into();
+                if let Some(ts) = &incident.root_ts {
+                    let at = MessageRef {
+                        channel: incident.channel.clone(),
+                        id: ts.clone(),
+                    };
+                    self.chat
+                        .update(&at, &self.alarm_root(&updated, &alarm))
+                        .await?;
+                }
+            }
+            (Some(AlarmState::InsufficientData), Some(incident)) => {
+                self.thread(
+                    &incident,
+                    "cloudwatch",
+                    "insufficient_data",
+                    &Message::text(format!(
+                        "⚪ `{name}` has INSUFFICIENT_DATA: {reason} Check that the metric is still published."
+                    )),
+                )
+                .await?;
+            }
+            (state, None) => {
+                // Not an incident, but shown rather than dropped.
+                let label = state.map(|s| s.as_str()).unwrap_or("an unknown state");
+                self.chat
+                    .post(
+                        &self.settings.channels.incidents,
+                        None,
+                        &Message::text(format!(
+                            "ℹ️ CloudWatch alarm `{name}` is {label}: {reason}"
+                        )),
+                    )
+                    .await?;
+            }
+            (None, Some(incident)) => {
+                self.thread(
+                    &incident,
+                    "cloudwatch",
+                    "unknown_state",
+                    &Message::text(format!(
+                        "`{name}` reported a state CloudWatch does not define: {reason}"
+                    )),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Level 1, the automated response: the read-only diagnostics that fit
+    /// the metric, run at once and posted into the thread.
+    async fn diagnose(
+        self: &Arc<Self>,
+        incident: &IncidentRow,
+        alarm: &Alarm,
+    ) -> Result<(), ActionError> {
+        let read_only =
+            commands_for(alarm)
+                .into_iter()
+                .map(|(_, c)| c)
+                .find(|c| match self.catalog.parse(c) {
+                    Parsed::Run(inv) => !inv.spec.changes,
+                    _ => false,
+                });
+        let Some(command) = read_only else {
+            return Ok(());
+        };
+        let Parsed::Run(inv) = self.catalog.parse(&command) else {
+            return Ok(());
+        };
+        let req = super::CommandRequest {
+            platform: super::Platform::Slack,
+            user: "scalebot".into(),
+            channel: incident.channel.clone(),
+            text: command.clone(),
+            incident: Some(incident.id.clone()),
+        };
+        let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+            channel: incident.channel.clone(),
+            id: ts.clone(),
+        });
+        match super::actions::run(self, &inv, &req).await {
+            Ok(Outcome::Reply(reply)) => {
+                let mut message = reply.message;
+                message.title = message.title.map(|t| format!("L1 diagnostics · {t}"));
+                self.thread(incident, "scalebot", "diagnostics", &message)
+                    .await?;
+                for image in &reply.images {
+                    self.chat
+                        .upload_png(&incident.channel, root.as_ref(), image)
+                        .await?;
+                }
+            }
+            Ok(Outcome::Proposal(_)) => {}
+            Err(e) => {
+                self.thread(
+                    incident,
+                    "scalebot",
+                    "diagnostics",
+                    &Message::text(format!("L1 diagnostics `/scale {command}` failed: {e}")),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The Acknowledge and Resolve buttons of an incident's root message.
+    pub(super) async fn incident_button(
+        &self,
+        user: &str,
+        action: &str,
+        id: &str,
+    ) -> Result<Option<String>, ActionError> {
+        let Some(incident) = self.store.incident(id).await? else {
+            return Ok(Some(format!("There is no incident `{id}`.")));
+        };
+        let now = self.now().timestamp_millis();
+        let (changed, kind, text) = match action {
+            "incident.ack" => (
+                self.store.ack_incident(id, now).await?,
+                "acknowledged",
+                format!("👀 Acknowledged by {}.", crate::chat::mention(user)),
+            ),
+            _ => (
+                self.store.resolve_incident(id, now).await?,
+                "resolved",
+                format!("🏁 Resolved by {}.", crate::chat::mention(user)),
+            ),
+        };
+        if !changed {
+            return Ok(Some(format!(
+                "Incident `{id}` is {}; nothing changed.",
+                incident.state
+            )));
+        }
+        self.thread(&incident, user, kind, &Message::text(text))
+            .await?;
+        if let Some(ts) = &incident.root_ts {
+            let at = MessageRef {
+                channel: incident.channel.clone(),
+                id: ts.clone(),
+            };
+            let mut root = Message {
+                title: Some(format!("{} · {}", incident.id, incident.title)),
+                tone: if kind == "resolved" {
+                    Tone::Good
+                } else {
+                    Tone::Warning
+                },
+                text: format!("{} {}", level_name(incident.level), kind),
+                ..Default::default()
+            }
+            .field("State", kind);
+            if kind == "acknowledged" {
+                root.buttons.push(Button {
+                    label: "Resolve".into(),
+                    action_id: "incident.resolve".into(),
+                    value: incident.id.clone(),
+                    style: ButtonStyle::Default,
+                    confirm: None,
+                });
+            }
+            self.chat.update(&at, &root).await?;
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,302 @@
+//! `POST /sns` through the real server: messages signed as AWS signs them
+//! (tests/support/sns.rs, certificate served over HTTPS by a test CA the bot
+//! is configured to trust), alarms opening incidents with L1 diagnostics,
+//! redeliveries, OK, subscriptions, and a corpus of bad messages.
+
+use chrono::Utc;
+use scalebot::config::Settings;
+use serde_json::json;
+
+use crate::support::app::{INCIDENTS, Options, TestApp, message_text, spawn_app};
+use crate::support::moto;
+use crate::support::sns::SnsSigner;
+
+const TOPIC: &str = "arn:aws:sns:eu-central-1:123456789012:chatops-alarms";
+
+async fn app() -> TestApp {
+    let signer = SnsSigner::get();
+    let ca = std::env::temp_dir().join(format!("scalebot-test-ca-{}.pem", uuid::Uuid::new_v4()));
+    std::fs::write(&ca, &signer.ca_pem).expect("write CA");
+    let host = signer.host.clone();
+    spawn_app(Options {
+        tweak: Some(Box::new(move |s: &mut Settings| {
+            s.sns.allowed_topics = vec![TOPIC.into()];
+            s.sns.extra_cert_hosts = vec![host];
+            s.sns.extra_ca_pem_file = Some(ca);
+            s.roles.insert("operators".into(), vec!["U0OPS".into()]);
+        })),
+        ..Options::default()
+    })
+    .await
+}
+
+fn alarm(name: &str, state: &str, function: &str) -> String {
+    json!({
+        "AlarmName": name,
+        "AlarmDescription": "Lambda throttles above 10 per minute",
+        "AWSAccountId": "123456789012",
+        "AlarmConfigurationUpdatedTimestamp": "2025-05-02T08:15:03.112+0000",
+        "NewStateValue": state,
+        "NewStateReason": format!("Threshold Crossed: 1 out of the last 1 datapoints [50.0] was greater than the threshold (10.0) -> {state}"),
+        "StateChangeTime": Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
+        "Region": "EU (Frankfurt)",
+        "AlarmArn": format!("arn:aws:cloudwatch:eu-central-1:123456789012:alarm:{name}"),
+        "OldStateValue": "OK",
+        "OKActions": [TOPIC],
+        "AlarmActions": [TOPIC],
+        "InsufficientDataActions": [],
+        "Trigger": {
+            "MetricName": "Throttles", "Namespace": "AWS/Lambda", "StatisticType": "Statistic",
+            "Statistic": "SUM", "Unit": null,
+            "Dimensions": [{"value": function, "name": "FunctionName"}],
+            "Period": 60, "EvaluationPeriods": 1, "DatapointsToAlarm": 1,
+            "ComparisonOperator": "GreaterThanThreshold", "Threshold": 10.0,
+            "TreatMissingData": "- TreatMissingData:                    missing",
+            "EvaluateLowSampleCountPercentile": ""
+        }
+    })
+    .to_string()
+}
+
+async fn deliver(
+    app: &TestApp,
+    body: &serde_json::Value,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let kind = body["Type"].as_str().unwrap_or("Notification").to_owned();
+    let mut req = app
+        .http
+        .post(format!("{}/sns", app.base))
+        .header("content-type", "text/plain; charset=UTF-8")
+        .header("x-amz-sns-topic-arn", TOPIC);
+    if !headers.iter().any(|(k, _)| *k == "x-amz-sns-message-type") {
+        req = req.header("x-amz-sns-message-type", kind);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.body(body.to_string()).send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_opens_an_incident_with_diagnostics_and_recovers() {
+    let aws = moto::url();
+    moto::create_function(&aws, "sns-fn", Some(100)).await;
+    moto::seed_day_with_throttling(&aws, "sns-fn", Utc::now(), 100.0).await;
+    let app = app().await;
+    let signer = SnsSigner::get();
+
+    let msg = signer.notification(
+        TOPIC,
+        "msg-alarm-1",
+        Some("ALARM: \"sns-fn-throttles\" in EU (Frankfurt)"),
+        &alarm("sns-fn-throttles", "ALARM", "sns-fn"),
+    );
+    assert_eq!(deliver(&app, &msg, &[]).await, (200, "stored\n".into()));
+    let root = app.wait_incident_post("ALARM: sns-fn-throttles").await;
+    let text = message_text(&root);
+    assert!(text.contains("L1 automated response"), "{text}");
+    assert!(
+        text.contains("console.aws.amazon.com/cloudwatch"),
+        "console link: {text}"
+    );
+    let blocks = root["blocks"].to_string();
+    for b in [
+        "incident.ack",
+        "incident.resolve",
+        "throttles sns-fn",
+        "concurrency sns-fn 100",
+    ] {
+        assert!(blocks.contains(b), "button {b}: {blocks}");
+    }
+    let ts = root["_ts"].as_str().expect("root ts").to_owned();
+    let diag = app
+        .slack
+        .wait_for(30, "L1 diagnostics in the thread", |s| {
+            s.thread(INCIDENTS, &ts)
+                .into_iter()
+                .find(|p| message_text(p).contains("L1 diagnostics"))
+        })
+        .await;
+    assert!(message_text(&diag).contains("*200 throttles*"), "{diag}");
+    app.slack
+        .wait_for(30, "the chart in the thread", |s| {
+            s.uploads()
+                .into_iter()
+                .find(|u| u.thread_ts.as_deref() == Some(ts.as_str()))
+        })
+        .await;
+
+    // SNS redelivers the same message: nothing happens twice.
+    assert_eq!(deliver(&app, &msg, &[]).await, (200, "duplicate\n".into()));
+    // A new ALARM for the same alarm joins the incident.
+    let again = signer.notification(
+        TOPIC,
+        "msg-alarm-2",
+        None,
+        &alarm("sns-fn-throttles", "ALARM", "sns-fn"),
+    );
+    assert_eq!(deliver(&app, &again, &[]).await.0, 200);
+    app.wait_incident_post("is in ALARM again").await;
+    let roots = app
+        .slack
+        .posts(INCIDENTS)
+        .into_iter()
+        .filter(|p| p["thread_ts"].is_null() && message_text(p).contains("ALARM: sns-fn-throttles"))
+        .count();
+    assert_eq!(roots, 1, "one incident for one alarm");
+
+    let ok = signer.notification(
+        TOPIC,
+        "msg-ok-1",
+        None,
+        &alarm("sns-fn-throttles", "OK", "sns-fn"),
+    );
+    assert_eq!(deliver(&app, &ok, &[]).await.0, 200);
+    app.wait_incident_post("is OK again").await;
+    let update = app
+        .slack
+        .wait_for(10, "the root updated", |s| {
+            s.latest_update(&ts)
+                .filter(|u| message_text(u).contains("recovered"))
+        })
+        .await;
+    assert!(message_text(&update).contains("recovered"));
+
+    app.click(
+        "U0OPS",
+        INCIDENTS,
+        "incident.resolve",
+        &app.engine.store().open_incidents().await.expect("open")[0]
+            .id
+            .clone(),
+    )
+    .await;
+    app.wait_incident_post("Resolved by").await;
+    assert!(
+        app.engine
+            .store()
+            .open_incidents()
+            .await
+            .expect("open")
+            .is_empty()
+    );
+
+    // INSUFFICIENT_DATA for an alarm with no incident is shown, not dropped.
+    let nodata = signer.notification(
+        TOPIC,
+        "msg-nodata-1",
+        None,
+        &alarm("quiet-alarm", "INSUFFICIENT_DATA", "sns-fn"),
+    );
+    assert_eq!(deliver(&app, &nodata, &[]).await.0, 200);
+    app.wait_incident_post("`quiet-alarm` is INSUFFICIENT_DATA")
+        .await;
+    assert_eq!(app.engine.store().sns_count().await.expect("count"), 4);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_is_confirmed_and_announced() {
+    let app = app().await;
+    let signer = SnsSigner::get();
+    let token = format!("token-{}", uuid::Uuid::new_v4().simple());
+    let msg = signer.subscription_confirmation(TOPIC, &token);
+    assert_eq!(deliver(&app, &msg, &[]).await.0, 200);
+    app.wait_incident_post("Subscribed to SNS topic").await;
+    assert!(signer.confirmed_tokens().contains(&token));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_messages_get_4xx_and_change_nothing() {
+    let app = app().await;
+    let signer = SnsSigner::get();
+    let good = signer.notification(
+        TOPIC,
+        "msg-bad-0",
+        None,
+        &alarm("bad-alarm", "ALARM", "nope"),
+    );
+
+    let mut tampered = good.clone();
+    tampered["Message"] = json!(alarm("bad-alarm", "OK", "nope"));
+    assert_eq!(
+        deliver(&app, &tampered, &[]).await.0,
+        401,
+        "tampered Message"
+    );
+
+    let mut wrong_sig = good.clone();
+    wrong_sig["Signature"] = json!("AAAA");
+    assert_eq!(
+        deliver(&app, &wrong_sig, &[]).await.0,
+        401,
+        "wrong signature"
+    );
+
+    let other_topic = signer.notification(
+        "arn:aws:sns:eu-central-1:123456789012:other",
+        "msg-bad-1",
+        None,
+        "{}",
+    );
+    assert_eq!(
+        deliver(&app, &other_topic, &[]).await.0,
+        403,
+        "topic not allowed"
+    );
+
+    for url in [
+        signer.cert_url.replace("https://", "http://"),
+        "https://sns.eu-central-1.amazonaws.com.evil.example/cert.pem".to_owned(),
+        "https://evil.example/SimpleNotificationService.pem".to_owned(),
+    ] {
+        let mut m = good.clone();
+        m["SigningCertURL"] = json!(url);
+        signer.sign_raw(&mut m);
+        assert_eq!(deliver(&app, &m, &[]).await.0, 400, "cert URL {url}");
+    }
+
+    let mut unknown = good.clone();
+    unknown["Type"] = json!("Surprise");
+    assert_eq!(deliver(&app, &unknown, &[]).await.0, 400, "unknown type");
+
+    let truncated = good.to_string();
+    let resp = app
+        .http
+        .post(format!("{}/sns", app.base))
+        .body(truncated[..truncated.len() / 2].to_owned())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 400, "truncated JSON");
+
+    let (status, text) = deliver(
+        &app,
+        &json!({"AlarmName": "x"}),
+        &[("x-amz-sns-rawdelivery", "true")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(text.contains("RawMessageDelivery"), "{text}");
+
+    let (status, _) = deliver(
+        &app,
+        &good,
+        &[("x-amz-sns-message-type", "SubscriptionConfirmation")],
+    )
+    .await;
+    assert_eq!(status, 400, "header and body disagree");
+
+    assert_eq!(
+        app.engine.store().sns_count().await.expect("count"),
+        0,
+        "nothing stored"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(app.slack.posts(INCIDENTS).is_empty(), "nothing posted");
+    app.stop().await;
+}

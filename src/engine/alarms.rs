@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
-use super::incident::{level_name, short_id};
+use super::incident::{NewIncident, level_name};
 use super::{ActionError, Engine, Outcome};
 use crate::alarm::{Alarm, AlarmState};
 use crate::catalog::Parsed;
 use crate::chat::{Button, ButtonStyle, Message, MessageRef, Tone};
-use crate::store::{IncidentEvent, IncidentRow};
+use crate::store::IncidentRow;
 
 /// The runbook commands that fit an alarm's metric, as button values.
 fn commands_for(alarm: &Alarm) -> Vec<(String, String)> {
@@ -112,26 +112,6 @@ impl Engine {
         message
     }
 
-    async fn event(
-        &self,
-        incident: &IncidentRow,
-        kind: &str,
-        body: &str,
-    ) -> Result<(), ActionError> {
-        self.store
-            .add_incident_event(&IncidentEvent {
-                id: uuid::Uuid::new_v4().to_string(),
-                incident_id: incident.id.clone(),
-                at_ms: self.now().timestamp_millis(),
-                actor: "cloudwatch".into(),
-                kind: kind.into(),
-                body: body.into(),
-                message_ts: None,
-            })
-            .await?;
-        Ok(())
-    }
-
     /// Handles one alarm state change from SNS.
     pub async fn on_alarm(self: &Arc<Self>, alarm: Alarm) -> Result<(), ActionError> {
         let name = alarm
@@ -152,30 +132,16 @@ impl Engine {
                 .await?;
             }
             (Some(AlarmState::Alarm), None) => {
-                let now = self.now().timestamp_millis();
-                let mut incident = IncidentRow {
-                    id: short_id("INC"),
+                let new = NewIncident {
                     title: format!("ALARM: {name}"),
                     level: 1,
-                    state: "open".into(),
-                    source: "alarm".into(),
+                    source: "alarm",
                     dedup_key: Some(key),
-                    channel: self.settings.channels.incidents.clone(),
-                    root_ts: None,
-                    opened_ms: now,
-                    acked_ms: None,
-                    resolved_ms: None,
-                    updated_ms: now,
+                    reason: reason.clone(),
                 };
-                self.store.insert_incident(&incident).await?;
-                self.event(&incident, "opened", &reason).await?;
-                let root = self
-                    .chat
-                    .post(&incident.channel, None, &self.alarm_root(&incident, &alarm))
+                let incident = self
+                    .open_incident(new, "cloudwatch", |i| self.alarm_root(i, &alarm))
                     .await?;
-                self.store.set_incident_root(&incident.id, &root.id).await?;
-                incident.root_ts = Some(root.id);
-                incident.channel = root.channel;
                 self.diagnose(&incident, &alarm).await?;
             }
             (Some(AlarmState::Ok), Some(incident)) => {

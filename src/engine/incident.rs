@@ -8,6 +8,17 @@ use crate::store::{IncidentEvent, IncidentRow};
 use super::format::stamp;
 use super::{ActionError, Engine};
 
+/// What a new incident starts with.
+pub(super) struct NewIncident {
+    pub title: String,
+    pub level: i64,
+    /// `manual` or `alarm`.
+    pub source: &'static str,
+    pub dedup_key: Option<String>,
+    /// The first event's text (the alarm's reason); the title when empty.
+    pub reason: String,
+}
+
 /// Short ids people can type: `INC-7F3K2Q`, `P-9XK2LD`.
 pub(super) fn short_id(prefix: &str) -> String {
     let raw = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
@@ -38,14 +49,33 @@ impl Engine {
         {
             return Ok(found);
         }
+        let new = NewIncident {
+            title: format!("Manual intervention: /scale {command}"),
+            level: 2,
+            source: "manual",
+            dedup_key: None,
+            reason: String::new(),
+        };
+        self.open_incident(new, requester, |i| self.incident_root(i, requester))
+            .await
+    }
+
+    /// Stores a new incident and its "opened" event, then posts its root
+    /// message; returns it with the root's handle.
+    pub(super) async fn open_incident(
+        &self,
+        new: NewIncident,
+        actor: &str,
+        root: impl FnOnce(&IncidentRow) -> Message,
+    ) -> Result<IncidentRow, ActionError> {
         let now = self.now().timestamp_millis();
         let mut incident = IncidentRow {
             id: short_id("INC"),
-            title: format!("Manual intervention: /scale {command}"),
-            level: 2,
+            title: new.title,
+            level: new.level,
             state: "open".into(),
-            source: "manual".into(),
-            dedup_key: None,
+            source: new.source.into(),
+            dedup_key: new.dedup_key,
             channel: self.settings.channels.incidents.clone(),
             root_ts: None,
             opened_ms: now,
@@ -54,29 +84,43 @@ impl Engine {
             updated_ms: now,
         };
         self.store.insert_incident(&incident).await?;
-        self.store
-            .add_incident_event(&IncidentEvent {
-                id: uuid::Uuid::new_v4().to_string(),
-                incident_id: incident.id.clone(),
-                at_ms: now,
-                actor: requester.to_owned(),
-                kind: "opened".into(),
-                body: incident.title.clone(),
-                message_ts: None,
-            })
-            .await?;
-        let root = self
+        let body = if new.reason.is_empty() {
+            incident.title.clone()
+        } else {
+            new.reason
+        };
+        self.record_event(&incident, actor, "opened", &body).await?;
+        let posted = self
             .chat
-            .post(
-                &incident.channel,
-                None,
-                &self.incident_root(&incident, requester),
-            )
+            .post(&incident.channel, None, &root(&incident))
             .await?;
-        self.store.set_incident_root(&incident.id, &root.id).await?;
-        incident.root_ts = Some(root.id);
-        incident.channel = root.channel;
+        self.store
+            .set_incident_root(&incident.id, &posted.id)
+            .await?;
+        incident.root_ts = Some(posted.id);
+        incident.channel = posted.channel;
         Ok(incident)
+    }
+
+    /// Stores an incident event that has no message of its own.
+    pub(super) async fn record_event(
+        &self,
+        incident: &IncidentRow,
+        actor: &str,
+        kind: &str,
+        body: &str,
+    ) -> Result<String, ActionError> {
+        let event = IncidentEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            incident_id: incident.id.clone(),
+            at_ms: self.now().timestamp_millis(),
+            actor: actor.to_owned(),
+            kind: kind.to_owned(),
+            body: body.to_owned(),
+            message_ts: None,
+        };
+        self.store.add_incident_event(&event).await?;
+        Ok(event.id)
     }
 
     fn incident_root(&self, incident: &IncidentRow, requester: &str) -> Message {
@@ -104,16 +148,9 @@ impl Engine {
         kind: &str,
         message: &Message,
     ) -> Result<MessageRef, ActionError> {
-        let event = IncidentEvent {
-            id: uuid::Uuid::new_v4().to_string(),
-            incident_id: incident.id.clone(),
-            at_ms: self.now().timestamp_millis(),
-            actor: actor.to_owned(),
-            kind: kind.to_owned(),
-            body: message.fallback(),
-            message_ts: None,
-        };
-        self.store.add_incident_event(&event).await?;
+        let event_id = self
+            .record_event(incident, actor, kind, &message.fallback())
+            .await?;
         let root = incident.root_ts.as_ref().map(|ts| MessageRef {
             channel: incident.channel.clone(),
             id: ts.clone(),
@@ -122,7 +159,7 @@ impl Engine {
             .chat
             .post(&incident.channel, root.as_ref(), message)
             .await?;
-        self.store.set_event_message(&event.id, &posted.id).await?;
+        self.store.set_event_message(&event_id, &posted.id).await?;
         Ok(posted)
     }
 }

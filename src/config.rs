@@ -65,6 +65,46 @@ pub struct Settings {
     pub prices: PriceSettings,
     pub rds_proxy: RdsProxySettings,
     pub sns: SnsSettings,
+    pub escalation: EscalationSettings,
+}
+
+/// The runbook's escalation levels, L1 to L4.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EscalationSettings {
+    pub levels: Vec<LevelSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelSettings {
+    pub name: String,
+    /// Who is mentioned when an incident reaches this level: Slack user ids
+    /// (`U…`) or user-group ids (`S…`).
+    #[serde(default)]
+    pub mention: Vec<String>,
+    /// How long an unresolved incident stays at this level before it moves
+    /// up; none at the last level.
+    pub escalate_after_seconds: Option<u64>,
+}
+
+impl Default for EscalationSettings {
+    fn default() -> Self {
+        let level = |name: &str, after: Option<u64>| LevelSettings {
+            name: name.into(),
+            mention: Vec::new(),
+            escalate_after_seconds: after,
+        };
+        Self {
+            levels: vec![
+                level("L1 automated response", Some(5 * 60)),
+                // The runbook: escalate if the issue persists more than 30 minutes.
+                level("L2 operations team", Some(30 * 60)),
+                level("L3 engineering team", Some(30 * 60)),
+                level("L4 emergency response", None),
+            ],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -445,6 +485,12 @@ impl Settings {
             return Err(invalid(
                 "runbook.plan_ttl_seconds",
                 "must be at least 1".into(),
+            ));
+        }
+        if self.escalation.levels.len() != 4 {
+            return Err(invalid(
+                "escalation.levels",
+                "must list the runbook's four levels, L1 to L4".into(),
             ));
         }
         if self.server.max_body_bytes < 1024 {

@@ -571,8 +571,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Expires due plans every second until shutdown. Several replicas may
-    /// run this; the conditional update lets one of them announce each.
+    /// Every second until shutdown: escalates due incidents and expires due
+    /// plans. Several replicas may run this; the conditional updates let one
+    /// of them announce each.
     pub fn spawn_expiry(self: &Arc<Self>) {
         let engine = self.clone();
         let stop = self.shutdown.clone();
@@ -581,6 +582,9 @@ impl Engine {
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                if let Err(e) = engine.escalate_due().await {
+                    tracing::warn!(error = %e, "escalation sweep failed");
                 }
                 match engine
                     .store

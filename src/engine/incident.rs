@@ -84,6 +84,9 @@ impl Engine {
             updated_ms: now,
         };
         self.store.insert_incident(&incident).await?;
+        self.store
+            .set_next_escalation(&incident.id, self.escalation_deadline(incident.level, now))
+            .await?;
         let body = if new.reason.is_empty() {
             incident.title.clone()
         } else {

@@ -6,6 +6,7 @@ mod actions;
 mod alarms;
 pub mod charting;
 mod confirm;
+mod escalation;
 pub mod format;
 mod help;
 mod incident;

@@ -215,3 +215,56 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl Store {
+    pub async fn set_next_escalation(
+        &self,
+        id: &str,
+        at_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET next_escalation_ms = $1 WHERE id = $2")
+            .bind(at_ms)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Unresolved, unrecovered incidents whose escalation time has come.
+    pub async fn due_escalations(&self, now_ms: i64) -> Result<Vec<IncidentRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM incidents WHERE state IN ('open', 'acknowledged') \
+             AND next_escalation_ms IS NOT NULL AND next_escalation_ms <= $1 ORDER BY next_escalation_ms LIMIT 100"
+        )))
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(incident)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Moves an incident from `from_level` up one level; `true` for exactly
+    /// one caller (replicas and a restarted bot never escalate twice).
+    pub async fn claim_escalation(
+        &self,
+        id: &str,
+        from_level: i64,
+        next_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE incidents SET level = $1, next_escalation_ms = $2, updated_ms = $3 \
+             WHERE id = $4 AND level = $5 AND state IN ('open', 'acknowledged')",
+        )
+        .bind(from_level + 1)
+        .bind(next_ms)
+        .bind(now_ms)
+        .bind(id)
+        .bind(from_level)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

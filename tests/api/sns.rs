@@ -300,3 +300,78 @@ async fn bad_messages_get_4xx_and_change_nothing() {
     assert!(app.slack.posts(INCIDENTS).is_empty(), "nothing posted");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unresolved_alarm_escalates_on_time_across_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("escalation.db").display());
+    let signer = SnsSigner::get();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &signer.ca_pem).expect("write CA");
+    let levels = |s: &mut Settings| {
+        s.escalation.levels[0].escalate_after_seconds = Some(1);
+        s.escalation.levels[1].escalate_after_seconds = Some(4);
+        s.escalation.levels[1].mention = vec!["S0OPSTEAM".into()];
+        s.escalation.levels[2].escalate_after_seconds = Some(2);
+        s.escalation.levels[2].mention = vec!["U0ENGINEER".into()];
+    };
+    let opts = |store: &str| {
+        let (host, ca) = (signer.host.clone(), ca.clone());
+        Options {
+            store_url: Some(store.to_owned()),
+            tweak: Some(Box::new(move |s: &mut Settings| {
+                s.sns.allowed_topics = vec![TOPIC.into()];
+                s.sns.extra_cert_hosts = vec![host];
+                s.sns.extra_ca_pem_file = Some(ca);
+                levels(s);
+            })),
+            ..Options::default()
+        }
+    };
+
+    let first = spawn_app(opts(&store)).await;
+    let msg = signer.notification(
+        TOPIC,
+        "msg-esc-1",
+        None,
+        &alarm("escalating-alarm", "ALARM", "no-such-fn"),
+    );
+    assert_eq!(deliver(&first, &msg, &[]).await.0, 200);
+    let l2 = first
+        .wait_incident_post("Escalated to L2 operations team")
+        .await;
+    assert!(message_text(&l2).contains("<!subteam^S0OPSTEAM>"), "{l2}");
+    first.stop().await;
+
+    // A new process on the same store picks the deadline up.
+    let second = spawn_app(opts(&store)).await;
+    let l3 = second
+        .wait_incident_post("Escalated to L3 engineering team")
+        .await;
+    assert!(message_text(&l3).contains("<@U0ENGINEER>"), "{l3}");
+    assert!(
+        !second
+            .slack
+            .posts(INCIDENTS)
+            .iter()
+            .any(|p| message_text(p).contains("Escalated to L2")),
+        "nothing posted twice"
+    );
+    second
+        .wait_incident_post("Executive notification required")
+        .await;
+    let incident = &second.engine.store().open_incidents().await.expect("open")[0];
+    assert_eq!(incident.level, 4);
+    let kinds: Vec<String> = second
+        .engine
+        .store()
+        .incident_events(&incident.id)
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| e.kind == "escalated")
+        .map(|e| e.body)
+        .collect();
+    assert_eq!(kinds.len(), 3, "L2, L3, L4 once each: {kinds:?}");
+    second.stop().await;
+}

@@ -48,7 +48,86 @@ fn commands_for(alarm: &Alarm) -> Vec<(String, String)> {
     }
 }
 
+/// The statistic name GetMetricData expects (`SUM` → `Sum`).
+fn stat_name(raw: &str) -> String {
+    match raw.to_ascii_uppercase().as_str() {
+        "SUM" => "Sum".into(),
+        "AVERAGE" => "Average".into(),
+        "MAXIMUM" => "Maximum".into(),
+        "MINIMUM" => "Minimum".into(),
+        "SAMPLECOUNT" => "SampleCount".into(),
+        _ => raw.to_owned(),
+    }
+}
+
 impl Engine {
+    /// The alarm's metric over the last 3 hours with its threshold, for
+    /// single-metric alarms (metric math is left to the console link).
+    async fn alarm_chart(&self, alarm: &Alarm) -> Option<crate::chat::Image> {
+        use super::charting::{QuerySet, alt_text, by_id};
+        use crate::chart::{Axis, ChartData, SeriesData, Threshold, render_png};
+        let t = alarm.trigger.as_ref()?;
+        let (namespace, metric) = (t.namespace.clone()?, t.metric_name.clone()?);
+        let stat = t
+            .extended_statistic
+            .clone()
+            .or_else(|| t.statistic.as_deref().map(stat_name))?;
+        let period = u32::try_from(t.period.unwrap_or(60)).ok()?.max(60);
+        let dims = t
+            .dimensions
+            .iter()
+            .map(|d| (d.name.clone(), d.value.clone()))
+            .collect();
+        let now = self.now();
+        let start = now - chrono::Duration::hours(3);
+        let mut queries = QuerySet::default();
+        let id = queries.add(&namespace, &metric, dims, &stat, period);
+        let series = match self
+            .cloud
+            .metric_data(&queries.into_request(start, now))
+            .await
+        {
+            Ok(s) => by_id(s).remove(&id).unwrap_or_default(),
+            Err(e) => {
+                tracing::info!(error = %e, "alarm chart not drawn");
+                return None;
+            }
+        };
+        let name = alarm.alarm_name.clone().unwrap_or_default();
+        let data = ChartData {
+            title: format!("{name}: {metric} ({stat}, last 3 h)"),
+            y_label: metric.clone(),
+            y2_label: String::new(),
+            start,
+            end: now,
+            tz: self.tz,
+            series: vec![SeriesData {
+                label: format!("{namespace} {metric}"),
+                color: (214, 39, 40),
+                axis: Axis::Left,
+                points: series.points,
+            }],
+            thresholds: t
+                .threshold
+                .map(|v| Threshold {
+                    label: "Alarm threshold".into(),
+                    value: v,
+                    color: (85, 85, 85),
+                })
+                .into_iter()
+                .collect(),
+            width: 1000,
+            height: 500,
+        };
+        let png = render_png(&data).ok()?;
+        Some(crate::chat::Image {
+            filename: format!("alarm-{}.png", now.format("%Y%m%dT%H%M")),
+            title: data.title.clone(),
+            alt_text: alt_text(&data),
+            png,
+        })
+    }
+
     fn alarm_root(&self, incident: &IncidentRow, alarm: &Alarm) -> Message {
         let opened =
             chrono::DateTime::from_timestamp_millis(incident.opened_ms).unwrap_or_default();
@@ -142,6 +221,15 @@ impl Engine {
                 let incident = self
                     .open_incident(new, "cloudwatch", |i| self.alarm_root(i, &alarm))
                     .await?;
+                if let Some(image) = self.alarm_chart(&alarm).await {
+                    let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+                        channel: incident.channel.clone(),
+                        id: ts.clone(),
+                    });
+                    self.chat
+                        .upload_png(&incident.channel, root.as_ref(), &image)
+                        .await?;
+                }
                 self.diagnose(&incident, &alarm).await?;
             }
             (Some(AlarmState::Ok), Some(incident)) => {

@@ -129,6 +129,22 @@ async fn an_alarm_opens_an_incident_with_diagnostics_and_recovers() {
         })
         .await;
 
+    let chart = app
+        .slack
+        .wait_for(30, "the alarm's metric chart", |s| {
+            s.uploads().into_iter().find(|u| {
+                u.filename.starts_with("alarm-") && u.thread_ts.as_deref() == Some(ts.as_str())
+            })
+        })
+        .await;
+    assert_eq!(crate::support::app::decode_png(&chart.bytes), (1000, 500));
+    assert!(
+        chart
+            .title
+            .unwrap_or_default()
+            .contains("Throttles (Sum, last 3 h)")
+    );
+
     // SNS redelivers the same message: nothing happens twice.
     assert_eq!(deliver(&app, &msg, &[]).await, (200, "duplicate\n".into()));
     // A new ALARM for the same alarm joins the incident.

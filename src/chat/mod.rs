@@ -114,6 +114,16 @@ pub struct Image {
     pub png: Vec<u8>,
 }
 
+/// Any file to attach (a post-mortem, an export).
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub filename: String,
+    pub title: String,
+    pub alt_text: String,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChatError {
     #[error("{platform} refused {method}: {code}")]
@@ -149,13 +159,30 @@ pub trait Chat: Send + Sync + 'static {
     /// Replaces a message the bot posted.
     async fn update(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError>;
 
+    /// Attaches a file to a channel, or to a thread when given.
+    async fn upload(
+        &self,
+        channel: &str,
+        thread: Option<&MessageRef>,
+        file: &Attachment,
+    ) -> Result<(), ChatError>;
+
     /// Attaches a PNG to a channel, or to a thread when given.
     async fn upload_png(
         &self,
         channel: &str,
         thread: Option<&MessageRef>,
         image: &Image,
-    ) -> Result<(), ChatError>;
+    ) -> Result<(), ChatError> {
+        let file = Attachment {
+            filename: image.filename.clone(),
+            title: image.title.clone(),
+            alt_text: image.alt_text.clone(),
+            content_type: "image/png",
+            bytes: image.png.clone(),
+        };
+        self.upload(channel, thread, &file).await
+    }
 
     /// A message only `user` sees, in `channel`.
     async fn ephemeral(

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
-use super::{ButtonStyle, Chat, ChatError, Image, Message, MessageRef};
+use super::{Attachment, ButtonStyle, Chat, ChatError, Message, MessageRef};
 use crate::config::{Secret, SlackSettings};
 use crate::metrics::Metrics;
 
@@ -244,16 +244,18 @@ impl Chat for SlackChat {
         Ok(())
     }
 
-    async fn upload_png(
+    async fn upload(
         &self,
         channel: &str,
         thread: Option<&MessageRef>,
-        image: &Image,
+        image: &Attachment,
     ) -> Result<(), ChatError> {
         // files.upload is retired; the three-step upload replaces it.
-        let get =
-            SlackApiFilesGetUploadUrlExternalRequest::new(image.filename.clone(), image.png.len())
-                .with_alt_txt(clip(&image.alt_text, 1000));
+        let get = SlackApiFilesGetUploadUrlExternalRequest::new(
+            image.filename.clone(),
+            image.bytes.len(),
+        )
+        .with_alt_txt(clip(&image.alt_text, 1000));
         let target = self
             .call("files.getUploadURLExternal", || {
                 let session = self.client.open_session(&self.token);
@@ -263,8 +265,8 @@ impl Chat for SlackChat {
             .await?;
         let put = SlackApiFilesUploadViaUrlRequest::new(
             target.upload_url.clone(),
-            image.png.clone(),
-            "image/png".into(),
+            image.bytes.clone(),
+            image.content_type.into(),
         );
         self.call("files.upload_via_url", || {
             let session = self.client.open_session(&self.token);

@@ -50,6 +50,29 @@ impl Engine {
         Ok(())
     }
 
+    /// `/scale incident <id> escalate`: moves up one level now.
+    pub(super) async fn escalate_now(&self, incident: &IncidentRow) -> Result<bool, ActionError> {
+        if incident.level >= 4 {
+            return Ok(false);
+        }
+        let now = self.now().timestamp_millis();
+        let next = incident.level + 1;
+        if !self
+            .store
+            .claim_escalation(
+                &incident.id,
+                incident.level,
+                self.escalation_deadline(next, now),
+                now,
+            )
+            .await?
+        {
+            return Ok(false);
+        }
+        self.announce_escalation(incident, next).await?;
+        Ok(true)
+    }
+
     async fn announce_escalation(
         &self,
         incident: &IncidentRow,

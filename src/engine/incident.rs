@@ -25,7 +25,7 @@ pub(super) fn short_id(prefix: &str) -> String {
     format!("{prefix}-{}", &raw[..6])
 }
 
-pub(super) fn level_name(level: i64) -> &'static str {
+pub(crate) fn level_name(level: i64) -> &'static str {
     match level {
         1 => "L1 automated response",
         2 => "L2 operations team",

@@ -9,7 +9,7 @@ mod confirm;
 mod escalation;
 pub mod format;
 mod help;
-mod incident;
+pub(crate) mod incident;
 mod monitor;
 pub mod plan;
 pub mod snapshot;

@@ -225,3 +225,19 @@ impl Store {
             .map_err(StoreError::from)
     }
 }
+
+impl Store {
+    /// The plans of an incident, oldest first (for its timeline).
+    pub async fn plans_of_incident(&self, incident_id: &str) -> Result<Vec<PlanRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM plans WHERE incident_id = $1 ORDER BY created_ms"
+        )))
+        .bind(incident_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+}

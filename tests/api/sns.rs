@@ -391,3 +391,80 @@ async fn an_unresolved_alarm_escalates_on_time_across_a_restart() {
     assert_eq!(kinds.len(), 3, "L2, L3, L4 once each: {kinds:?}");
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_commands_and_the_post_mortem_timeline() {
+    let app = app().await;
+    let signer = SnsSigner::get();
+    let msg = signer.notification(
+        TOPIC,
+        "msg-cmd-1",
+        None,
+        &alarm("cmd-alarm", "ALARM", "cmd-fn"),
+    );
+    assert_eq!(deliver(&app, &msg, &[]).await.0, 200);
+    app.wait_incident_post("ALARM: cmd-alarm").await;
+    let id = app.engine.store().open_incidents().await.expect("open")[0]
+        .id
+        .clone();
+
+    app.command("incidents", "U0OPS", "C0CMD").await;
+    let list = app
+        .slack
+        .wait_for(20, "the list", |s| {
+            s.posts("C0CMD")
+                .into_iter()
+                .find(|p| message_text(p).contains("Open incidents"))
+        })
+        .await;
+    assert!(message_text(&list).contains(&id), "{list}");
+
+    app.command(
+        &format!("incident {id} note checking the last deploy"),
+        "U0OPS",
+        "C0CMD",
+    )
+    .await;
+    app.wait_incident_post("checking the last deploy").await;
+    app.command(
+        &format!("incident {} ack", id.to_lowercase()),
+        "U0OPS",
+        "C0CMD",
+    )
+    .await;
+    app.wait_incident_post("Acknowledged by <@U0OPS>").await;
+    app.command(&format!("incident {id} escalate"), "U0OPS", "C0CMD")
+        .await;
+    app.wait_incident_post("Escalated to L2 operations team")
+        .await;
+    app.command(&format!("incident {id} timeline"), "U0OPS", "C0CMD")
+        .await;
+    let file = app
+        .slack
+        .wait_for(20, "the post-mortem", |s| {
+            s.uploads()
+                .into_iter()
+                .find(|u| u.filename == format!("postmortem-{id}.md"))
+        })
+        .await;
+    let md = String::from_utf8(file.bytes).expect("markdown");
+    assert!(md.starts_with(&format!("# Post-mortem: {id}")), "{md}");
+    assert!(
+        md.contains("Highest level reached: L2 operations team"),
+        "{md}"
+    );
+    assert!(md.contains("Time to acknowledge: 0 min"), "{md}");
+    for kind in ["opened", "note", "acknowledged", "escalated"] {
+        assert!(md.contains(&format!("| {kind} |")), "{kind} in {md}");
+    }
+    app.command("incident INC-NOPE1 status", "U0OPS", "C0CMD")
+        .await;
+    app.slack
+        .wait_for(20, "an unknown id", |s| {
+            s.posts("C0CMD")
+                .into_iter()
+                .find(|p| message_text(p).contains("no incident `INC-NOPE1`"))
+        })
+        .await;
+    app.stop().await;
+}

@@ -5,6 +5,7 @@ mod activities;
 mod batch;
 mod concurrency;
 mod cost;
+mod incidents;
 mod policies;
 mod policy;
 mod provisioned;
@@ -34,6 +35,8 @@ pub const ACTIONS: &[&str] = &[
     "policies",
     "activities",
     "undo",
+    "incidents",
+    "incident",
 ];
 
 /// A `<n|clear>` argument: `None` for `clear`.
@@ -70,6 +73,8 @@ pub(super) async fn run(
         "policies" => policies::run(engine, inv).await,
         "activities" => activities::run(engine, inv).await,
         "undo" => undo::run(engine, inv, req).await,
+        "incidents" => incidents::list(engine).await,
+        "incident" => incidents::run(engine, inv, req).await,
         other => Err(ActionError::Spec(format!("no action `{other}`"))),
     }
 }

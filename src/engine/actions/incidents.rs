@@ -1,0 +1,231 @@
+//! `/scale incidents` and `/scale incident <id> ack|resolve|escalate|note|status|timeline`.
+//!
+//! Replaces the runbook's *Escalation Procedures* by hand and its "document
+//! incident in post-mortem" follow-up: the timeline is exported from the
+//! stored events as a Markdown post-mortem (every event with time and
+//! actor, levels reached, plans confirmed and their results, time to
+//! acknowledge and to resolve).
+
+use crate::catalog::Invocation;
+use crate::chat::{Attachment, Message, MessageRef, Tone};
+use crate::engine::format::stamp;
+use crate::engine::incident::level_name;
+use crate::engine::{ActionError, CommandRequest, Engine, Outcome, Reply};
+use crate::store::IncidentRow;
+
+fn minutes(ms: i64) -> String {
+    let m = ms / 60_000;
+    if m < 60 {
+        format!("{m} min")
+    } else {
+        format!("{} h {} min", m / 60, m % 60)
+    }
+}
+
+pub(super) async fn list(engine: &Engine) -> Result<Outcome, ActionError> {
+    let open = engine.store.open_incidents().await?;
+    let now = engine.now().timestamp_millis();
+    let text = if open.is_empty() {
+        "No open incidents.".to_owned()
+    } else {
+        open.iter()
+            .map(|i| {
+                format!(
+                    "• `{}` {} · {} · {} · open {}",
+                    i.id,
+                    i.title,
+                    level_name(i.level),
+                    i.state,
+                    minutes(now - i.opened_ms)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    Ok(Outcome::Reply(Reply {
+        message: Message {
+            title: Some(format!("Open incidents: {}", open.len())),
+            text,
+            footer: Some("`/scale incident <id> status|ack|escalate|note|resolve|timeline`".into()),
+            ..Default::default()
+        },
+        images: Vec::new(),
+    }))
+}
+
+pub(super) async fn run(
+    engine: &Engine,
+    inv: &Invocation,
+    req: &CommandRequest,
+) -> Result<Outcome, ActionError> {
+    let id = inv
+        .word("id")
+        .ok_or_else(|| ActionError::Spec("an `id` argument".into()))?
+        .to_uppercase();
+    let verb = inv.word("verb").unwrap_or("status").to_owned();
+    let Some(incident) = engine.store.incident(&id).await? else {
+        return Err(ActionError::Refused(format!("there is no incident `{id}`")));
+    };
+    let text = match verb.as_str() {
+        "ack" | "resolve" => {
+            let action = if verb == "ack" {
+                "incident.ack"
+            } else {
+                "incident.resolve"
+            };
+            match engine.incident_button(&req.user, action, &id).await? {
+                Some(answer) => answer,
+                None => format!("Incident `{id}`: {verb} recorded in its thread."),
+            }
+        }
+        "escalate" => {
+            if engine.escalate_now(&incident).await? {
+                format!(
+                    "Incident `{id}` escalated to {}.",
+                    level_name(incident.level + 1)
+                )
+            } else {
+                format!(
+                    "Incident `{id}` cannot move up (it is {} at {}).",
+                    incident.state,
+                    level_name(incident.level)
+                )
+            }
+        }
+        "note" => {
+            let note = inv
+                .args
+                .get("text")
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            if note.is_empty() {
+                return Err(ActionError::Refused(
+                    "a note needs text: `/scale incident <id> note <text>`".into(),
+                ));
+            }
+            engine
+                .thread(
+                    &incident,
+                    &req.user,
+                    "note",
+                    &Message::text(format!("📝 {}: {note}", crate::chat::mention(&req.user))),
+                )
+                .await?;
+            format!("Note added to incident `{id}`.")
+        }
+        "timeline" => {
+            let markdown = timeline(engine, &incident).await?;
+            let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+                channel: incident.channel.clone(),
+                id: ts.clone(),
+            });
+            engine
+                .chat
+                .upload(
+                    &incident.channel,
+                    root.as_ref(),
+                    &Attachment {
+                        filename: format!("postmortem-{id}.md"),
+                        title: format!("Post-mortem timeline of {id}"),
+                        alt_text: format!("Timeline of incident {id}"),
+                        content_type: "text/markdown",
+                        bytes: markdown.into_bytes(),
+                    },
+                )
+                .await?;
+            format!("The post-mortem timeline of `{id}` is attached in its thread.")
+        }
+        _ => status(engine, &incident),
+    };
+    Ok(Outcome::Reply(Reply {
+        message: Message {
+            tone: Tone::Neutral,
+            text,
+            ..Default::default()
+        },
+        images: Vec::new(),
+    }))
+}
+
+fn status(engine: &Engine, i: &IncidentRow) -> String {
+    let opened = chrono::DateTime::from_timestamp_millis(i.opened_ms).unwrap_or_default();
+    format!(
+        "*{}* {}\n{} · {} · opened {}{}{}",
+        i.id,
+        i.title,
+        level_name(i.level),
+        i.state,
+        stamp(opened, engine.tz),
+        i.acked_ms
+            .map(|a| format!(" · acknowledged after {}", minutes(a - i.opened_ms)))
+            .unwrap_or_default(),
+        i.resolved_ms
+            .map(|r| format!(" · resolved after {}", minutes(r - i.opened_ms)))
+            .unwrap_or_default(),
+    )
+}
+
+/// The incident as a Markdown post-mortem, from the stored rows only.
+pub(crate) async fn timeline(engine: &Engine, i: &IncidentRow) -> Result<String, ActionError> {
+    let tz = engine.tz;
+    let at = |ms: i64| {
+        stamp(
+            chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default(),
+            tz,
+        )
+    };
+    let events = engine.store.incident_events(&i.id).await?;
+    let plans = engine.store.plans_of_incident(&i.id).await?;
+    let mut md = format!("# Post-mortem: {} — {}\n\n", i.id, i.title);
+    md.push_str(&format!(
+        "- Opened: {}\n- Highest level reached: {}\n- State: {}\n",
+        at(i.opened_ms),
+        level_name(i.level),
+        i.state
+    ));
+    match i.acked_ms {
+        Some(a) => md.push_str(&format!(
+            "- Time to acknowledge: {}\n",
+            minutes(a - i.opened_ms)
+        )),
+        None => md.push_str("- Time to acknowledge: not acknowledged\n"),
+    }
+    match i.resolved_ms {
+        Some(r) => md.push_str(&format!(
+            "- Time to resolve: {}\n",
+            minutes(r - i.opened_ms)
+        )),
+        None => md.push_str("- Time to resolve: not resolved\n"),
+    }
+    md.push_str("\n## Actions confirmed\n\n");
+    if plans.is_empty() {
+        md.push_str("None.\n");
+    }
+    for p in &plans {
+        let approvers = engine.store.approvals(&p.id).await?;
+        md.push_str(&format!(
+            "- `{}` `/scale {}` requested by {} — {}{}\n",
+            p.id,
+            p.command,
+            p.requester,
+            p.state,
+            if approvers.is_empty() {
+                String::new()
+            } else {
+                format!(", confirmed by {}", approvers.join(", "))
+            }
+        ));
+    }
+    md.push_str("\n## Timeline\n\n| time | actor | event | detail |\n| --- | --- | --- | --- |\n");
+    for e in &events {
+        let detail = e.body.replace('|', "\\\\|").replace('\n', " ");
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            at(e.at_ms),
+            e.actor,
+            e.kind,
+            detail
+        ));
+    }
+    Ok(md)
+}

@@ -73,6 +73,9 @@ pub struct Settings {
 #[serde(deny_unknown_fields, default)]
 pub struct EscalationSettings {
     pub levels: Vec<LevelSettings>,
+    /// At this level the bot opens a channel of the incident's own and
+    /// invites that level's people (none: never).
+    pub dedicated_channel_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +106,7 @@ impl Default for EscalationSettings {
                 level("L3 engineering team", Some(30 * 60)),
                 level("L4 emergency response", None),
             ],
+            dedicated_channel_at: Some(3),
         }
     }
 }

@@ -192,6 +192,9 @@ pub trait Chat: Send + Sync + 'static {
         message: &Message,
     ) -> Result<(), ChatError>;
 
+    /// Creates a channel and invites `members` (user ids); returns its id.
+    async fn create_channel(&self, name: &str, members: &[String]) -> Result<String, ChatError>;
+
     /// The members of a user group (Slack `S…` ids, Discord role ids).
     async fn group_members(&self, group: &str) -> Result<Vec<String>, ChatError>;
 }

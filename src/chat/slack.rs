@@ -321,4 +321,29 @@ impl Chat for SlackChat {
             .await?;
         Ok(resp.users.iter().map(|u| u.to_string()).collect())
     }
+
+    async fn create_channel(&self, name: &str, members: &[String]) -> Result<String, ChatError> {
+        let req = SlackApiConversationsCreateRequest::new(name.to_owned());
+        let created = self
+            .call("conversations.create", || {
+                let session = self.client.open_session(&self.token);
+                let req = req.clone();
+                async move { session.conversations_create(&req).await }
+            })
+            .await?;
+        let channel = created.channel.id.to_string();
+        if !members.is_empty() {
+            let invite = SlackApiConversationsInviteRequest::new(
+                channel.clone().into(),
+                members.iter().map(|m| m.clone().into()).collect(),
+            );
+            self.call("conversations.invite", || {
+                let session = self.client.open_session(&self.token);
+                let invite = invite.clone();
+                async move { session.conversations_invite(&invite).await }
+            })
+            .await?;
+        }
+        Ok(channel)
+    }
 }

@@ -73,6 +73,57 @@ impl Engine {
         Ok(true)
     }
 
+    /// A channel of the incident's own (`inc-<id>`) for the responders of
+    /// this level; the incident thread keeps the summary and a link.
+    async fn open_dedicated_channel(
+        &self,
+        incident: &IncidentRow,
+        mention: &[String],
+        level_name: &str,
+    ) -> Result<(), ActionError> {
+        let mut users: Vec<String> = Vec::new();
+        for m in mention {
+            if m.starts_with('S') {
+                match self.chat.group_members(m).await {
+                    Ok(members) => users.extend(members),
+                    Err(e) => tracing::warn!(group = %m, error = %e, "group members not read"),
+                }
+            } else {
+                users.push(m.clone());
+            }
+        }
+        users.sort();
+        users.dedup();
+        let name = format!("inc-{}", incident.id.to_lowercase());
+        let channel = self.chat.create_channel(&name, &users).await?;
+        self.chat
+            .post(
+                &channel,
+                None,
+                &Message {
+                    title: Some(format!("{} · {}", incident.id, incident.title)),
+                    tone: Tone::Warning,
+                    text: format!(
+                        "Opened for the {level_name}. The incident's timeline stays in the thread in <#{}>; \
+                         `/scale incident {} status|note|resolve|timeline` work from here.",
+                        incident.channel, incident.id
+                    ),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.thread(
+            incident,
+            "scalebot",
+            "channel",
+            &Message::text(format!(
+                "💬 Dedicated channel <#{channel}> opened for the {level_name}."
+            )),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn announce_escalation(
         &self,
         incident: &IncidentRow,
@@ -102,6 +153,10 @@ impl Engine {
         };
         self.thread(incident, "scalebot", "escalated", &message)
             .await?;
+        if self.settings.escalation.dedicated_channel_at == Some(level) {
+            self.open_dedicated_channel(incident, &settings.mention, &settings.name)
+                .await?;
+        }
         if level >= 4 {
             // Service-wide impact: the whole channel sees it, not only the thread.
             self.chat

@@ -373,6 +373,23 @@ async fn an_unresolved_alarm_escalates_on_time_across_a_restart() {
             .any(|p| message_text(p).contains("Escalated to L2")),
         "nothing posted twice"
     );
+    second.wait_incident_post("Dedicated channel").await;
+    let created = second.slack.calls("conversations.create");
+    assert_eq!(created.len(), 1);
+    assert!(
+        created[0].args["name"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("inc-inc-"),
+        "{:?}",
+        created[0].args
+    );
+    let invited = second.slack.calls("conversations.invite");
+    assert!(
+        invited[0].args["users"].to_string().contains("U0ENGINEER"),
+        "{:?}",
+        invited[0].args
+    );
     second
         .wait_incident_post("Executive notification required")
         .await;

@@ -355,6 +355,24 @@ async fn api(
         }
         "apps.connections.open" => ok(json!({"url": format!("ws://{}/socket", fake.addr)})),
         "chat.postEphemeral" => ok(json!({"message_ts": "1700000000.999999"})),
+        "conversations.create" => {
+            let name = args["name"].as_str().unwrap_or_default();
+            if name.is_empty()
+                || name.len() > 80
+                || name.chars().any(|c| {
+                    !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+                })
+            {
+                return err("invalid_name_specials");
+            }
+            let id = format!("C0DED{}", name.len());
+            ok(
+                json!({"channel": {"id": id, "name": name, "created": 1_700_000_000, "is_channel": true}}),
+            )
+        }
+        "conversations.invite" => {
+            ok(json!({"channel": {"id": args["channel"], "created": 1_700_000_000}}))
+        }
         "usergroups.users.list" => {
             let group = args["usergroup"].as_str().unwrap_or_default().to_owned();
             let users = fake.lock().groups.get(&group).cloned().unwrap_or_default();

@@ -76,6 +76,9 @@ pub struct EscalationSettings {
     /// At this level the bot opens a channel of the incident's own and
     /// invites that level's people (none: never).
     pub dedicated_channel_at: Option<i64>,
+    /// After an alarm returns to OK, the incident resolves itself when it
+    /// stays quiet this long, unless someone keeps it open (none: never).
+    pub resolve_after_ok_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +110,7 @@ impl Default for EscalationSettings {
                 level("L4 emergency response", None),
             ],
             dedicated_channel_at: Some(3),
+            resolve_after_ok_seconds: Some(15 * 60),
         }
     }
 }

@@ -202,6 +202,13 @@ impl Engine {
         let reason = alarm.new_state_reason.clone().unwrap_or_default();
         match (alarm.state(), existing) {
             (Some(AlarmState::Alarm), Some(incident)) => {
+                // Firing again: no longer recovered, and not resolving itself.
+                if incident.state == "recovered" {
+                    let now = self.now().timestamp_millis();
+                    self.store
+                        .set_auto_resolve(&incident.id, "open", None, now)
+                        .await?;
+                }
                 self.thread(
                     &incident,
                     "cloudwatch",
@@ -234,8 +241,13 @@ impl Engine {
             }
             (Some(AlarmState::Ok), Some(incident)) => {
                 let now = self.now().timestamp_millis();
+                let resolve_at = self
+                    .settings
+                    .escalation
+                    .resolve_after_ok_seconds
+                    .map(|q| now + (q as i64) * 1000);
                 self.store
-                    .set_incident_state(&incident.id, "recovered", now)
+                    .set_auto_resolve(&incident.id, "recovered", resolve_at, now)
                     .await?;
                 self.thread(
                     &incident,
@@ -416,5 +428,61 @@ impl Engine {
             self.chat.update(&at, &root).await?;
         }
         Ok(None)
+    }
+
+    /// Resolves recovered incidents whose quiet period is over.
+    pub(super) async fn auto_resolve_due(&self) -> Result<(), ActionError> {
+        let now = self.now().timestamp_millis();
+        for incident in self.store.due_auto_resolves(now).await? {
+            if !self.store.resolve_incident(&incident.id, now).await? {
+                continue;
+            }
+            let quiet = self
+                .settings
+                .escalation
+                .resolve_after_ok_seconds
+                .unwrap_or(0)
+                / 60;
+            self.thread(
+                &incident,
+                "scalebot",
+                "resolved",
+                &Message {
+                    tone: Tone::Good,
+                    text: format!(
+                        "🏁 Resolved automatically: the alarm stayed OK for {quiet} min."
+                    ),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `/scale incident <id> keep`: a recovered incident stays open.
+    pub(super) async fn keep_open(
+        &self,
+        incident: &IncidentRow,
+        user: &str,
+    ) -> Result<bool, ActionError> {
+        if incident.state != "recovered" {
+            return Ok(false);
+        }
+        let now = self.now().timestamp_millis();
+        self.store
+            .set_auto_resolve(&incident.id, "recovered", None, now)
+            .await?;
+        self.thread(
+            incident,
+            user,
+            "kept_open",
+            &Message::text(format!(
+                "📌 Kept open by {}; it will not resolve itself.",
+                crate::chat::mention(user)
+            )),
+        )
+        .await?;
+        Ok(true)
     }
 }

@@ -586,6 +586,9 @@ impl Engine {
                 if let Err(e) = engine.escalate_due().await {
                     tracing::warn!(error = %e, "escalation sweep failed");
                 }
+                if let Err(e) = engine.auto_resolve_due().await {
+                    tracing::warn!(error = %e, "auto-resolve sweep failed");
+                }
                 match engine
                     .store
                     .expire_due_plans(engine.now().timestamp_millis())

@@ -268,3 +268,38 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl Store {
+    /// Sets (or clears) when a recovered incident resolves itself, and its state.
+    pub async fn set_auto_resolve(
+        &self,
+        id: &str,
+        state: &str,
+        at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET state = $1, resolve_at_ms = $2, updated_ms = $3 WHERE id = $4 AND state <> 'resolved'")
+            .bind(state)
+            .bind(at_ms)
+            .bind(now_ms)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Recovered incidents whose quiet period is over.
+    pub async fn due_auto_resolves(&self, now_ms: i64) -> Result<Vec<IncidentRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM incidents WHERE state = 'recovered' AND resolve_at_ms IS NOT NULL \
+             AND resolve_at_ms <= $1 LIMIT 100"
+        )))
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(incident)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+}

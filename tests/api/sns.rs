@@ -485,3 +485,72 @@ async fn incident_commands_and_the_post_mortem_timeline() {
         .await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovered_incident_resolves_after_the_quiet_period_unless_kept_open() {
+    let signer = SnsSigner::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &signer.ca_pem).expect("write CA");
+    let host = signer.host.clone();
+    let app = spawn_app(Options {
+        tweak: Some(Box::new(move |s: &mut Settings| {
+            s.sns.allowed_topics = vec![TOPIC.into()];
+            s.sns.extra_cert_hosts = vec![host];
+            s.sns.extra_ca_pem_file = Some(ca);
+            s.escalation.resolve_after_ok_seconds = Some(1);
+        })),
+        ..Options::default()
+    })
+    .await;
+    let send = |id: &str, name: &str, state: &str| {
+        signer.notification(TOPIC, id, None, &alarm(name, state, "quiet-fn"))
+    };
+
+    assert_eq!(
+        deliver(&app, &send("q-1", "quiet-a", "ALARM"), &[]).await.0,
+        200
+    );
+    app.wait_incident_post("ALARM: quiet-a").await;
+    assert_eq!(
+        deliver(&app, &send("q-2", "quiet-a", "OK"), &[]).await.0,
+        200
+    );
+    app.wait_incident_post("Resolved automatically").await;
+    assert!(
+        app.engine
+            .store()
+            .open_incidents()
+            .await
+            .expect("open")
+            .is_empty()
+    );
+
+    assert_eq!(
+        deliver(&app, &send("q-3", "quiet-b", "ALARM"), &[]).await.0,
+        200
+    );
+    app.wait_incident_post("ALARM: quiet-b").await;
+    let id = app.engine.store().open_incidents().await.expect("open")[0]
+        .id
+        .clone();
+    // Recovered, then kept open by someone before the quiet period ends.
+    app.engine
+        .store()
+        .set_auto_resolve(
+            &id,
+            "recovered",
+            Some(chrono::Utc::now().timestamp_millis() + 60_000),
+            0,
+        )
+        .await
+        .expect("recovered");
+    app.command(&format!("incident {id} keep"), "U0OPS", "C0KEEP")
+        .await;
+    app.wait_incident_post("Kept open by <@U0OPS>").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let open = app.engine.store().open_incidents().await.expect("open");
+    assert_eq!(open.len(), 1, "kept open");
+    assert_eq!(open[0].state, "recovered");
+    app.stop().await;
+}

@@ -92,6 +92,16 @@ pub(super) async fn run(
                 )
             }
         }
+        "keep" => {
+            if engine.keep_open(&incident, &req.user).await? {
+                format!("Incident `{id}` stays open until someone resolves it.")
+            } else {
+                format!(
+                    "Incident `{id}` is {}; only a recovered incident resolves itself.",
+                    incident.state
+                )
+            }
+        }
         "note" => {
             let note = inv
                 .args

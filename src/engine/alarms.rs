@@ -198,6 +198,8 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| "unnamed alarm".into());
         let key = format!("alarm:{name}");
+        let lock = self.alarm_locks.entry(key.clone()).or_default().clone();
+        let _in_order = lock.lock().await;
         let existing = self.store.open_incident_by_key(&key).await?;
         let reason = alarm.new_state_reason.clone().unwrap_or_default();
         match (alarm.state(), existing) {
@@ -222,12 +224,30 @@ impl Engine {
                     title: format!("ALARM: {name}"),
                     level: 1,
                     source: "alarm",
-                    dedup_key: Some(key),
+                    dedup_key: Some(key.clone()),
                     reason: reason.clone(),
                 };
-                let incident = self
+                let incident = match self
                     .open_incident(new, "cloudwatch", |i| self.alarm_root(i, &alarm))
-                    .await?;
+                    .await
+                {
+                    Ok(incident) => incident,
+                    // Another replica opened it first (the store allows one
+                    // unresolved incident per alarm): join that one.
+                    Err(e) => match self.store.open_incident_by_key(&key).await? {
+                        Some(theirs) => {
+                            self.thread(
+                                &theirs,
+                                "cloudwatch",
+                                "alarm",
+                                &Message::text(format!("🚨 `{name}` is in ALARM again: {reason}")),
+                            )
+                            .await?;
+                            return Ok(());
+                        }
+                        None => return Err(e),
+                    },
+                };
                 if let Some(image) = self.alarm_chart(&alarm).await {
                     let root = incident.root_ts.as_ref().map(|ts| MessageRef {
                         channel: incident.channel.clone(),

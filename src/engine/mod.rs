@@ -156,6 +156,8 @@ pub struct Engine {
     region: String,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// One alarm's notifications are handled one at a time, in order.
+    alarm_locks: dashmap::DashMap<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 pub struct EngineParts {
@@ -186,6 +188,7 @@ impl Engine {
             region: p.region,
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            alarm_locks: dashmap::DashMap::new(),
         })
     }
 

@@ -554,3 +554,77 @@ async fn a_recovered_incident_resolves_after_the_quiet_period_unless_kept_open()
     assert_eq!(open[0].state, "recovered");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_notifications_for_twenty_alarms_makes_twenty_incidents() {
+    let app = app().await;
+    let signer = SnsSigner::get();
+    let mut bodies = Vec::new();
+    for round in 0..10 {
+        for a in 0..20 {
+            bodies.push(signer.notification(
+                TOPIC,
+                &format!("storm-{round}-{a}"),
+                None,
+                &alarm(
+                    &format!("storm-alarm-{a}"),
+                    "ALARM",
+                    &format!("storm-fn-{a}"),
+                ),
+            ));
+        }
+    }
+    let app = std::sync::Arc::new(app);
+    let mut sent = Vec::new();
+    for chunk in bodies.chunks(25) {
+        let mut batch = Vec::new();
+        for body in chunk.iter().cloned() {
+            let app = app.clone();
+            batch.push(tokio::spawn(
+                async move { deliver(&app, &body, &[]).await.0 },
+            ));
+        }
+        for b in batch {
+            sent.push(b.await.expect("join"));
+        }
+    }
+    assert!(
+        sent.iter().all(|s| *s == 200),
+        "every notification accepted: {sent:?}"
+    );
+    assert_eq!(
+        app.engine.store().sns_count().await.expect("count"),
+        200,
+        "every notification stored"
+    );
+    app.slack
+        .wait_for(60, "180 repeat notices", |s| {
+            let again = s
+                .posts(INCIDENTS)
+                .iter()
+                .filter(|p| message_text(p).contains("in ALARM again"))
+                .count();
+            (again == 180).then_some(())
+        })
+        .await;
+    let roots = app
+        .slack
+        .posts(INCIDENTS)
+        .into_iter()
+        .filter(|p| p["thread_ts"].is_null() && message_text(p).contains("ALARM: storm-alarm-"))
+        .count();
+    assert_eq!(roots, 20, "one incident per alarm");
+    assert_eq!(
+        app.engine
+            .store()
+            .open_incidents()
+            .await
+            .expect("open")
+            .len(),
+        20
+    );
+    match std::sync::Arc::try_unwrap(app) {
+        Ok(app) => app.stop().await,
+        Err(_) => panic!("the app is still shared"),
+    }
+}

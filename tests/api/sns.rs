@@ -578,8 +578,8 @@ async fn a_burst_of_notifications_for_twenty_alarms_makes_twenty_incidents() {
     let mut sent = Vec::new();
     for chunk in bodies.chunks(25) {
         let mut batch = Vec::new();
-        for body in chunk.iter().cloned() {
-            let app = app.clone();
+        for body in chunk {
+            let (app, body) = (app.clone(), body.clone());
             batch.push(tokio::spawn(
                 async move { deliver(&app, &body, &[]).await.0 },
             ));

@@ -174,23 +174,6 @@ impl Store {
 }
 
 impl Store {
-    pub async fn set_incident_state(
-        &self,
-        id: &str,
-        state: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET state = $1, updated_ms = $2 WHERE id = $3")
-            .bind(state)
-            .bind(now_ms)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-}
-
-impl Store {
     /// Acknowledges an open incident; `false` if it was not open or not new.
     pub async fn ack_incident(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(

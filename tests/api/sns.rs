@@ -13,21 +13,30 @@ use crate::support::sns::SnsSigner;
 
 const TOPIC: &str = "arn:aws:sns:eu-central-1:123456789012:chatops-alarms";
 
-async fn app() -> TestApp {
+/// Options for an app that trusts the test signer, plus `extra` settings.
+fn sns_options(
+    extra: impl FnOnce(&mut Settings) + Send + 'static,
+    store_url: Option<String>,
+) -> Options {
     let signer = SnsSigner::get();
     let ca = std::env::temp_dir().join(format!("scalebot-test-ca-{}.pem", uuid::Uuid::new_v4()));
     std::fs::write(&ca, &signer.ca_pem).expect("write CA");
     let host = signer.host.clone();
-    spawn_app(Options {
+    Options {
+        store_url,
         tweak: Some(Box::new(move |s: &mut Settings| {
             s.sns.allowed_topics = vec![TOPIC.into()];
             s.sns.extra_cert_hosts = vec![host];
             s.sns.extra_ca_pem_file = Some(ca);
             s.roles.insert("operators".into(), vec!["U0OPS".into()]);
+            extra(s);
         })),
         ..Options::default()
-    })
-    .await
+    }
+}
+
+async fn app() -> TestApp {
+    spawn_app(sns_options(|_| {}, None)).await
 }
 
 fn alarm(name: &str, state: &str, function: &str) -> String {
@@ -322,8 +331,6 @@ async fn an_unresolved_alarm_escalates_on_time_across_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = format!("sqlite://{}", dir.path().join("escalation.db").display());
     let signer = SnsSigner::get();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &signer.ca_pem).expect("write CA");
     let levels = |s: &mut Settings| {
         s.escalation.levels[0].escalate_after_seconds = Some(1);
         s.escalation.levels[1].escalate_after_seconds = Some(4);
@@ -331,19 +338,7 @@ async fn an_unresolved_alarm_escalates_on_time_across_a_restart() {
         s.escalation.levels[2].escalate_after_seconds = Some(2);
         s.escalation.levels[2].mention = vec!["U0ENGINEER".into()];
     };
-    let opts = |store: &str| {
-        let (host, ca) = (signer.host.clone(), ca.clone());
-        Options {
-            store_url: Some(store.to_owned()),
-            tweak: Some(Box::new(move |s: &mut Settings| {
-                s.sns.allowed_topics = vec![TOPIC.into()];
-                s.sns.extra_cert_hosts = vec![host];
-                s.sns.extra_ca_pem_file = Some(ca);
-                levels(s);
-            })),
-            ..Options::default()
-        }
-    };
+    let opts = |store: &str| sns_options(levels, Some(store.to_owned()));
 
     let first = spawn_app(opts(&store)).await;
     let msg = signer.notification(
@@ -489,19 +484,10 @@ async fn incident_commands_and_the_post_mortem_timeline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recovered_incident_resolves_after_the_quiet_period_unless_kept_open() {
     let signer = SnsSigner::get();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &signer.ca_pem).expect("write CA");
-    let host = signer.host.clone();
-    let app = spawn_app(Options {
-        tweak: Some(Box::new(move |s: &mut Settings| {
-            s.sns.allowed_topics = vec![TOPIC.into()];
-            s.sns.extra_cert_hosts = vec![host];
-            s.sns.extra_ca_pem_file = Some(ca);
-            s.escalation.resolve_after_ok_seconds = Some(1);
-        })),
-        ..Options::default()
-    })
+    let app = spawn_app(sns_options(
+        |s| s.escalation.resolve_after_ok_seconds = Some(1),
+        None,
+    ))
     .await;
     let send = |id: &str, name: &str, state: &str| {
         signer.notification(TOPIC, id, None, &alarm(name, state, "quiet-fn"))

@@ -183,7 +183,8 @@ impl Engine {
             message.buttons.push(Button {
                 label,
                 action_id: "run".into(),
-                value: command,
+                // The incident rides along so that a plan joins it.
+                value: format!("{command}{}{}", super::confirm::INCIDENT_SEP, incident.id),
                 style: ButtonStyle::Default,
                 confirm: None,
             });

@@ -14,6 +14,9 @@ use crate::catalog::{Invocation, Parsed};
 use crate::chat::{Button, ButtonStyle, Confirm, Message, MessageRef, Tone, mention};
 use crate::store::{AuditEntry, AuditId, IncidentRow, PlanRow};
 
+/// Separates a "run" button's command from the incident it belongs to.
+pub(crate) const INCIDENT_SEP: &str = " @incident ";
+
 /// A button click, verified by the ingress.
 #[derive(Debug, Clone)]
 pub struct ButtonEvent {
@@ -363,13 +366,17 @@ impl Engine {
     /// A button that runs a command (e.g. "Raise reserved concurrency"),
     /// as if the clicker had typed it.
     async fn run_button(self: &Arc<Self>, ev: &ButtonEvent) {
+        let (text, incident) = match ev.value.split_once(INCIDENT_SEP) {
+            Some((command, incident)) => (command.to_owned(), Some(incident.to_owned())),
+            None => (ev.value.clone(), None),
+        };
         let ack = self
             .accept(CommandRequest {
                 platform: ev.platform,
                 user: ev.user.clone(),
                 channel: ev.channel.clone(),
-                text: ev.value.clone(),
-                incident: None,
+                text,
+                incident,
             })
             .await;
         if let Err(e) = self

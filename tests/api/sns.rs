@@ -92,7 +92,7 @@ async fn deliver(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_opens_an_incident_with_diagnostics_and_recovers() {
     let aws = moto::url();
-    moto::create_function(&aws, "sns-fn", Some(100)).await;
+    moto::create_function(&aws, "sns-fn", Some(50)).await;
     moto::seed_day_with_throttling(&aws, "sns-fn", Utc::now(), 100.0).await;
     let app = app().await;
     let signer = SnsSigner::get();
@@ -152,6 +152,23 @@ async fn an_alarm_opens_an_incident_with_diagnostics_and_recovers() {
             .title
             .unwrap_or_default()
             .contains("Throttles (Sum, last 3 h)")
+    );
+
+    // A runbook button on the incident plans into the same incident.
+    let raise = root["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .find(|e| e["text"]["text"] == "Raise reserved concurrency")
+        .expect("the concurrency button");
+    let value = raise["value"].as_str().expect("value").to_owned();
+    app.click("U0OPS", INCIDENTS, "run", &value).await;
+    let (_, plan) = app.wait_plan("concurrency sns-fn 100").await;
+    assert_eq!(
+        plan["thread_ts"].as_str(),
+        Some(ts.as_str()),
+        "the plan joins the alarm's incident"
     );
 
     // SNS redelivers the same message: nothing happens twice.

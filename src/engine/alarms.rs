@@ -64,8 +64,8 @@ impl Engine {
     /// The alarm's metric over the last 3 hours with its threshold, for
     /// single-metric alarms (metric math is left to the console link).
     async fn alarm_chart(&self, alarm: &Alarm) -> Option<crate::chat::Image> {
-        use super::charting::{QuerySet, alt_text, by_id};
-        use crate::chart::{Axis, ChartData, SeriesData, Threshold, render_png};
+        use super::charting::{QuerySet, by_id};
+        use crate::chart::{Axis, ChartData, SeriesData, Threshold};
         let t = alarm.trigger.as_ref()?;
         let (namespace, metric) = (t.namespace.clone()?, t.metric_name.clone()?);
         let stat = t
@@ -119,13 +119,7 @@ impl Engine {
             width: 1000,
             height: 500,
         };
-        let png = render_png(&data).ok()?;
-        Some(crate::chat::Image {
-            filename: format!("alarm-{}.png", now.format("%Y%m%dT%H%M")),
-            title: data.title.clone(),
-            alt_text: alt_text(&data),
-            png,
-        })
+        super::charting::image(&data, format!("alarm-{}.png", now.format("%Y%m%dT%H%M"))).ok()
     }
 
     fn alarm_root(&self, incident: &IncidentRow, alarm: &Alarm) -> Message {

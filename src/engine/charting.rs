@@ -7,7 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use chrono_tz::Tz;
 
-use crate::chart::{ChartData, ChartSpec, SeriesData, Threshold, spec::fill, spec::parse_color};
+use crate::chart::{
+    ChartData, ChartError, ChartSpec, SeriesData, Threshold, render_png, spec::fill,
+    spec::parse_color,
+};
+use crate::chat::Image;
 use crate::cloud::{MetricQuery, MetricRequest, Series};
 
 /// Queries for one request; identical queries share one id.
@@ -151,6 +155,16 @@ impl ChartPlan {
             height: 500,
         }
     }
+}
+
+/// Renders chart data as an attachable PNG, titled after the chart.
+pub fn image(data: &ChartData, filename: String) -> Result<Image, ChartError> {
+    Ok(Image {
+        filename,
+        title: data.title.clone(),
+        alt_text: alt_text(data),
+        png: render_png(data)?,
+    })
 }
 
 /// A one-line description of a chart for screen readers and Slack's alt text.

@@ -10,9 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::Engine;
-use super::charting::{ChartPlan, QuerySet, alt_text, by_id};
+use super::charting::{ChartPlan, QuerySet, by_id, image};
 use super::format::number;
-use crate::chart::render_png;
 use crate::chat::{Image, Message, MessageRef, Tone};
 use crate::domain::FunctionName;
 use crate::store::IncidentRow;
@@ -156,12 +155,10 @@ impl Engine {
             .await
             .ok()?;
         let data = plan.data(&by_id(results), self.tz);
-        let png = render_png(&data).ok()?;
-        Some(Image {
-            filename: format!("after-{function}-{}.png", now.format("%Y%m%dT%H%M")),
-            title: format!("{function} after the change"),
-            alt_text: alt_text(&data),
-            png,
-        })
+        image(
+            &data,
+            format!("after-{function}-{}.png", now.format("%Y%m%dT%H%M")),
+        )
+        .ok()
     }
 }

@@ -15,10 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::catalog::Invocation;
-use crate::chart::{Axis, ChartData, SeriesData, render_png};
-use crate::chat::{Image, Message, Tone};
+use crate::chart::{Axis, ChartData, SeriesData};
+use crate::chat::{Message, Tone};
 use crate::cloud::DailyCost;
-use crate::engine::charting::alt_text;
+use crate::engine::charting::image;
 use crate::engine::format::{number, stamp};
 use crate::engine::{ActionError, Engine, Outcome, Reply};
 
@@ -64,17 +64,14 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     let mut images = Vec::new();
     if !report.services.is_empty() {
         let data = report.chart(chart_services);
-        let png = render_png(&data)?;
-        images.push(Image {
-            filename: format!(
+        images.push(image(
+            &data,
+            format!(
                 "cost-{}-days-{}.png",
                 report.days.len(),
                 end.format("%Y%m%d")
             ),
-            title: data.title.clone(),
-            alt_text: alt_text(&data),
-            png,
-        });
+        )?);
     }
     Ok(Outcome::Reply(Reply { message, images }))
 }

@@ -16,10 +16,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::catalog::Invocation;
-use crate::chart::render_png;
-use crate::chat::{Button, ButtonStyle, Image, Message, Tone};
+use crate::chat::{Button, ButtonStyle, Message, Tone};
 use crate::cloud::{DbProxy, Series};
-use crate::engine::charting::{ChartPlan, QuerySet, alt_text, by_id};
+use crate::engine::charting::{ChartPlan, QuerySet, by_id, image};
 use crate::engine::format::{clock, number, stamp};
 use crate::engine::{ActionError, Engine, Outcome, Reply};
 
@@ -179,13 +178,10 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     let mut images = Vec::new();
     if let Some(plan) = chart {
         let data = plan.data(&results, tz);
-        let png = render_png(&data)?;
-        images.push(Image {
-            filename: format!("rds-connections-{db}-{}.png", now.format("%Y%m%dT%H%M")),
-            title: data.title.clone(),
-            alt_text: alt_text(&data),
-            png,
-        });
+        images.push(image(
+            &data,
+            format!("rds-connections-{db}-{}.png", now.format("%Y%m%dT%H%M")),
+        )?);
     }
     // Step 2 of the runbook; it still goes through a plan and a
     // confirmation. Not offered when the proxies could not be read: that

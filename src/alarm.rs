@@ -6,7 +6,7 @@
 //! never a reason to drop an alarm notification.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AlarmError {
@@ -41,7 +41,7 @@ impl AlarmState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Alarm {
     #[serde(default)]
@@ -50,7 +50,7 @@ pub struct Alarm {
     pub alarm_description: Option<String>,
     #[serde(default, rename = "AWSAccountId")]
     pub aws_account_id: Option<String>,
-    #[serde(default, deserialize_with = "aws_time")]
+    #[serde(default, deserialize_with = "aws_time", serialize_with = "aws_time_out")]
     pub alarm_configuration_updated_timestamp: Option<DateTime<Utc>>,
     #[serde(default)]
     pub new_state_value: Option<String>,
@@ -58,7 +58,7 @@ pub struct Alarm {
     pub old_state_value: Option<String>,
     #[serde(default)]
     pub new_state_reason: Option<String>,
-    #[serde(default, deserialize_with = "aws_time")]
+    #[serde(default, deserialize_with = "aws_time", serialize_with = "aws_time_out")]
     pub state_change_time: Option<DateTime<Utc>>,
     /// A display name such as "US East (N. Virginia)", not a region code;
     /// see [`Alarm::region_code`].
@@ -78,7 +78,7 @@ pub struct Alarm {
 
 /// What the alarm watches. A single-metric alarm fills the metric fields; a
 /// metric-math alarm leaves them out and fills `metrics` instead.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Trigger {
     #[serde(default)]
@@ -137,7 +137,7 @@ impl Trigger {
 
 /// The Trigger uses lower-case `name`/`value`; the upper-case spelling of the
 /// CloudWatch API is accepted too so either form parses.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Dimension {
     #[serde(alias = "Name")]
     pub name: String,
@@ -146,7 +146,7 @@ pub struct Dimension {
 }
 
 /// One entry of a metric-math alarm's `Metrics[]`: an expression or a metric.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetricQuery {
     #[serde(default)]
@@ -165,7 +165,7 @@ pub struct MetricQuery {
     pub account_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetricStat {
     #[serde(default)]
@@ -179,7 +179,7 @@ pub struct MetricStat {
     pub unit: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetricRef {
     #[serde(default)]
@@ -308,6 +308,14 @@ fn aws_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D:
     }
 }
 
+/// Written back in CloudWatch's own spelling, so a stored alarm reads again.
+fn aws_time_out<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()),
+        None => s.serialize_none(),
+    }
+}
+
 fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -337,6 +345,13 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(SNS_BODY).expect("SNS body");
         let message = body["Message"].as_str().expect("Message is a string");
         Alarm::from_message(message).expect("alarm JSON")
+    }
+
+    #[test]
+    fn a_stored_alarm_reads_back_the_same() {
+        let alarm = example();
+        let stored = serde_json::to_string(&alarm).expect("serializes");
+        assert_eq!(Alarm::from_message(&stored).expect("reads back"), alarm);
     }
 
     #[test]

@@ -79,6 +79,25 @@ pub struct EscalationSettings {
     /// After an alarm returns to OK, the incident resolves itself when it
     /// stays quiet this long, unless someone keeps it open (none: never).
     pub resolve_after_ok_seconds: Option<u64>,
+    /// Acknowledging stops the reminders at the current level; with this
+    /// set it also stops the escalation clock until someone escalates.
+    pub ack_stops_clock: bool,
+    /// What makes a second alarm join an open incident: `alarm` (the same
+    /// alarm name) or `resource` (the same function, database or cache,
+    /// whichever alarm fired).
+    pub join_by: JoinBy,
+    /// Repeated notifications for an open incident within this window
+    /// become one thread reply ("fired 37 more times"), so a storm does not
+    /// flood the thread; every one is still stored.
+    pub coalesce_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinBy {
+    #[default]
+    Alarm,
+    Resource,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,6 +111,10 @@ pub struct LevelSettings {
     /// How long an unresolved incident stays at this level before it moves
     /// up; none at the last level.
     pub escalate_after_seconds: Option<u64>,
+    /// While an incident sits at this level unacknowledged, the level's
+    /// people are reminded this often (none: no reminders).
+    #[serde(default)]
+    pub remind_every_seconds: Option<u64>,
 }
 
 impl Default for EscalationSettings {
@@ -100,6 +123,7 @@ impl Default for EscalationSettings {
             name: name.into(),
             mention: Vec::new(),
             escalate_after_seconds: after,
+            remind_every_seconds: None,
         };
         Self {
             levels: vec![
@@ -111,6 +135,9 @@ impl Default for EscalationSettings {
             ],
             dedicated_channel_at: Some(3),
             resolve_after_ok_seconds: Some(15 * 60),
+            ack_stops_clock: false,
+            join_by: JoinBy::Alarm,
+            coalesce_seconds: 10,
         }
     }
 }
@@ -272,12 +299,19 @@ pub struct SlackSettings {
     pub max_rate_limit_retries: u32,
     /// The longest `Retry-After` the bot honours before giving up on a post.
     pub max_retry_after_seconds: u64,
+    /// Posts to one channel are paced to one per this many milliseconds
+    /// (Slack's guidance: about one per second), after a burst of
+    /// `post_burst`; 0 turns pacing off.
+    pub post_interval_ms: u64,
+    pub post_burst: u32,
 }
 
 impl Default for SlackSettings {
     fn default() -> Self {
         Self {
             api_url: "https://slack.com/api".into(),
+            post_interval_ms: 1000,
+            post_burst: 3,
             max_rate_limit_retries: 5,
             max_retry_after_seconds: 120,
         }
@@ -499,6 +533,17 @@ impl Settings {
             return Err(invalid(
                 "escalation.levels",
                 "must list the runbook's four levels, L1 to L4".into(),
+            ));
+        }
+        if self
+            .escalation
+            .levels
+            .iter()
+            .any(|l| l.remind_every_seconds == Some(0) || l.escalate_after_seconds == Some(0))
+        {
+            return Err(invalid(
+                "escalation.levels",
+                "remind_every_seconds and escalate_after_seconds must be at least 1".into(),
             ));
         }
         if self.server.max_body_bytes < 1024 {

@@ -114,6 +114,12 @@ impl Application {
             )))
         });
         let sns = sns_ingress(&settings)?;
+        if let Some(ingress) = &sns {
+            engine.spawn(crate::ingress::sns::replay_unprocessed(
+                engine.clone(),
+                ingress.clone(),
+            ));
+        }
         let socket_mode = match &secrets.app_token {
             Some(app_token) => Some(
                 SocketMode::start(engine.clone(), slack_client, app_token)

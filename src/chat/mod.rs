@@ -1,6 +1,7 @@
 //! The Chat port: a small platform-neutral message model and the trait that
 //! each chat adapter implements (Block Kit for Slack, embeds for Discord).
 
+pub mod pace;
 pub mod slack;
 
 use async_trait::async_trait;
@@ -75,6 +76,9 @@ pub struct Message {
     /// Small print under the message (sources, times).
     pub footer: Option<String>,
     pub buttons: Vec<Button>,
+    /// A thread reply that the whole channel should see too (Slack's
+    /// `reply_broadcast`); ignored outside a thread.
+    pub broadcast: bool,
 }
 
 impl Message {

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
+use super::pace::Pacer;
 use super::{Attachment, ButtonStyle, Chat, ChatError, Message, MessageRef};
 use crate::config::{Secret, SlackSettings};
 use crate::metrics::Metrics;
@@ -21,6 +22,7 @@ pub struct SlackChat {
     max_retries: u32,
     max_retry_after: Duration,
     metrics: Arc<Metrics>,
+    pacer: Pacer,
 }
 
 /// A client for `api_url`, plain `http://` included so that the bot can run
@@ -49,6 +51,10 @@ impl SlackChat {
             max_retries: settings.max_rate_limit_retries,
             max_retry_after: Duration::from_secs(settings.max_retry_after_seconds),
             metrics,
+            pacer: Pacer::new(
+                Duration::from_millis(settings.post_interval_ms),
+                settings.post_burst,
+            ),
         })
     }
 
@@ -215,7 +221,11 @@ impl Chat for SlackChat {
             SlackApiChatPostMessageRequest::new(channel.to_owned().into(), content(message));
         if let Some(t) = thread {
             req = req.with_thread_ts(t.id.clone().into());
+            if message.broadcast {
+                req = req.with_reply_broadcast(true);
+            }
         }
+        self.pacer.wait(channel).await;
         let resp = self
             .call("chat.postMessage", || {
                 let session = self.client.open_session(&self.token);
@@ -281,6 +291,8 @@ impl Chat for SlackChat {
         if let Some(t) = thread {
             complete = complete.with_thread_ts(t.id.clone().into());
         }
+        // Sharing the file posts a message in the channel: paced like one.
+        self.pacer.wait(channel).await;
         self.call("files.completeUploadExternal", || {
             let session = self.client.open_session(&self.token);
             let complete = complete.clone();

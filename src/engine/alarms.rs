@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use super::incident::{NewIncident, level_name};
 use super::{ActionError, Engine, Outcome};
+use super::root::RootContext;
 use crate::alarm::{Alarm, AlarmState};
+use crate::config::JoinBy;
 use crate::catalog::Parsed;
 use crate::chat::{Button, ButtonStyle, Message, MessageRef, Tone};
 use crate::store::IncidentRow;
@@ -57,6 +59,55 @@ fn stat_name(raw: &str) -> String {
         "MINIMUM" => "Minimum".into(),
         "SAMPLECOUNT" => "SampleCount".into(),
         _ => raw.to_owned(),
+    }
+}
+
+/// The resource an alarm is about, for `join_by = "resource"`.
+fn resource_of(alarm: &Alarm) -> Option<String> {
+    if let Some(f) = alarm.function_name() {
+        return Some(format!("lambda:{f}"));
+    }
+    for (dimension, kind) in [
+        ("DBInstanceIdentifier", "rds"),
+        ("DBClusterIdentifier", "rds"),
+        ("DBProxyName", "rds-proxy"),
+        ("ReplicationGroupId", "elasticache"),
+        ("CacheClusterId", "elasticache"),
+    ] {
+        if let Some(v) = alarm.dimension(dimension) {
+            return Some(format!("{kind}:{v}"));
+        }
+    }
+    None
+}
+
+/// Repeated ALARM notifications for one incident, gathered for one reply.
+#[derive(Debug, Default)]
+pub(crate) struct Repeats {
+    count: u64,
+    alarms: std::collections::BTreeSet<String>,
+    last_reason: String,
+}
+
+impl Repeats {
+    fn add(&mut self, alarm: &str, reason: &str) {
+        self.count += 1;
+        self.alarms.insert(alarm.to_owned());
+        reason.clone_into(&mut self.last_reason);
+    }
+
+    fn summary(&self, window: u64) -> String {
+        let names: Vec<String> = self.alarms.iter().map(|a| format!("`{a}`")).collect();
+        if self.count == 1 {
+            format!("🚨 {} is in ALARM again: {}", names.join(", "), self.last_reason)
+        } else {
+            format!(
+                "🚨 {} fired {} more times within {window} s. Latest: {}",
+                names.join(", "),
+                self.count,
+                self.last_reason
+            )
+        }
     }
 }
 
@@ -122,9 +173,10 @@ impl Engine {
         super::charting::image(&data, format!("alarm-{}.png", now.format("%Y%m%dT%H%M"))).ok()
     }
 
-    fn alarm_root(&self, incident: &IncidentRow, alarm: &Alarm) -> Message {
-        let opened =
-            chrono::DateTime::from_timestamp_millis(incident.opened_ms).unwrap_or_default();
+    /// The alarm's part of an incident's root message: reason, metric,
+    /// console link and the runbook buttons; [`Engine::root_message`] adds
+    /// the incident's title, state, times and buttons.
+    pub(super) fn alarm_root(&self, incident: &IncidentRow, alarm: &Alarm) -> Message {
         let trigger = alarm.trigger.as_ref();
         let metric = trigger
             .and_then(|t| {
@@ -138,12 +190,6 @@ impl Engine {
             })
             .unwrap_or_else(|| "metric math".into());
         let mut message = Message {
-            title: Some(format!("{} · {}", incident.id, incident.title)),
-            tone: if incident.state == "recovered" {
-                Tone::Good
-            } else {
-                Tone::Bad
-            },
             text: alarm
                 .new_state_reason
                 .clone()
@@ -153,26 +199,7 @@ impl Engine {
                 .map(|u| format!("<{u}|Open the alarm in the CloudWatch console>")),
             ..Default::default()
         }
-        .field("Level", level_name(incident.level))
-        .field("State", incident.state.clone())
-        .field("Started", super::format::stamp(opened, self.tz))
         .field("Metric", metric);
-        message.buttons = vec![
-            Button {
-                label: "Acknowledge".into(),
-                action_id: "incident.ack".into(),
-                value: incident.id.clone(),
-                style: ButtonStyle::Primary,
-                confirm: None,
-            },
-            Button {
-                label: "Resolve".into(),
-                action_id: "incident.resolve".into(),
-                value: incident.id.clone(),
-                style: ButtonStyle::Default,
-                confirm: None,
-            },
-        ];
         for (label, command) in commands_for(alarm) {
             message.buttons.push(Button {
                 label,
@@ -186,26 +213,37 @@ impl Engine {
         message
     }
 
+    /// What makes two alarm notifications the same incident.
+    fn dedup_key(&self, alarm: &Alarm, name: &str) -> String {
+        match (self.settings.escalation.join_by, resource_of(alarm)) {
+            (JoinBy::Resource, Some(resource)) => format!("resource:{resource}"),
+            _ => format!("alarm:{name}"),
+        }
+    }
+
     /// Handles one alarm state change from SNS.
     pub async fn on_alarm(self: &Arc<Self>, alarm: Alarm) -> Result<(), ActionError> {
         let name = alarm
             .alarm_name
             .clone()
             .unwrap_or_else(|| "unnamed alarm".into());
-        let key = format!("alarm:{name}");
+        let key = self.dedup_key(&alarm, &name);
         let lock = self.alarm_locks.entry(key.clone()).or_default().clone();
         let _in_order = lock.lock().await;
         let existing = self.store.open_incident_by_key(&key).await?;
         let reason = alarm.new_state_reason.clone().unwrap_or_default();
+        let now = self.now().timestamp_millis();
+        if let (Some(state), Some(incident)) = (alarm.state(), &existing) {
+            self.store
+                .set_incident_alarm(&incident.id, &name, state.as_str(), now)
+                .await?;
+        }
         match (alarm.state(), existing) {
-            (Some(AlarmState::Alarm), Some(incident)) => {
+            (Some(AlarmState::Alarm), Some(incident)) if incident.state == "recovered" => {
                 // Firing again: no longer recovered, and not resolving itself.
-                if incident.state == "recovered" {
-                    let now = self.now().timestamp_millis();
-                    self.store
-                        .set_auto_resolve(&incident.id, "open", None, now)
-                        .await?;
-                }
+                self.store
+                    .set_auto_resolve(&incident.id, "open", None, now)
+                    .await?;
                 self.thread(
                     &incident,
                     "cloudwatch",
@@ -213,6 +251,10 @@ impl Engine {
                     &Message::text(format!("🚨 `{name}` is in ALARM again: {reason}")),
                 )
                 .await?;
+                self.request_redraw(&incident.id);
+            }
+            (Some(AlarmState::Alarm), Some(incident)) => {
+                self.repeat(&incident, &name, &reason).await?;
             }
             (Some(AlarmState::Alarm), None) => {
                 let new = NewIncident {
@@ -221,28 +263,25 @@ impl Engine {
                     source: "alarm",
                     dedup_key: Some(key.clone()),
                     reason: reason.clone(),
+                    context: RootContext::Alarm(Box::new(alarm.clone())),
                 };
-                let incident = match self
-                    .open_incident(new, "cloudwatch", |i| self.alarm_root(i, &alarm))
-                    .await
-                {
+                let incident = match self.open_incident(new, "cloudwatch").await {
                     Ok(incident) => incident,
                     // Another replica opened it first (the store allows one
-                    // unresolved incident per alarm): join that one.
+                    // unresolved incident per key): join that one.
                     Err(e) => match self.store.open_incident_by_key(&key).await? {
                         Some(theirs) => {
-                            self.thread(
-                                &theirs,
-                                "cloudwatch",
-                                "alarm",
-                                &Message::text(format!("🚨 `{name}` is in ALARM again: {reason}")),
-                            )
-                            .await?;
-                            return Ok(());
+                            self.store
+                                .set_incident_alarm(&theirs.id, &name, "ALARM", now)
+                                .await?;
+                            return self.repeat(&theirs, &name, &reason).await;
                         }
                         None => return Err(e),
                     },
                 };
+                self.store
+                    .set_incident_alarm(&incident.id, &name, "ALARM", now)
+                    .await?;
                 if let Some(image) = self.alarm_chart(&alarm).await {
                     let root = incident.root_ts.as_ref().map(|ts| MessageRef {
                         channel: incident.channel.clone(),
@@ -255,7 +294,24 @@ impl Engine {
                 self.diagnose(&incident, &alarm).await?;
             }
             (Some(AlarmState::Ok), Some(incident)) => {
-                let now = self.now().timestamp_millis();
+                let still = self.store.firing_alarms(&incident.id).await?;
+                if !still.is_empty() {
+                    self.thread(
+                        &incident,
+                        "cloudwatch",
+                        "alarm_ok",
+                        &Message::text(format!(
+                            "✅ `{name}` is OK again; still in ALARM: {}.",
+                            still
+                                .iter()
+                                .map(|a| format!("`{a}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    )
+                    .await?;
+                    return Ok(());
+                }
                 let resolve_at = self
                     .settings
                     .escalation
@@ -275,17 +331,17 @@ impl Engine {
                     },
                 )
                 .await?;
-                let mut updated = incident.clone();
-                updated.state = "recovered".into();
-                if let Some(ts) = &incident.root_ts {
-                    let at = MessageRef {
+                // The recovery chart: the same metric, now back under its threshold.
+                if let Some(image) = self.alarm_chart(&alarm).await {
+                    let root = incident.root_ts.as_ref().map(|ts| MessageRef {
                         channel: incident.channel.clone(),
                         id: ts.clone(),
-                    };
+                    });
                     self.chat
-                        .update(&at, &self.alarm_root(&updated, &alarm))
+                        .upload_png(&incident.channel, root.as_ref(), &image)
                         .await?;
                 }
+                self.request_redraw(&incident.id);
             }
             (Some(AlarmState::InsufficientData), Some(incident)) => {
                 self.thread(
@@ -322,6 +378,62 @@ impl Engine {
                 )
                 .await?;
             }
+        }
+        Ok(())
+    }
+
+    /// One more ALARM for an incident that is already firing: stored at
+    /// once, posted with the others that arrive within the coalescing window.
+    async fn repeat(
+        self: &Arc<Self>,
+        incident: &IncidentRow,
+        name: &str,
+        reason: &str,
+    ) -> Result<(), ActionError> {
+        let text = format!("🚨 `{name}` is in ALARM again: {reason}");
+        let window = self.settings.escalation.coalesce_seconds;
+        if window == 0 {
+            self.thread(incident, "cloudwatch", "alarm", &Message::text(text))
+                .await?;
+            return Ok(());
+        }
+        self.record_event(incident, "cloudwatch", "alarm", &text)
+            .await?;
+        let mut first = false;
+        self.repeats
+            .entry(incident.id.clone())
+            .and_modify(|r| r.add(name, reason))
+            .or_insert_with(|| {
+                first = true;
+                let mut r = Repeats::default();
+                r.add(name, reason);
+                r
+            });
+        if first {
+            let engine = self.clone();
+            let incident = incident.clone();
+            let stop = self.shutdown.clone();
+            self.spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(window)) => {}
+                }
+                let Some((_, r)) = engine.repeats.remove(&incident.id) else {
+                    return;
+                };
+                let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+                    channel: incident.channel.clone(),
+                    id: ts.clone(),
+                });
+                let message = Message::text(r.summary(window));
+                if let Err(e) = engine
+                    .chat
+                    .post(&incident.channel, root.as_ref(), &message)
+                    .await
+                {
+                    tracing::warn!(incident = %incident.id, error = %e, "repeated alarms not posted");
+                }
+            });
         }
         Ok(())
     }
@@ -384,7 +496,8 @@ impl Engine {
         Ok(())
     }
 
-    /// The Acknowledge and Resolve buttons of an incident's root message.
+    /// The Acknowledge, Escalate and Resolve buttons of an incident's root
+    /// message (and the same words after `/scale incident <id>`).
     pub(super) async fn incident_button(
         &self,
         user: &str,
@@ -397,10 +510,24 @@ impl Engine {
         let now = self.now().timestamp_millis();
         let (changed, kind, text) = match action {
             "incident.ack" => (
-                self.store.ack_incident(id, now).await?,
+                self.store
+                    .ack_incident(id, now, self.settings.escalation.ack_stops_clock)
+                    .await?,
                 "acknowledged",
                 format!("👀 Acknowledged by {}.", crate::chat::mention(user)),
             ),
+            "incident.escalate" => {
+                if self.escalate_now(&incident).await? {
+                    self.record_event(&incident, user, "escalate_requested", "escalated by hand")
+                        .await?;
+                    return Ok(None);
+                }
+                return Ok(Some(format!(
+                    "Incident `{id}` cannot move up (it is {} at {}).",
+                    incident.state,
+                    level_name(incident.level)
+                )));
+            }
             _ => (
                 self.store.resolve_incident(id, now).await?,
                 "resolved",
@@ -415,33 +542,7 @@ impl Engine {
         }
         self.thread(&incident, user, kind, &Message::text(text))
             .await?;
-        if let Some(ts) = &incident.root_ts {
-            let at = MessageRef {
-                channel: incident.channel.clone(),
-                id: ts.clone(),
-            };
-            let mut root = Message {
-                title: Some(format!("{} · {}", incident.id, incident.title)),
-                tone: if kind == "resolved" {
-                    Tone::Good
-                } else {
-                    Tone::Warning
-                },
-                text: format!("{} {}", level_name(incident.level), kind),
-                ..Default::default()
-            }
-            .field("State", kind);
-            if kind == "acknowledged" {
-                root.buttons.push(Button {
-                    label: "Resolve".into(),
-                    action_id: "incident.resolve".into(),
-                    value: incident.id.clone(),
-                    style: ButtonStyle::Default,
-                    confirm: None,
-                });
-            }
-            self.chat.update(&at, &root).await?;
-        }
+        self.request_redraw(id);
         Ok(None)
     }
 
@@ -471,6 +572,7 @@ impl Engine {
                 },
             )
             .await?;
+            self.request_redraw(&incident.id);
         }
         Ok(())
     }

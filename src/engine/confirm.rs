@@ -339,7 +339,7 @@ impl Engine {
                 self.run_button(&ev).await;
                 Ok(())
             }
-            "incident.ack" | "incident.resolve" => {
+            "incident.ack" | "incident.resolve" | "incident.escalate" => {
                 match self
                     .incident_button(&ev.user, &ev.action_id, &ev.value)
                     .await
@@ -592,6 +592,9 @@ impl Engine {
                 }
                 if let Err(e) = engine.escalate_due().await {
                     tracing::warn!(error = %e, "escalation sweep failed");
+                }
+                if let Err(e) = engine.remind_due().await {
+                    tracing::warn!(error = %e, "reminder sweep failed");
                 }
                 if let Err(e) = engine.auto_resolve_due().await {
                     tracing::warn!(error = %e, "auto-resolve sweep failed");

@@ -1,9 +1,10 @@
 //! Escalation (the runbook's L1 → L4): every unresolved incident carries the
 //! time it moves up a level, in the store. A sweep claims due incidents with
 //! a conditional update, mentions the next level's people in the thread and
-//! sets the next deadline; at L4 it also posts to the incident channel
-//! itself. A restarted bot resumes from the stored deadlines and, thanks to
-//! the claim, posts nothing twice.
+//! sets the next deadline; at L4 the reply is also broadcast to the channel.
+//! Until someone acknowledges, the level's people are reminded on their own
+//! stored schedule. A restarted bot resumes from the stored deadlines and,
+//! thanks to the claims, posts nothing twice.
 
 use std::sync::Arc;
 
@@ -33,6 +34,19 @@ impl Engine {
         Some(from_ms + (after as i64) * 1000)
     }
 
+    /// When the people of `level` are next reminded of an unacknowledged
+    /// incident, if ever.
+    pub(super) fn reminder_deadline(&self, level: i64, from_ms: i64) -> Option<i64> {
+        let idx = usize::try_from(level - 1).ok()?;
+        let every = self
+            .settings
+            .escalation
+            .levels
+            .get(idx)?
+            .remind_every_seconds?;
+        Some(from_ms + (every as i64) * 1000)
+    }
+
     pub(super) async fn escalate_due(self: &Arc<Self>) -> Result<(), ActionError> {
         let now = self.now().timestamp_millis();
         for incident in self.store.due_escalations(now).await? {
@@ -40,7 +54,13 @@ impl Engine {
             let next_deadline = self.escalation_deadline(next_level, now);
             if !self
                 .store
-                .claim_escalation(&incident.id, incident.level, next_deadline, now)
+                .claim_escalation(
+                    &incident.id,
+                    incident.level,
+                    next_deadline,
+                    self.reminder_deadline(next_level, now),
+                    now,
+                )
                 .await?
             {
                 continue;
@@ -63,6 +83,7 @@ impl Engine {
                 &incident.id,
                 incident.level,
                 self.escalation_deadline(next, now),
+                self.reminder_deadline(next, now),
                 now,
             )
             .await?
@@ -148,32 +169,62 @@ impl Engine {
         );
         let message = Message {
             tone: if level >= 4 { Tone::Bad } else { Tone::Warning },
-            text: text.clone(),
+            text: if level >= 4 {
+                format!("{text} Executive notification required (runbook L4).")
+            } else {
+                text
+            },
+            // Service-wide impact: the whole channel sees the L4 reply.
+            broadcast: level >= 4,
             ..Default::default()
         };
         self.thread(incident, "scalebot", "escalated", &message)
             .await?;
+        self.request_redraw(&incident.id);
         if self.settings.escalation.dedicated_channel_at == Some(level) {
             self.open_dedicated_channel(incident, &settings.mention, &settings.name)
                 .await?;
         }
-        if level >= 4 {
-            // Service-wide impact: the whole channel sees it, not only the thread.
-            self.chat
-                .post(
-                    &incident.channel,
-                    None,
-                    &Message {
-                        title: Some(format!(
-                            "{} · {} · {}",
-                            incident.id, settings.name, incident.title
-                        )),
-                        tone: Tone::Bad,
-                        text: format!("{text} Executive notification required (runbook L4)."),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Reminds the current level's people of open, unacknowledged incidents.
+    pub(super) async fn remind_due(&self) -> Result<(), ActionError> {
+        let now = self.now().timestamp_millis();
+        for (incident, due) in self.store.due_reminders(now).await? {
+            let next = self.reminder_deadline(incident.level, now);
+            if !self.store.claim_reminder(&incident.id, due, next).await? {
+                continue;
+            }
+            let Some(level) = usize::try_from(incident.level - 1)
+                .ok()
+                .and_then(|i| self.settings.escalation.levels.get(i))
+            else {
+                continue;
+            };
+            let who: Vec<String> = level.mention.iter().map(|m| mention(m)).collect();
+            let minutes = (now - incident.opened_ms) / 60_000;
+            self.thread(
+                &incident,
+                "scalebot",
+                "reminder",
+                &Message {
+                    tone: Tone::Warning,
+                    text: format!(
+                        "⏰ Still unacknowledged after {minutes} min at {}.{} Press Acknowledge to stop these reminders.",
+                        level.name,
+                        if who.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" {}", who.join(" "))
+                        }
+                    ),
+                    ..Default::default()
+                },
+            )
+            .await?;
         }
         Ok(())
     }

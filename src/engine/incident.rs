@@ -2,10 +2,10 @@
 //! command, with a root message in the incident channel and every step a
 //! reply in its thread. Each step is stored before it is posted.
 
-use crate::chat::{Message, MessageRef, Tone, mention};
+use crate::chat::{Message, MessageRef};
 use crate::store::{IncidentEvent, IncidentRow};
 
-use super::format::stamp;
+use super::root::RootContext;
 use super::{ActionError, Engine};
 
 /// What a new incident starts with.
@@ -17,6 +17,8 @@ pub(super) struct NewIncident {
     pub dedup_key: Option<String>,
     /// The first event's text (the alarm's reason); the title when empty.
     pub reason: String,
+    /// What the root message is drawn from.
+    pub context: RootContext,
 }
 
 /// Short ids people can type: `INC-7F3K2Q`, `P-9XK2LD`.
@@ -55,9 +57,11 @@ impl Engine {
             source: "manual",
             dedup_key: None,
             reason: String::new(),
+            context: RootContext::Manual {
+                requester: requester.to_owned(),
+            },
         };
-        self.open_incident(new, requester, |i| self.incident_root(i, requester))
-            .await
+        self.open_incident(new, requester).await
     }
 
     /// Stores a new incident and its "opened" event, then posts its root
@@ -66,7 +70,6 @@ impl Engine {
         &self,
         new: NewIncident,
         actor: &str,
-        root: impl FnOnce(&IncidentRow) -> Message,
     ) -> Result<IncidentRow, ActionError> {
         let now = self.now().timestamp_millis();
         let mut incident = IncidentRow {
@@ -82,10 +85,14 @@ impl Engine {
             acked_ms: None,
             resolved_ms: None,
             updated_ms: now,
+            context: serde_json::to_string(&new.context).ok(),
         };
         self.store.insert_incident(&incident).await?;
         self.store
             .set_next_escalation(&incident.id, self.escalation_deadline(incident.level, now))
+            .await?;
+        self.store
+            .set_next_reminder(&incident.id, self.reminder_deadline(incident.level, now))
             .await?;
         let body = if new.reason.is_empty() {
             incident.title.clone()
@@ -95,7 +102,7 @@ impl Engine {
         self.record_event(&incident, actor, "opened", &body).await?;
         let posted = self
             .chat
-            .post(&incident.channel, None, &root(&incident))
+            .post(&incident.channel, None, &self.root_message(&incident))
             .await?;
         self.store
             .set_incident_root(&incident.id, &posted.id)
@@ -124,23 +131,6 @@ impl Engine {
         };
         self.store.add_incident_event(&event).await?;
         Ok(event.id)
-    }
-
-    fn incident_root(&self, incident: &IncidentRow, requester: &str) -> Message {
-        let opened =
-            chrono::DateTime::from_timestamp_millis(incident.opened_ms).unwrap_or_default();
-        Message {
-            title: Some(format!("{} · {}", incident.id, incident.title)),
-            tone: Tone::Warning,
-            text: format!(
-                "Opened by {} for a runbook action; every step follows in this thread.",
-                mention(requester)
-            ),
-            ..Default::default()
-        }
-        .field("Level", level_name(incident.level))
-        .field("State", incident.state.clone())
-        .field("Opened", stamp(opened, self.tz))
     }
 
     /// Stores an event, then posts it as a reply in the incident's thread.

@@ -12,6 +12,7 @@ mod help;
 pub(crate) mod incident;
 mod monitor;
 pub mod plan;
+mod root;
 pub mod snapshot;
 
 pub use confirm::ButtonEvent;
@@ -158,6 +159,12 @@ pub struct Engine {
     shutdown: CancellationToken,
     /// One alarm's notifications are handled one at a time, in order.
     alarm_locks: dashmap::DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Incidents whose root message is due for a (coalesced) redraw.
+    redraws: dashmap::DashMap<String, ()>,
+    /// Repeated alarm notifications per incident, waiting to be posted as one.
+    repeats: dashmap::DashMap<String, alarms::Repeats>,
+    /// The engine itself, for work it schedules from `&self`.
+    me: std::sync::Weak<Engine>,
 }
 
 pub struct EngineParts {
@@ -175,7 +182,7 @@ pub struct EngineParts {
 
 impl Engine {
     pub fn new(p: EngineParts) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
             settings: p.settings,
             catalog: p.catalog,
             charts: p.charts,
@@ -189,6 +196,9 @@ impl Engine {
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             alarm_locks: dashmap::DashMap::new(),
+            redraws: dashmap::DashMap::new(),
+            repeats: dashmap::DashMap::new(),
+            me: me.clone(),
         })
     }
 

@@ -173,16 +173,14 @@ pub async fn sns(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     let engine = state.engine.clone();
     let now = engine.now().timestamp_millis();
     let body_text = String::from_utf8_lossy(&body);
-    match engine
-        .store()
-        .record_sns(
-            &msg.message_id,
-            &msg.topic_arn,
-            msg.kind.as_str(),
-            &body_text,
-            now,
-        )
-        .await
+    let record = crate::store::SnsRecord {
+        message_id: msg.message_id.clone(),
+        topic: msg.topic_arn.clone(),
+        kind: msg.kind.as_str().to_owned(),
+        body: body_text.into_owned(),
+        received_ms: now,
+    };
+    match engine.store().record_sns(record).await
     {
         Ok(true) => {}
         Ok(false) => {
@@ -211,6 +209,28 @@ pub async fn sns(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     let e2 = engine.clone();
     engine.spawn(async move { process(e2, ingress, msg).await });
     (StatusCode::OK, "stored\n").into_response()
+}
+
+/// Processes what an earlier run stored but did not get to (it stopped
+/// between the 2xx and the end of processing): nothing SNS was told is
+/// stored is lost.
+pub async fn replay_unprocessed(engine: Arc<Engine>, ingress: Arc<SnsIngress>) {
+    let pending = match engine.store().unprocessed_sns(10_000).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "stored SNS messages not read");
+            return;
+        }
+    };
+    if !pending.is_empty() {
+        tracing::info!(count = pending.len(), "processing SNS messages stored before a restart");
+    }
+    for p in pending {
+        match SnsMessage::from_json(p.body.as_bytes()) {
+            Ok(msg) => process(engine.clone(), ingress.clone(), msg).await,
+            Err(e) => tracing::warn!(message_id = %p.message_id, error = %e, "stored SNS message unreadable"),
+        }
+    }
 }
 
 async fn process(engine: Arc<Engine>, ingress: Arc<SnsIngress>, msg: SnsMessage) {

@@ -23,6 +23,8 @@ pub struct IncidentRow {
     pub acked_ms: Option<i64>,
     pub resolved_ms: Option<i64>,
     pub updated_ms: i64,
+    /// The alarm it came from, as JSON, for redrawing its root message.
+    pub context: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +38,7 @@ pub struct IncidentEvent {
     pub message_ts: Option<String>,
 }
 
-const COLUMNS: &str = "id, title, level, state, source, dedup_key, channel, root_ts, opened_ms, acked_ms, resolved_ms, updated_ms";
+const COLUMNS: &str = "id, title, level, state, source, dedup_key, channel, root_ts, opened_ms, acked_ms, resolved_ms, updated_ms, context";
 
 fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
     Ok(IncidentRow {
@@ -52,14 +54,15 @@ fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
         acked_ms: r.try_get("acked_ms")?,
         resolved_ms: r.try_get("resolved_ms")?,
         updated_ms: r.try_get("updated_ms")?,
+        context: r.try_get("context")?,
     })
 }
 
 impl Store {
     pub async fn insert_incident(&self, i: &IncidentRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO incidents (id, title, level, state, source, dedup_key, channel, root_ts, opened_ms, acked_ms, resolved_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO incidents (id, title, level, state, source, dedup_key, channel, root_ts, opened_ms, acked_ms, resolved_ms, updated_ms, context) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&i.id)
         .bind(&i.title)
@@ -73,6 +76,7 @@ impl Store {
         .bind(i.acked_ms)
         .bind(i.resolved_ms)
         .bind(i.updated_ms)
+        .bind(&i.context)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -174,12 +178,21 @@ impl Store {
 }
 
 impl Store {
-    /// Acknowledges an open incident; `false` if it was not open or not new.
-    pub async fn ack_incident(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    /// Acknowledges an open incident, which ends the reminders at its level
+    /// and, with `stop_clock`, its escalation; `false` if it was not open.
+    pub async fn ack_incident(
+        &self,
+        id: &str,
+        now_ms: i64,
+        stop_clock: bool,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE incidents SET state = 'acknowledged', acked_ms = $1, updated_ms = $1 WHERE id = $2 AND state = 'open'",
+            "UPDATE incidents SET state = 'acknowledged', acked_ms = $1, updated_ms = $1, next_reminder_ms = NULL, \
+             next_escalation_ms = CASE WHEN $2 = 1 THEN NULL ELSE next_escalation_ms END \
+             WHERE id = $3 AND state = 'open'",
         )
         .bind(now_ms)
+        .bind(i64::from(stop_clock))
         .bind(id)
         .execute(self.pool())
         .await?;
@@ -235,15 +248,20 @@ impl Store {
         id: &str,
         from_level: i64,
         next_ms: Option<i64>,
+        remind_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        // The new level's people have not acknowledged anything yet, but an
+        // acknowledged incident is being worked on: no reminders for it.
         let done = sqlx::query(
-            "UPDATE incidents SET level = $1, next_escalation_ms = $2, updated_ms = $3 \
-             WHERE id = $4 AND level = $5 AND state IN ('open', 'acknowledged')",
+            "UPDATE incidents SET level = $1, next_escalation_ms = $2, updated_ms = $3, \
+             next_reminder_ms = CASE WHEN state = 'open' THEN $4 ELSE NULL END \
+             WHERE id = $5 AND level = $6 AND state IN ('open', 'acknowledged')",
         )
         .bind(from_level + 1)
         .bind(next_ms)
         .bind(now_ms)
+        .bind(remind_ms)
         .bind(id)
         .bind(from_level)
         .execute(self.pool())
@@ -283,6 +301,95 @@ impl Store {
         rows.iter()
             .map(incident)
             .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+}
+
+impl Store {
+    pub async fn set_incident_context(&self, id: &str, context: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET context = $1 WHERE id = $2")
+            .bind(context)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_next_reminder(&self, id: &str, at_ms: Option<i64>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET next_reminder_ms = $1 WHERE id = $2")
+            .bind(at_ms)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Open (unacknowledged) incidents whose reminder time has come, with
+    /// that time, which [`Store::claim_reminder`] needs.
+    pub async fn due_reminders(&self, now_ms: i64) -> Result<Vec<(IncidentRow, i64)>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, next_reminder_ms FROM incidents WHERE state = 'open' \
+             AND next_reminder_ms IS NOT NULL AND next_reminder_ms <= $1 ORDER BY next_reminder_ms LIMIT 100"
+        )))
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((incident(r)?, r.try_get("next_reminder_ms")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Moves a due reminder on; `true` for exactly one caller.
+    pub async fn claim_reminder(
+        &self,
+        id: &str,
+        due_ms: i64,
+        next_ms: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE incidents SET next_reminder_ms = $1 WHERE id = $2 AND next_reminder_ms = $3 AND state = 'open'",
+        )
+        .bind(next_ms)
+        .bind(id)
+        .bind(due_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the state an alarm of this incident last reported.
+    pub async fn set_incident_alarm(
+        &self,
+        incident_id: &str,
+        alarm: &str,
+        state: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO incident_alarms (incident_id, alarm_name, state, updated_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (incident_id, alarm_name) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
+        )
+        .bind(incident_id)
+        .bind(alarm)
+        .bind(state)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The incident's alarms that last reported ALARM.
+    pub async fn firing_alarms(&self, incident_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT alarm_name FROM incident_alarms WHERE incident_id = $1 AND state = 'ALARM' ORDER BY alarm_name",
+        )
+        .bind(incident_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("alarm_name"))
+            .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }
 }

@@ -11,6 +11,7 @@ pub use audit::{AuditEntry, AuditId};
 pub use incidents::{IncidentEvent, IncidentRow};
 pub use plans::PlanRow;
 pub use snapshots::SnapshotRow;
+pub use sns::{PendingSns, SnsRecord};
 
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("the batch this write was in failed: {0}")]
+    Batch(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     writer: mpsc::Sender<audit::Op>,
+    sns_writer: mpsc::Sender<(sns::SnsRecord, oneshot::Sender<Result<bool, String>>)>,
 }
 
 /// Adds `mode=rwc` so that a new SQLite file is created on first start.
@@ -101,10 +105,12 @@ impl Store {
             })?;
         MIGRATOR.run(&pool).await?;
         let writer = audit::spawn_writer(pool.clone());
+        let sns_writer = sns::spawn_sns_writer(pool.clone());
         Ok(Self {
             pool,
             backend,
             writer,
+            sns_writer,
         })
     }
 

@@ -1,30 +1,118 @@
 //! SNS messages as received: stored before the 2xx, deduplicated on
 //! `MessageId`, marked when processed.
+//!
+//! The 2xx must wait for the row to be committed, and one commit per message
+//! would make SQLite's single writer the limit of an alarm storm; so one
+//! writer task commits whatever has arrived meanwhile in one transaction
+//! (group commit) and then answers each waiting request.
+
+use sqlx::{AnyPool, Row};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Store, StoreError};
 
-impl Store {
-    /// `false` when this message id was already stored (a redelivery).
-    pub async fn record_sns(
-        &self,
-        message_id: &str,
-        topic: &str,
-        kind: &str,
-        body: &str,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
+/// One SNS message to store.
+#[derive(Debug, Clone)]
+pub struct SnsRecord {
+    pub message_id: String,
+    pub topic: String,
+    pub kind: String,
+    pub body: String,
+    pub received_ms: i64,
+}
+
+/// A stored message not yet processed (the bot stopped in between).
+#[derive(Debug, Clone)]
+pub struct PendingSns {
+    pub message_id: String,
+    pub body: String,
+}
+
+type Reply = oneshot::Sender<Result<bool, String>>;
+
+const BATCH: usize = 256;
+
+pub(super) fn spawn_sns_writer(pool: AnyPool) -> mpsc::Sender<(SnsRecord, Reply)> {
+    let (tx, mut rx) = mpsc::channel::<(SnsRecord, Reply)>(8 * 1024);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(BATCH);
+        while rx.recv_many(&mut batch, BATCH).await > 0 {
+            match write_batch(&pool, &batch).await {
+                Ok(inserted) => {
+                    for ((_, reply), new) in batch.drain(..).zip(inserted) {
+                        let _ = reply.send(Ok(new));
+                    }
+                }
+                Err(e) => {
+                    // Nothing acknowledged: every sender answers 5xx and SNS
+                    // delivers again.
+                    tracing::warn!(error = %e, rows = batch.len(), "SNS batch not stored");
+                    for (_, reply) in batch.drain(..) {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// Inserts the batch in one transaction; per row, whether it was new.
+async fn write_batch(
+    pool: &AnyPool,
+    batch: &[(SnsRecord, Reply)],
+) -> Result<Vec<bool>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut inserted = Vec::with_capacity(batch.len());
+    for (r, _) in batch {
         let done = sqlx::query(
             "INSERT INTO sns_messages (message_id, received_ms, topic, kind, body, processed_ms) \
              VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (message_id) DO NOTHING",
         )
-        .bind(message_id)
-        .bind(now_ms)
-        .bind(topic)
-        .bind(kind)
-        .bind(body)
-        .execute(self.pool())
+        .bind(&r.message_id)
+        .bind(r.received_ms)
+        .bind(&r.topic)
+        .bind(&r.kind)
+        .bind(&r.body)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        inserted.push(done.rows_affected() == 1);
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+impl Store {
+    /// Stores a message, committed when this returns; `false` when this
+    /// message id was already stored (a redelivery).
+    pub async fn record_sns(&self, record: SnsRecord) -> Result<bool, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.sns_writer
+            .send((record, tx))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(StoreError::Batch)
+    }
+
+    /// Messages stored but never processed, oldest first.
+    pub async fn unprocessed_sns(&self, limit: i64) -> Result<Vec<PendingSns>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT message_id, body FROM sns_messages WHERE processed_ms IS NULL ORDER BY received_ms, message_id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PendingSns {
+                    message_id: r.try_get("message_id")?,
+                    body: r.try_get("body")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     pub async fn mark_sns_processed(
@@ -41,7 +129,6 @@ impl Store {
     }
 
     pub async fn sns_count(&self) -> Result<i64, StoreError> {
-        use sqlx::Row;
         let r = sqlx::query("SELECT COUNT(*) AS n FROM sns_messages")
             .fetch_one(self.pool())
             .await?;

@@ -85,6 +85,9 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse().expect("addr");
     settings.slack.api_url = slack.api_url();
+    // Pacing has its own tests; elsewhere it would only slow the suite.
+    settings.slack.post_interval_ms = 0;
+    settings.escalation.coalesce_seconds = 1;
     settings.aws.region = super::moto::REGION.into();
     settings.aws.endpoint_url = Some(opts.aws_endpoint.clone().unwrap_or_else(super::moto::url));
     settings.aws.max_attempts = opts.max_attempts;

@@ -78,20 +78,16 @@ pub(super) async fn run(
                 None => format!("Incident `{id}`: {verb} recorded in its thread."),
             }
         }
-        "escalate" => {
-            if engine.escalate_now(&incident).await? {
-                format!(
-                    "Incident `{id}` escalated to {}.",
-                    level_name(incident.level + 1)
-                )
-            } else {
-                format!(
-                    "Incident `{id}` cannot move up (it is {} at {}).",
-                    incident.state,
-                    level_name(incident.level)
-                )
-            }
-        }
+        "escalate" => match engine
+            .incident_button(&req.user, "incident.escalate", &id)
+            .await?
+        {
+            Some(answer) => answer,
+            None => format!(
+                "Incident `{id}` escalated to {}.",
+                level_name(incident.level + 1)
+            ),
+        },
         "keep" => {
             if engine.keep_open(&incident, &req.user).await? {
                 format!("Incident `{id}` stays open until someone resolves it.")

@@ -152,6 +152,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
             stamp(now, tz)
         )),
         buttons: Vec::new(),
+        broadcast: false,
     }
     .field(
         format!("Connections (max, {minutes} min)"),

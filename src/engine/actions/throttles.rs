@@ -138,6 +138,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
             crate::engine::format::stamp(now, tz)
         )),
         buttons: Vec::new(),
+        broadcast: false,
     }
     .field(format!("Throttles ({minutes} min)"), number(throttles))
     .field(format!("Throttle rate ({minutes} min)"), percent(rate))

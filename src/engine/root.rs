@@ -1,0 +1,168 @@
+//! An incident's root message, drawn from what the store holds (the row and
+//! the context it was opened with), so every redraw after an acknowledgement,
+//! an escalation, a recovery or a resolution shows the whole incident again.
+//! Redraws are coalesced: during an alarm storm many changes to one incident
+//! become one `chat.update`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::incident::level_name;
+use super::{ActionError, Engine};
+use crate::alarm::Alarm;
+use crate::chat::{Button, ButtonStyle, Message, MessageRef, Tone, mention};
+use crate::store::IncidentRow;
+
+/// What an incident was opened from, stored with it as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RootContext {
+    Alarm(Box<Alarm>),
+    Manual { requester: String },
+}
+
+impl RootContext {
+    pub(crate) fn of(incident: &IncidentRow) -> Option<Self> {
+        serde_json::from_str(incident.context.as_deref()?).ok()
+    }
+}
+
+/// How long changes to one incident are gathered before its root is redrawn.
+const REDRAW_DELAY: Duration = Duration::from_millis(250);
+
+fn button(label: &str, action: &str, id: &str, style: ButtonStyle) -> Button {
+    Button {
+        label: label.into(),
+        action_id: action.into(),
+        value: id.into(),
+        style,
+        confirm: None,
+    }
+}
+
+impl Engine {
+    /// The root message as the incident stands now.
+    pub(crate) fn root_message(&self, incident: &IncidentRow) -> Message {
+        let context = RootContext::of(incident);
+        let opened =
+            chrono::DateTime::from_timestamp_millis(incident.opened_ms).unwrap_or_default();
+        let done = incident.state == "resolved";
+        let mut message = match &context {
+            Some(RootContext::Alarm(alarm)) => self.alarm_root(incident, alarm),
+            Some(RootContext::Manual { requester }) => Message {
+                text: format!(
+                    "Opened by {} for a runbook action; every step follows in this thread.",
+                    mention(requester)
+                ),
+                ..Default::default()
+            },
+            None => Message::text("Every step follows in this thread."),
+        };
+        message.title = Some(format!("{} · {}", incident.id, incident.title));
+        message.tone = match incident.state.as_str() {
+            "resolved" | "recovered" => Tone::Good,
+            "acknowledged" => Tone::Warning,
+            _ if matches!(context, Some(RootContext::Alarm(_))) => Tone::Bad,
+            _ => Tone::Warning,
+        };
+        let mut fields = vec![
+            ("Level", level_name(incident.level).to_owned()),
+            ("State", incident.state.clone()),
+            ("Started", super::format::stamp(opened, self.tz)),
+        ];
+        if let Some(acked) = incident
+            .acked_ms
+            .and_then(chrono::DateTime::from_timestamp_millis)
+        {
+            let after = (incident.acked_ms.unwrap_or(0) - incident.opened_ms) / 60_000;
+            fields.push((
+                "Acknowledged",
+                format!("{} ({after} min)", super::format::clock(acked, self.tz)),
+            ));
+        }
+        if let Some(resolved) = incident
+            .resolved_ms
+            .and_then(chrono::DateTime::from_timestamp_millis)
+        {
+            let after = (incident.resolved_ms.unwrap_or(0) - incident.opened_ms) / 60_000;
+            fields.push((
+                "Resolved",
+                format!("{} ({after} min)", super::format::clock(resolved, self.tz)),
+            ));
+        }
+        // The alarm's own fields (metric) come after the incident's.
+        let extra: Vec<_> = message.fields.drain(..).collect();
+        for (label, value) in fields {
+            message = message.field(label, value);
+        }
+        message.fields.extend(extra);
+
+        let runbook: Vec<Button> = message.buttons.drain(..).collect();
+        if !done {
+            if incident.state == "open" {
+                message.buttons.push(button(
+                    "Acknowledge",
+                    "incident.ack",
+                    &incident.id,
+                    ButtonStyle::Primary,
+                ));
+            }
+            if incident.level < 4 {
+                message.buttons.push(button(
+                    "Escalate",
+                    "incident.escalate",
+                    &incident.id,
+                    ButtonStyle::Default,
+                ));
+            }
+            message.buttons.push(button(
+                "Resolve",
+                "incident.resolve",
+                &incident.id,
+                ButtonStyle::Default,
+            ));
+            message.buttons.extend(runbook);
+        }
+        message
+    }
+
+    /// Redraws the root soon, once for however many changes arrive meanwhile.
+    pub(crate) fn request_redraw(&self, id: &str) {
+        if self.redraws.insert(id.to_owned(), ()).is_some() {
+            return;
+        }
+        let Some(engine) = self.me.upgrade() else {
+            return;
+        };
+        let id = id.to_owned();
+        let stop = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(REDRAW_DELAY) => {}
+            }
+            // Removed before reading, so a change after the read asks again.
+            engine.redraws.remove(&id);
+            if let Err(e) = engine.redraw_now(&id).await {
+                tracing::warn!(incident = %id, error = %e, "incident root not redrawn");
+            }
+        });
+    }
+
+    async fn redraw_now(self: &Arc<Self>, id: &str) -> Result<(), ActionError> {
+        let Some(incident) = self.store.incident(id).await? else {
+            return Ok(());
+        };
+        let Some(ts) = &incident.root_ts else {
+            return Ok(());
+        };
+        let at = MessageRef {
+            channel: incident.channel.clone(),
+            id: ts.clone(),
+        };
+        self.chat.update(&at, &self.root_message(&incident)).await?;
+        Ok(())
+    }
+}

@@ -50,7 +50,11 @@ pub struct Alarm {
     pub alarm_description: Option<String>,
     #[serde(default, rename = "AWSAccountId")]
     pub aws_account_id: Option<String>,
-    #[serde(default, deserialize_with = "aws_time", serialize_with = "aws_time_out")]
+    #[serde(
+        default,
+        deserialize_with = "aws_time",
+        serialize_with = "aws_time_out"
+    )]
     pub alarm_configuration_updated_timestamp: Option<DateTime<Utc>>,
     #[serde(default)]
     pub new_state_value: Option<String>,
@@ -58,7 +62,11 @@ pub struct Alarm {
     pub old_state_value: Option<String>,
     #[serde(default)]
     pub new_state_reason: Option<String>,
-    #[serde(default, deserialize_with = "aws_time", serialize_with = "aws_time_out")]
+    #[serde(
+        default,
+        deserialize_with = "aws_time",
+        serialize_with = "aws_time_out"
+    )]
     pub state_change_time: Option<DateTime<Utc>>,
     /// A display name such as "US East (N. Virginia)", not a region code;
     /// see [`Alarm::region_code`].

@@ -154,6 +154,11 @@ pub struct SnsSettings {
     /// A PEM file with an extra root CA for fetching signing certificates
     /// (tests only; warned about at start-up).
     pub extra_ca_pem_file: Option<PathBuf>,
+    /// Addresses to use for certificate hosts instead of DNS, e.g.
+    /// `"sns.eu-central-1.amazonaws.com" = "127.0.0.1:4443"`: lets a test
+    /// serve AWS-hosted certificate URLs locally. The host check and TLS
+    /// verification still apply. Tests only; warned about at start-up.
+    pub cert_host_addresses: BTreeMap<String, std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -194,7 +194,10 @@ fn sns_ingress(
             .with_extra_ca_pem(pem)
             .map_err(|e| StartupError::Sns(e.to_string()))?;
     }
-    let ingress = crate::ingress::sns::SnsIngress::new(verifier)
+    if !cfg.cert_host_addresses.is_empty() {
+        tracing::warn!(hosts = ?cfg.cert_host_addresses, "sns.cert_host_addresses is set: certificate hosts are reached at these addresses instead of through DNS (tests only)");
+    }
+    let ingress = crate::ingress::sns::SnsIngress::new(verifier, &cfg.cert_host_addresses)
         .map_err(|e| StartupError::Sns(e.to_string()))?;
     Ok(Some(Arc::new(ingress)))
 }

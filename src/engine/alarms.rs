@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use super::incident::{NewIncident, level_name};
-use super::{ActionError, Engine, Outcome};
 use super::root::RootContext;
+use super::{ActionError, Engine, Outcome};
 use crate::alarm::{Alarm, AlarmState};
-use crate::config::JoinBy;
 use crate::catalog::Parsed;
 use crate::chat::{Button, ButtonStyle, Message, MessageRef, Tone};
+use crate::config::JoinBy;
 use crate::store::IncidentRow;
 
 /// The runbook commands that fit an alarm's metric, as button values.
@@ -99,7 +99,11 @@ impl Repeats {
     fn summary(&self, window: u64) -> String {
         let names: Vec<String> = self.alarms.iter().map(|a| format!("`{a}`")).collect();
         if self.count == 1 {
-            format!("🚨 {} is in ALARM again: {}", names.join(", "), self.last_reason)
+            format!(
+                "🚨 {} is in ALARM again: {}",
+                names.join(", "),
+                self.last_reason
+            )
         } else {
             format!(
                 "🚨 {} fired {} more times within {window} s. Latest: {}",

@@ -31,7 +31,10 @@ pub struct SnsIngress {
 }
 
 impl SnsIngress {
-    pub fn new(verifier: Verifier) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        verifier: Verifier,
+        addresses: &std::collections::BTreeMap<String, std::net::SocketAddr>,
+    ) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
             .https_only(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -39,6 +42,9 @@ impl SnsIngress {
             .timeout(Duration::from_secs(5));
         if let Some(pem) = verifier.extra_ca_pem() {
             builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+        }
+        for (host, addr) in addresses {
+            builder = builder.resolve(host, *addr);
         }
         Ok(Self {
             verifier,
@@ -180,8 +186,7 @@ pub async fn sns(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         body: body_text.into_owned(),
         received_ms: now,
     };
-    match engine.store().record_sns(record).await
-    {
+    match engine.store().record_sns(record).await {
         Ok(true) => {}
         Ok(false) => {
             state.engine.metrics().request(
@@ -223,12 +228,17 @@ pub async fn replay_unprocessed(engine: Arc<Engine>, ingress: Arc<SnsIngress>) {
         }
     };
     if !pending.is_empty() {
-        tracing::info!(count = pending.len(), "processing SNS messages stored before a restart");
+        tracing::info!(
+            count = pending.len(),
+            "processing SNS messages stored before a restart"
+        );
     }
     for p in pending {
         match SnsMessage::from_json(p.body.as_bytes()) {
             Ok(msg) => process(engine.clone(), ingress.clone(), msg).await,
-            Err(e) => tracing::warn!(message_id = %p.message_id, error = %e, "stored SNS message unreadable"),
+            Err(e) => {
+                tracing::warn!(message_id = %p.message_id, error = %e, "stored SNS message unreadable")
+            }
         }
     }
 }

@@ -46,28 +46,44 @@ async fn reminders_repeat_until_acknowledged_and_the_root_keeps_its_fields() {
     ))
     .await;
     assert_eq!(
-        deliver(&app, &notification("rem-1", "rem-alarm", "ALARM", "rem-fn"), &[])
-            .await
-            .0,
+        deliver(
+            &app,
+            &notification("rem-1", "rem-alarm", "ALARM", "rem-fn"),
+            &[]
+        )
+        .await
+        .0,
         200
     );
     let root = app.wait_incident_post("ALARM: rem-alarm").await;
     let ts = root["_ts"].as_str().expect("root ts").to_owned();
     let reminder = app.wait_incident_post("Still unacknowledged").await;
-    assert!(message_text(&reminder).contains("<@U0ONCALL>"), "{reminder}");
+    assert!(
+        message_text(&reminder).contains("<@U0ONCALL>"),
+        "{reminder}"
+    );
     assert_eq!(reminder["thread_ts"], ts.as_str(), "in the thread");
 
     let id = open_incident_id(&app).await;
-    assert_eq!(app.click("U0OPS", INCIDENTS, "incident.ack", &id).await, 200);
+    assert_eq!(
+        app.click("U0OPS", INCIDENTS, "incident.ack", &id).await,
+        200
+    );
     app.wait_incident_post("Acknowledged by <@U0OPS>").await;
     let redrawn = root_update(&app, &ts, "acknowledged").await;
     let text = message_text(&redrawn);
     // The alarm's own fields survive the redraw.
     assert!(text.contains("AWS/Lambda Throttles"), "metric kept: {text}");
-    assert!(text.contains("console.aws.amazon.com"), "console link kept: {text}");
+    assert!(
+        text.contains("console.aws.amazon.com"),
+        "console link kept: {text}"
+    );
     assert!(text.contains("Acknowledged"), "{text}");
     let buttons = redrawn["blocks"].to_string();
-    assert!(!buttons.contains("incident.ack"), "no second ack: {buttons}");
+    assert!(
+        !buttons.contains("incident.ack"),
+        "no second ack: {buttons}"
+    );
     for b in ["incident.escalate", "incident.resolve", "throttles rem-fn"] {
         assert!(buttons.contains(b), "{b} in {buttons}");
     }
@@ -89,7 +105,8 @@ async fn reminders_repeat_until_acknowledged_and_the_root_keeps_its_fields() {
 
     // The Escalate button moves it up by hand and the root follows.
     assert_eq!(
-        app.click("U0OPS", INCIDENTS, "incident.escalate", &id).await,
+        app.click("U0OPS", INCIDENTS, "incident.escalate", &id)
+            .await,
         200
     );
     app.wait_incident_post("Escalated to L2 operations team")
@@ -120,9 +137,13 @@ async fn acknowledging_stops_the_clock_when_configured() {
     ))
     .await;
     assert_eq!(
-        deliver(&app, &notification("clk-1", "clk-alarm", "ALARM", "clk-fn"), &[])
-            .await
-            .0,
+        deliver(
+            &app,
+            &notification("clk-1", "clk-alarm", "ALARM", "clk-fn"),
+            &[]
+        )
+        .await
+        .0,
         200
     );
     app.wait_incident_post("ALARM: clk-alarm").await;
@@ -190,7 +211,10 @@ async fn alarms_on_one_function_join_one_incident_when_joining_by_resource() {
         200
     );
     let partial = app.wait_incident_post("still in ALARM").await;
-    assert!(message_text(&partial).contains("`joined-errors`"), "{partial}");
+    assert!(
+        message_text(&partial).contains("`joined-errors`"),
+        "{partial}"
+    );
     assert_eq!(open_state(&app).await, "open");
     assert_eq!(
         deliver(&app, &send("j-4", "joined-errors", "OK"), &[])
@@ -235,7 +259,10 @@ async fn a_message_stored_before_a_crash_is_processed_after_the_restart() {
     let second = spawn_app(sns_options(|_| {}, Some(store))).await;
     second.wait_incident_post("ALARM: replay-alarm").await;
     // SNS redelivering it changes nothing: the id is known.
-    assert_eq!(deliver(&second, &body, &[]).await, (200, "duplicate\n".into()));
+    assert_eq!(
+        deliver(&second, &body, &[]).await,
+        (200, "duplicate\n".into())
+    );
     // Marked processed once its diagnostics are posted.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !second
@@ -246,7 +273,10 @@ async fn a_message_stored_before_a_crash_is_processed_after_the_restart() {
         .expect("read")
         .is_empty()
     {
-        assert!(std::time::Instant::now() < deadline, "never marked processed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never marked processed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(

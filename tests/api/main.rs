@@ -15,6 +15,7 @@ mod readonly;
 mod runbook;
 mod sns;
 mod sns_fixture;
+mod sns_moto;
 mod socket_mode;
 mod store;
 mod throttles;

@@ -405,7 +405,10 @@ async fn an_unresolved_alarm_escalates_on_time_across_a_restart() {
     let l4 = second
         .wait_incident_post("Executive notification required")
         .await;
-    assert_eq!(l4["reply_broadcast"], true, "the L4 reply reaches the channel: {l4}");
+    assert_eq!(
+        l4["reply_broadcast"], true,
+        "the L4 reply reaches the channel: {l4}"
+    );
     assert!(!l4["thread_ts"].is_null(), "and stays in the thread: {l4}");
     let incident = &second.engine.store().open_incidents().await.expect("open")[0];
     assert_eq!(incident.level, 4);

@@ -43,6 +43,8 @@ use scalebot::sns::{SnsMessage, string_to_sign};
 pub const CERT_PATH: &str = "/SimpleNotificationService-test.pem";
 /// The name the HTTPS server's certificate is issued for.
 pub const HOST_NAME: &str = "localhost";
+/// Where moto says its signing certificates are (moto::REGION).
+pub const MOTO_CERT_HOST: &str = "sns.eu-central-1.amazonaws.com";
 
 pub struct SnsSigner {
     /// `https://localhost:PORT/SimpleNotificationService-test.pem`
@@ -77,6 +79,8 @@ struct Shared {
     confirmed: Mutex<Vec<String>>,
     /// Token → topic, so a confirmation answers with the right ARN.
     topics: Mutex<HashMap<String, String>>,
+    /// A moto server that certificate requests for AWS's host go to.
+    upstream: Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -107,8 +111,11 @@ impl SnsSigner {
         let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA cert");
 
         let server_key = KeyPair::generate().expect("server key");
+        // Also AWS's certificate host, for a bot told to reach it here
+        // (sns.cert_host_addresses) while moto signs the messages.
         let mut server_params =
-            CertificateParams::new(vec![HOST_NAME.to_string()]).expect("server params");
+            CertificateParams::new(vec![HOST_NAME.to_string(), MOTO_CERT_HOST.to_string()])
+                .expect("server params");
         server_params
             .subject_alt_names
             .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
@@ -156,6 +163,7 @@ impl SnsSigner {
             fetches_by_path: Mutex::default(),
             confirmed: Mutex::default(),
             topics: Mutex::default(),
+            upstream: Mutex::default(),
         });
 
         let (tx, rx) = std::sync::mpsc::channel();
@@ -192,6 +200,13 @@ impl SnsSigner {
             key,
             shared,
         }
+    }
+
+    /// Certificate requests that arrive for [`MOTO_CERT_HOST`] are answered
+    /// by the moto server at `url` (which serves the certificates it signs
+    /// SNS deliveries with).
+    pub fn proxy_aws_certs_to(&self, url: &str) {
+        *lock(&self.shared.upstream) = Some(url.trim_end_matches('/').to_owned());
     }
 
     /// Another URL serving the same certificate (`https://HOST/{name}.pem`),
@@ -323,8 +338,37 @@ fn now() -> String {
 }
 
 /// `GET /<name>.pem`: the signing certificate, counted.
-async fn certificate(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> Response {
+async fn certificate(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let path = uri.path();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let upstream = lock(&shared.upstream).clone();
+    if let Some(upstream) = upstream.filter(|_| host.starts_with(MOTO_CERT_HOST)) {
+        let fetched = reqwest::Client::new()
+            .get(format!("{upstream}{path}"))
+            // moto picks the service from a SigV4 credential scope, not the Host.
+            .header(
+                header::AUTHORIZATION,
+                "AWS4-HMAC-SHA256 Credential=testing/20261128/eu-central-1/sns/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .send()
+            .await;
+        return match fetched {
+            Ok(r) => {
+                let status =
+                    StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+                (status, r.bytes().await.unwrap_or_default()).into_response()
+            }
+            Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        };
+    }
     let is_cert = path
         .strip_prefix('/')
         .is_some_and(|name| name.ends_with(".pem") && !name.contains('/'));

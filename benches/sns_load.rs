@@ -14,7 +14,6 @@
 //! Run: `cargo bench --bench sns_load` (optionally `-- THROUGHPUT_N RATE_SECS`).
 
 #[path = "../tests/support/sns.rs"]
-#[allow(dead_code)]
 mod sns;
 
 use std::sync::Arc;

@@ -117,6 +117,9 @@ impl Engine {
         users.dedup();
         let name = format!("inc-{}", incident.id.to_lowercase());
         let channel = self.chat.create_channel(&name, &users).await?;
+        self.store
+            .set_incident_channel(&incident.id, &channel)
+            .await?;
         self.chat
             .post(
                 &channel,
@@ -126,7 +129,8 @@ impl Engine {
                     tone: Tone::Warning,
                     text: format!(
                         "Opened for the {level_name}. The incident's timeline stays in the thread in <#{}>; \
-                         `/scale incident {} status|note|resolve|timeline` work from here.",
+                         here `/scale incident ack|escalate|resolve|status|timeline` need no id \
+                         (`/scale incident {} note <text>` does).",
                         incident.channel, incident.id
                     ),
                     ..Default::default()

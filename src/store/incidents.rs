@@ -315,6 +315,30 @@ impl Store {
         Ok(())
     }
 
+    /// Remembers the channel opened for an incident (at L3).
+    pub async fn set_incident_channel(&self, id: &str, channel: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET dedicated_channel = $1 WHERE id = $2")
+            .bind(channel)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The unresolved incident whose own channel this is, if any.
+    pub async fn incident_by_channel(
+        &self,
+        channel: &str,
+    ) -> Result<Option<IncidentRow>, StoreError> {
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM incidents WHERE dedicated_channel = $1 AND state <> 'resolved' LIMIT 1"
+        )))
+        .bind(channel)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(r.as_ref().map(incident).transpose()?)
+    }
+
     pub async fn set_next_reminder(&self, id: &str, at_ms: Option<i64>) -> Result<(), StoreError> {
         sqlx::query("UPDATE incidents SET next_reminder_ms = $1 WHERE id = $2")
             .bind(at_ms)

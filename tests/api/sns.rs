@@ -396,6 +396,13 @@ async fn an_unresolved_alarm_escalates_on_time_across_a_restart() {
         "{:?}",
         created[0].args
     );
+    // In the incident's own channel the id can be left out.
+    let own = format!(
+        "C0DED{}",
+        created[0].args["name"].as_str().unwrap_or_default().len()
+    );
+    second.command("incident ack", "U0OPS", &own).await;
+    second.wait_incident_post("Acknowledged by <@U0OPS>").await;
     let invited = second.slack.calls("conversations.invite");
     assert!(
         invited[0].args["users"].to_string().contains("U0ENGINEER"),

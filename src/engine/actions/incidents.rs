@@ -53,16 +53,26 @@ pub(super) async fn list(engine: &Engine) -> Result<Outcome, ActionError> {
     }))
 }
 
+const VERBS: [&str; 6] = ["status", "ack", "escalate", "keep", "resolve", "timeline"];
+
 pub(super) async fn run(
     engine: &Engine,
     inv: &Invocation,
     req: &CommandRequest,
 ) -> Result<Outcome, ActionError> {
-    let id = inv
+    let first = inv
         .word("id")
-        .ok_or_else(|| ActionError::Spec("an `id` argument".into()))?
-        .to_uppercase();
-    let verb = inv.word("verb").unwrap_or("status").to_owned();
+        .ok_or_else(|| ActionError::Spec("an `id` argument".into()))?;
+    // In an incident's own channel the id can be left out: `/scale incident ack`.
+    let (id, verb) = match engine.store.incident_by_channel(&req.channel).await? {
+        Some(here) if VERBS.contains(&first.to_lowercase().as_str()) => {
+            (here.id, first.to_lowercase())
+        }
+        _ => (
+            first.to_uppercase(),
+            inv.word("verb").unwrap_or("status").to_owned(),
+        ),
+    };
     let Some(incident) = engine.store.incident(&id).await? else {
         return Err(ActionError::Refused(format!("there is no incident `{id}`")));
     };

@@ -12,6 +12,7 @@ mod help;
 pub(crate) mod incident;
 mod monitor;
 pub mod plan;
+mod reporting;
 pub mod snapshot;
 
 pub use confirm::ButtonEvent;
@@ -124,6 +125,9 @@ impl Proposal {
 pub enum Outcome {
     Reply(Reply),
     Proposal(Proposal),
+    /// The action posted its answer itself (a report with charts in its
+    /// thread).
+    Posted,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -216,6 +220,10 @@ impl Engine {
         self.clock.now()
     }
 
+    pub fn cloud(&self) -> &Arc<dyn Cloud> {
+        &self.cloud
+    }
+
     /// Runs `work` as a tracked background job (awaited at shutdown).
     pub fn spawn<F>(&self, work: F)
     where
@@ -306,6 +314,7 @@ impl Engine {
                 Ok(()) => ("ok", String::new()),
                 Err(e) => ("chat_failed", e.to_string()),
             },
+            Ok(Outcome::Posted) => ("ok", String::new()),
             Ok(Outcome::Proposal(proposal)) => match self.propose(&req, &inv, proposal, None).await
             {
                 Ok(plan_id) => ("planned", plan_id),

@@ -11,6 +11,7 @@ mod cloud_aws;
 mod confirm;
 mod ingress;
 mod readonly;
+mod reports;
 mod runbook;
 mod sns;
 mod sns_fixture;

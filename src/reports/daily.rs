@@ -8,9 +8,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
-use super::{Findings, Report, ReportKind, Scope, color, failed_field, footer, light, render_all};
+use super::{
+    Findings, Report, ReportKind, Scope, assemble, avg_max_lines, color, failed_field, footer,
+    render_all,
+};
 use crate::chart::{Axis, ChartData, SeriesData, Threshold};
-use crate::chat::Message;
 use crate::cloud::{Cloud, Series};
 use crate::engine::charting::{QuerySet, by_id};
 use crate::engine::format::number;
@@ -137,18 +139,7 @@ fn compose(
                     "0 throttles".into()
                 };
                 fields.push((format!("λ {f}"), format!("{duration} · {throttle_text}")));
-                lines.push(SeriesData {
-                    label: format!("{f} avg"),
-                    color: color(i),
-                    axis: Axis::Left,
-                    points: avg.points,
-                });
-                lines.push(SeriesData {
-                    label: format!("{f} max"),
-                    color: light(color(i)),
-                    axis: Axis::Left,
-                    points: max.points,
-                });
+                lines.extend(avg_max_lines(f, i, avg, max));
             }
             if throttled.is_empty() {
                 findings.fine(format!("no throttles on {} functions", ids.functions.len()));
@@ -244,18 +235,7 @@ fn compose(
                         "no datapoints in 24 h".into(),
                     )),
                 }
-                lines.push(SeriesData {
-                    label: format!("{c} avg"),
-                    color: color(i),
-                    axis: Axis::Left,
-                    points: avg.points,
-                });
-                lines.push(SeriesData {
-                    label: format!("{c} max"),
-                    color: light(color(i)),
-                    axis: Axis::Left,
-                    points: max.points,
-                });
+                lines.extend(avg_max_lines(c, i, avg, max));
             }
             charts.push((
                 chart(
@@ -273,33 +253,21 @@ fn compose(
         }
     }
     let images = render_all(charts, now, &mut findings);
-    let mut message = Message {
-        title: Some(format!(
-            "{} · {}",
-            kind.title(),
-            now.with_timezone(&scope.tz).format("%a %d.%m.%Y")
-        )),
-        tone: findings.tone(),
-        text: findings.verdict(),
-        ..Default::default()
-    };
-    for (label, value) in fields {
-        message = message.field(label, value);
-    }
-    if !images.is_empty() {
-        message.text.push_str("\nCharts in the thread.");
-    }
-    message.footer = Some(footer(
+    assemble(
         kind,
-        scope,
-        now,
-        "CloudWatch GetMetricData, 1-hour periods, last 24 h",
-    ));
-    Report {
-        kind,
-        message,
+        now.with_timezone(&scope.tz)
+            .format("%a %d.%m.%Y")
+            .to_string(),
+        findings,
+        fields,
         images,
-    }
+        footer(
+            kind,
+            scope,
+            now,
+            "CloudWatch GetMetricData, 1-hour periods, last 24 h",
+        ),
+    )
 }
 
 fn mean(s: &Series) -> Option<f64> {

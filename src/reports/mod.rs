@@ -21,21 +21,7 @@ use crate::chat::{Chat, ChatError, Image, Message, MessageRef, Tone};
 use crate::cloud::Cloud;
 use crate::config::Settings;
 
-/// Colours for per-function lines, in order.
-const PALETTE: &[(u8, u8, u8)] = &[
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (188, 189, 34),
-];
-
-fn color(i: usize) -> (u8, u8, u8) {
-    PALETTE[i % PALETTE.len()]
-}
+use crate::engine::charting::series_color as color;
 
 /// A lighter shade of a colour, for a series' companion (maximum beside average).
 fn light(c: (u8, u8, u8)) -> (u8, u8, u8) {
@@ -204,6 +190,55 @@ impl Findings {
 /// A field for a part that failed: its error in place of its figures.
 fn failed_field(part: &str, e: &impl std::fmt::Display) -> (String, String) {
     (format!("⚠️ {part}"), format!("could not be read: {e}"))
+}
+
+/// The message: title, the verdict line, the fields, the footer; the
+/// charts go into its thread.
+fn assemble(
+    kind: ReportKind,
+    subtitle: String,
+    findings: Findings,
+    fields: Vec<(String, String)>,
+    images: Vec<Image>,
+    footer: String,
+) -> Report {
+    let mut message = Message {
+        title: Some(format!("{} · {subtitle}", kind.title())),
+        tone: findings.tone(),
+        text: findings.verdict(),
+        footer: Some(footer),
+        ..Default::default()
+    };
+    for (label, value) in fields {
+        message = message.field(label, value);
+    }
+    if !images.is_empty() {
+        message.text.push_str("\nCharts in the thread.");
+    }
+    Report {
+        kind,
+        message,
+        images,
+    }
+}
+
+/// An average line and its maximum in a lighter shade of the same colour.
+fn avg_max_lines(
+    label: &str,
+    i: usize,
+    avg: crate::cloud::Series,
+    max: crate::cloud::Series,
+) -> [crate::chart::SeriesData; 2] {
+    let line = |label: String, color, points| crate::chart::SeriesData {
+        label,
+        color,
+        axis: crate::chart::Axis::Left,
+        points,
+    };
+    [
+        line(format!("{label} avg"), color(i), avg.points),
+        line(format!("{label} max"), light(color(i)), max.points),
+    ]
 }
 
 fn footer(kind: ReportKind, scope: &Scope, now: DateTime<Utc>, sources: &str) -> String {

@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
-use super::{Findings, Report, ReportKind, Scope, color, failed_field, footer, render_all, trend};
+use super::{
+    Findings, Report, ReportKind, Scope, assemble, color, failed_field, footer, render_all, trend,
+};
 use crate::chart::{Axis, ChartData, SeriesData};
-use crate::chat::Message;
 use crate::cloud::{Cloud, CloudError, ScalableTarget, ScalingActivity, Series};
 use crate::engine::charting::{QuerySet, by_id};
 use crate::engine::format::{number, percent};
@@ -356,33 +357,19 @@ fn compose(
     if findings.concerns.is_empty() && findings.failed.is_empty() {
         findings.fine("capacity fits the last 30 days");
     }
-    let mut message = Message {
-        title: Some(format!(
-            "{} · {}",
-            kind.title(),
-            now.with_timezone(&scope.tz).format("%B %Y")
-        )),
-        tone: findings.tone(),
-        text: findings.verdict(),
-        ..Default::default()
-    };
-    for (label, value) in fields {
-        message = message.field(label, value);
-    }
-    if !images.is_empty() {
-        message.text.push_str("\nCharts in the thread.");
-    }
-    message.footer = Some(footer(
+    assemble(
         kind,
-        scope,
-        now,
-        "CloudWatch GetMetricData (1-day periods, 30 days), Application Auto Scaling",
-    ));
-    Report {
-        kind,
-        message,
+        now.with_timezone(&scope.tz).format("%B %Y").to_string(),
+        findings,
+        fields,
         images,
-    }
+        footer(
+            kind,
+            scope,
+            now,
+            "CloudWatch GetMetricData (1-day periods, 30 days), Application Auto Scaling",
+        ),
+    )
 }
 
 #[cfg(test)]

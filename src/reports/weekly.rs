@@ -8,9 +8,8 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 
-use super::{Findings, Report, ReportKind, Scope, failed_field, footer, render_all};
+use super::{Findings, Report, ReportKind, Scope, assemble, failed_field, footer, render_all};
 use crate::chart::{Axis, ChartData, SeriesData};
-use crate::chat::Message;
 use crate::cloud::{Cloud, CloudError, DailyCost, ScalableTarget, ScalingActivity};
 use crate::domain::truncate;
 use crate::engine::format::{Change, change, usd, when};
@@ -196,33 +195,22 @@ fn compose(
     }
 
     let images = render_all(charts, now, &mut findings);
-    let mut message = Message {
-        title: Some(format!(
-            "{} · week of {}",
-            kind.title(),
+    assemble(
+        kind,
+        format!(
+            "week of {}",
             now.with_timezone(&scope.tz).format("%d.%m.%Y")
-        )),
-        tone: findings.tone(),
-        text: findings.verdict(),
-        ..Default::default()
-    };
-    for (label, value) in fields {
-        message = message.field(label, value);
-    }
-    if !images.is_empty() {
-        message.text.push_str("\nCharts in the thread.");
-    }
-    message.footer = Some(footer(
-        kind,
-        scope,
-        now,
-        "Application Auto Scaling, Cost Explorer BlendedCost (UTC days)",
-    ));
-    Report {
-        kind,
-        message,
+        ),
+        findings,
+        fields,
         images,
-    }
+        footer(
+            kind,
+            scope,
+            now,
+            "Application Auto Scaling, Cost Explorer BlendedCost (UTC days)",
+        ),
+    )
 }
 
 #[cfg(test)]

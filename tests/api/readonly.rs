@@ -369,24 +369,7 @@ async fn cost_totals_compares_and_charts_by_service() {
             })
         })
         .collect();
-    let status = reqwest::Client::new()
-        .post(format!(
-            "{}/moto-api/static/ce/cost-and-usage-results",
-            moto::moto_url()
-        ))
-        .json(&serde_json::json!({
-            "account_id": account,
-            "results": [{
-                "GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}],
-                "ResultsByTime": results_by_time,
-                "DimensionValueAttributes": []
-            }]
-        }))
-        .send()
-        .await
-        .expect("queue cost and usage results")
-        .status();
-    assert_eq!(status.as_u16(), 201, "moto refused the cost results");
+    moto::queue_cost_and_usage_in(&account, results_by_time).await;
 
     let app = spawn_app(Options {
         aws_endpoint: Some(endpoint),

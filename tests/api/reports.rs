@@ -7,7 +7,6 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration as StdDuration;
 
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use chrono::{DateTime, Duration, Utc};
 use scalebot::cloud::{Cloud, ScalableTarget, ScalingActivity};
 use scalebot::config::Settings;
@@ -33,33 +32,7 @@ async fn put_metric(
     metric: &str,
     points: &[(DateTime<Utc>, f64)],
 ) {
-    let cw = aws_sdk_cloudwatch::Client::new(&moto::sdk_config(&moto::url()).await);
-    for chunk in points.chunks(500) {
-        let data = chunk
-            .iter()
-            .map(|(t, v)| {
-                MetricDatum::builder()
-                    .metric_name(metric)
-                    .dimensions(
-                        Dimension::builder()
-                            .name(dimension.0)
-                            .value(dimension.1)
-                            .build(),
-                    )
-                    .timestamp(aws_smithy_types::DateTime::from_millis(
-                        t.timestamp_millis(),
-                    ))
-                    .value(*v)
-                    .build()
-            })
-            .collect();
-        cw.put_metric_data()
-            .namespace(namespace)
-            .set_metric_data(Some(data))
-            .send()
-            .await
-            .expect("put metric data");
-    }
+    moto::put_metric(&moto::url(), namespace, dimension, metric, points).await;
 }
 
 /// An app whose Cloud counts calls; reports go to [`REPORTS`].
@@ -90,6 +63,40 @@ async fn app_with(
     .await;
     let cloud = cell.get().expect("the cloud was wrapped").clone();
     (app, cloud)
+}
+
+/// A provisioned-concurrency target on the function's `live` alias.
+async fn register_target(cloud: &CountingCloud, function: &str, min: i32, max: i32) {
+    cloud
+        .register_scalable_target(&ScalableTarget {
+            namespace: "lambda".into(),
+            resource_id: format!("function:{function}:live"),
+            dimension: "lambda:function:ProvisionedConcurrency".into(),
+            min,
+            max,
+        })
+        .await
+        .expect("register target");
+}
+
+/// Waits for the report in `channel`, checks that it says every one of
+/// `expected` and that its `charts` charts in the thread decode as PNG.
+async fn check_report(app: &TestApp, channel: &str, expected: &[&str], charts: usize) {
+    let post = wait_post(app, channel, 1).await;
+    let text = message_text(&post);
+    for e in expected {
+        assert!(text.contains(e), "missing {e:?} in {text}");
+    }
+    let pngs = thread_uploads(app, &post, charts).await;
+    assert_eq!(pngs.len(), charts);
+    for png in &pngs {
+        assert_eq!(decode_png(png), (1000, 500));
+    }
+}
+
+/// The calls `cloud` counted, by operation.
+fn calls(cloud: &CountingCloud) -> Vec<(&'static str, usize)> {
+    cloud.calls().into_iter().collect()
 }
 
 /// Waits for the `n`th post in `channel` and returns it.
@@ -178,31 +185,25 @@ async fn health_posts_a_verdict_with_its_charts_in_the_thread_from_one_metric_ca
     .await;
 
     app.command("health", "U0ONCALL", "C0OPS").await;
-    let post = wait_post(&app, "C0OPS", 1).await;
-    let text = message_text(&post);
-    for expected in [
-        "Daily health check",
-        "Needs a look",
-        &format!("{f} throttled 5 times"),
-        &format!("RDS {db} CPU peaked at 85 %"),
-        "max 900 ms",
-        &format!("ElastiCache {node} engine CPU"),
-        "avg 20 %, peak 20 %",
-    ] {
-        assert!(text.contains(expected), "missing {expected:?} in {text}");
-    }
-    let charts = thread_uploads(&app, &post, 3).await;
-    assert_eq!(charts.len(), 3);
-    for png in &charts {
-        assert_eq!(decode_png(png), (1000, 500));
-    }
+    check_report(
+        &app,
+        "C0OPS",
+        &[
+            "Daily health check",
+            "Needs a look",
+            &format!("{f} throttled 5 times"),
+            &format!("RDS {db} CPU peaked at 85 %"),
+            "max 900 ms",
+            &format!("ElastiCache {node} engine CPU"),
+            "avg 20 %, peak 20 %",
+        ],
+        3,
+    )
+    .await;
     assert_eq!(app.finished_outcome("health").await, "ok");
-    // The whole report is one GetMetricData call (19 queries for five
-    // functions; 7 here); on demand it takes no snapshot.
-    assert_eq!(
-        cloud.calls().into_iter().collect::<Vec<_>>(),
-        vec![("cloudwatch:GetMetricData", 1)]
-    );
+    // The whole report is one GetMetricData call (7 queries here, 19 for
+    // five functions); on demand it takes no snapshot.
+    assert_eq!(calls(&cloud), vec![("cloudwatch:GetMetricData", 1)]);
     app.stop().await;
 }
 
@@ -231,24 +232,7 @@ async fn review_lists_targets_activities_and_the_weeks_lambda_cost() {
             })
         })
         .collect();
-    let status = reqwest::Client::new()
-        .post(format!(
-            "{}/moto-api/static/ce/cost-and-usage-results",
-            moto::moto_url()
-        ))
-        .json(&serde_json::json!({
-            "account_id": account,
-            "results": [{
-                "GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}],
-                "ResultsByTime": results_by_time,
-                "DimensionValueAttributes": []
-            }]
-        }))
-        .send()
-        .await
-        .expect("queue cost and usage results")
-        .status();
-    assert_eq!(status.as_u16(), 201);
+    moto::queue_cost_and_usage_in(&account, results_by_time).await;
 
     let ff = f.clone();
     let (app, cloud) = app_with(
@@ -259,16 +243,7 @@ async fn review_lists_targets_activities_and_the_weeks_lambda_cost() {
     )
     .await;
     moto::function_with_alias_at(&endpoint, &f).await;
-    cloud
-        .register_scalable_target(&ScalableTarget {
-            namespace: "lambda".into(),
-            resource_id: format!("function:{f}:live"),
-            dimension: "lambda:function:ProvisionedConcurrency".into(),
-            min: 2,
-            max: 40,
-        })
-        .await
-        .expect("register target");
+    register_target(&cloud, &f, 2, 40).await;
     let now = Utc::now();
     *cloud.activities.lock().expect("lock") = (0..12)
         .map(|i| activity(i, if i == 2 { "Failed" } else { "Successful" }, &f, now))
@@ -276,24 +251,24 @@ async fn review_lists_targets_activities_and_the_weeks_lambda_cost() {
     cloud.reset();
 
     app.command("review", "U0ONCALL", "C0OPS").await;
-    let post = wait_post(&app, "C0OPS", 1).await;
-    let text = message_text(&post);
-    for expected in [
-        "Weekly scaling-policy review",
-        "Lambda cost rose +50.0 % week on week, to $105.00",
-        "1 of the last 10 scaling activities did not succeed",
-        &format!("`function:{f}:live` min 2 · max 40"),
-        "$105.00 (+50.0 % vs. $70.00 the week before)",
-        "Last 10 scaling activities",
-        "Setting desired concurrency to 12.",
-        "*Failed*",
-    ] {
-        assert!(text.contains(expected), "missing {expected:?} in {text}");
-    }
-    let charts = thread_uploads(&app, &post, 1).await;
-    assert_eq!(decode_png(&charts[0]), (1000, 500));
+    check_report(
+        &app,
+        "C0OPS",
+        &[
+            "Weekly scaling-policy review",
+            "Lambda cost rose +50.0 % week on week, to $105.00",
+            "1 of the last 10 scaling activities did not succeed",
+            &format!("`function:{f}:live` min 2 · max 40"),
+            "$105.00 (+50.0 % vs. $70.00 the week before)",
+            "Last 10 scaling activities",
+            "Setting desired concurrency to 12.",
+            "*Failed*",
+        ],
+        1,
+    )
+    .await;
     assert_eq!(
-        cloud.calls().into_iter().collect::<Vec<_>>(),
+        calls(&cloud),
         vec![
             ("application-autoscaling:DescribeScalableTargets", 1),
             ("application-autoscaling:DescribeScalingActivities", 1),
@@ -340,16 +315,7 @@ async fn capacity_recommends_from_the_figures_it_names() {
     let ff = f.clone();
     let (app, cloud) = app_with(move |s| s.reports.functions = vec![ff], None, None, None).await;
     moto::function_with_alias(&f).await;
-    cloud
-        .register_scalable_target(&ScalableTarget {
-            namespace: "lambda".into(),
-            resource_id: format!("function:{f}:live"),
-            dimension: "lambda:function:ProvisionedConcurrency".into(),
-            min: 5,
-            max: 50,
-        })
-        .await
-        .expect("register target");
+    register_target(&cloud, &f, 5, 50).await;
     *cloud.activities.lock().expect("lock") = (0..50)
         .map(|i| {
             activity(
@@ -363,9 +329,10 @@ async fn capacity_recommends_from_the_figures_it_names() {
     cloud.reset();
 
     app.command("capacity", "U0ONCALL", "C0OPS").await;
-    let post = wait_post(&app, "C0OPS", 1).await;
-    let text = message_text(&post);
-    for expected in [
+    check_report(
+        &app,
+        "C0OPS",
+        &[
         "Monthly capacity plan",
         &format!(
             "raise max capacity of `function:{f}:live`: peak concurrency 45 is 90.0 % of its max 50"
@@ -374,13 +341,12 @@ async fn capacity_recommends_from_the_figures_it_names() {
         "on the busiest day",
         "Forecast",
         "next month's busiest day",
-    ] {
-        assert!(text.contains(expected), "missing {expected:?} in {text}");
-    }
-    let charts = thread_uploads(&app, &post, 1).await;
-    assert_eq!(decode_png(&charts[0]), (1000, 500));
+        ],
+        1,
+    )
+    .await;
     assert_eq!(
-        cloud.calls().into_iter().collect::<Vec<_>>(),
+        calls(&cloud),
         vec![
             ("application-autoscaling:DescribeScalableTargets", 1),
             ("application-autoscaling:DescribeScalingActivities", 1),
@@ -615,16 +581,7 @@ async fn the_daily_run_stores_a_snapshot_prunes_old_ones_and_exports_it() {
     )
     .await;
     moto::function_with_alias(&f).await;
-    cloud
-        .register_scalable_target(&ScalableTarget {
-            namespace: "lambda".into(),
-            resource_id: format!("function:{f}:live"),
-            dimension: "lambda:function:ProvisionedConcurrency".into(),
-            min: 3,
-            max: 33,
-        })
-        .await
-        .expect("register target");
+    register_target(&cloud, &f, 3, 33).await;
     let store = app.engine.store();
     let old = |id: &str, reason: &str, days: i64| SnapshotRow {
         id: id.into(),

@@ -18,21 +18,11 @@ use crate::catalog::Invocation;
 use crate::chart::{Axis, ChartData, SeriesData};
 use crate::chat::{Message, Tone};
 use crate::cloud::DailyCost;
-use crate::engine::charting::image;
+use crate::engine::charting::{image, series_color};
 use crate::engine::format::{Change, change, signed_usd, stamp, usd};
 use crate::engine::{ActionError, Engine, Outcome, Reply};
 
-/// Series colours: the top services, then "other" in grey.
-const PALETTE: &[(u8, u8, u8)] = &[
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (188, 189, 34),
-];
+/// After the top services' palette colours, "other" in grey.
 const OTHER_COLOR: (u8, u8, u8) = (127, 127, 127);
 
 pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
@@ -295,13 +285,7 @@ impl CostReport {
         let mut series: Vec<SeriesData> = top
             .iter()
             .enumerate()
-            .map(|(i, s)| {
-                line(
-                    s.0.clone(),
-                    PALETTE[i % PALETTE.len()],
-                    std::slice::from_ref(s),
-                )
-            })
+            .map(|(i, s)| line(s.0.clone(), series_color(i), std::slice::from_ref(s)))
             .collect();
         if !rest.is_empty() {
             let label = match rest.len() {

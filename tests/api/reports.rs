@@ -688,6 +688,23 @@ async fn the_daily_run_stores_a_snapshot_prunes_old_ones_and_exports_it() {
                 && t["max"] == 33),
         "{json}"
     );
+    // `/scale rollback 2026-11-27` restores the daily snapshot, not the
+    // later (empty) one taken before a change that day.
+    register_target(&cloud, &f, 1, 10).await;
+    app.command("rollback 2026-11-27", "U0ONCALL", "C0OPS")
+        .await;
+    let (_, plan) = app.wait_plan("rollback 2026-11-27").await;
+    let text = message_text(&plan);
+    assert!(
+        text.contains(&format!("function:{f}:live"))
+            && text.contains("min 1 / max 10 → min 3 / max 33"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Restores snapshot {}", day.id)),
+        "{text}"
+    );
+
     let missing = std::process::Command::new(env!("CARGO_BIN_EXE_scalebot"))
         .args(["snapshot", "export", "--date", "2025-01-01", "--config"])
         .arg(config.path())

@@ -13,6 +13,10 @@ use crate::chat::MessageRef;
 use crate::reports::{self, Report, ReportKind, Scope};
 use crate::store::DAILY_SNAPSHOT;
 
+/// A report whose message chat refused is tried again after this long
+/// (each try reads AWS again), until its catch-up window ends.
+const RETRY_UNPOSTED_AFTER: chrono::Duration = chrono::Duration::minutes(5);
+
 impl Engine {
     /// Builds a report from what AWS answers now.
     pub async fn build_report(&self, kind: ReportKind) -> Report {
@@ -111,7 +115,11 @@ impl Engine {
     }
 
     /// Claims and posts one slot; false when another replica (or an
-    /// earlier run of this bot) already has it.
+    /// earlier run of this bot) already has it. A slot whose message could
+    /// not be posted stays `unposted` and is claimed again on a later pass,
+    /// until its catch-up window ends; a posted one never is. The claim
+    /// comes before the post, so a crash in between loses that report
+    /// rather than risking a second copy.
     async fn run_slot(
         &self,
         kind: ReportKind,
@@ -119,18 +127,25 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<bool, ActionError> {
         let slot_ms = slot.timestamp_millis();
-        if !self
-            .store
-            .claim_report(kind.key(), slot_ms, now.timestamp_millis())
-            .await?
-        {
+        let now_ms = now.timestamp_millis();
+        let won = self.store.claim_report(kind.key(), slot_ms, now_ms).await?
+            || self
+                .store
+                .retake_unposted_report(
+                    kind.key(),
+                    slot_ms,
+                    now_ms,
+                    (now - RETRY_UNPOSTED_AFTER).timestamp_millis(),
+                )
+                .await?;
+        if !won {
             return Ok(false);
         }
         let late = now - slot;
         tracing::info!(report = kind.key(), slot = %slot, late_seconds = late.num_seconds(), "posting scheduled report");
         let channel = self.settings.channels.reports.clone();
         let result = self.post_report(kind, &channel, true).await;
-        let outcome = if result.is_ok() { "posted" } else { "failed" };
+        let outcome = if result.is_ok() { "posted" } else { "unposted" };
         self.store
             .finish_report(kind.key(), slot_ms, self.now().timestamp_millis(), outcome)
             .await?;

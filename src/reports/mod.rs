@@ -268,7 +268,10 @@ pub async fn build(
     }
 }
 
-/// Posts the message, then its charts into the message's thread.
+/// Posts the message, then its charts into the message's thread. Fails
+/// only when the message itself was not posted (so that a scheduled report
+/// can be tried again without a second copy); a chart that cannot be
+/// attached is said in the thread instead.
 pub async fn post(
     chat: &dyn Chat,
     channel: &str,
@@ -276,7 +279,17 @@ pub async fn post(
 ) -> Result<MessageRef, ChatError> {
     let root = chat.post(channel, None, &report.message).await?;
     for image in &report.images {
-        chat.upload_png(channel, Some(&root), image).await?;
+        if let Err(e) = chat.upload_png(channel, Some(&root), image).await {
+            tracing::warn!(chart = %image.title, error = %e, "report chart not attached");
+            let note = Message::text(format!(
+                "{} The chart “{}” could not be attached: {e}",
+                Tone::Warning.emoji(),
+                image.title
+            ));
+            if let Err(e) = chat.post(channel, Some(&root), &note).await {
+                tracing::warn!(error = %e, "could not say so in the thread either");
+            }
+        }
     }
     Ok(root)
 }

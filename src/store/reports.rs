@@ -12,7 +12,8 @@ pub struct ReportRun {
     pub slot_ms: i64,
     pub claimed_ms: i64,
     pub finished_ms: Option<i64>,
-    /// `running`, `posted`, `failed`.
+    /// `running`; `posted`; `unposted` (the message could not be posted,
+    /// tried again within the catch-up window).
     pub outcome: String,
 }
 
@@ -31,6 +32,29 @@ impl Store {
         .bind(report)
         .bind(slot_ms)
         .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Claims a slot whose message could not be posted (chat was down) and
+    /// was last tried before `tried_before_ms`, so that one replica tries
+    /// it again; true only for the winner.
+    pub async fn retake_unposted_report(
+        &self,
+        report: &str,
+        slot_ms: i64,
+        now_ms: i64,
+        tried_before_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE report_runs SET outcome = 'running', claimed_ms = $1, finished_ms = NULL \
+             WHERE report = $2 AND slot_ms = $3 AND outcome = 'unposted' AND claimed_ms <= $4",
+        )
+        .bind(now_ms)
+        .bind(report)
+        .bind(slot_ms)
+        .bind(tried_before_ms)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)

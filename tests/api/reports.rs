@@ -543,6 +543,48 @@ async fn a_missed_report_is_caught_up_once_and_a_restart_posts_no_second_copy() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_slack_refuses_is_tried_again_later_and_posted_once() {
+    let clock = Arc::new(ManualClock::at(utc("2026-11-27T08:00:05Z")));
+    let (app, _) = app_with(
+        |s| {
+            schedule_only(s);
+            s.slack.max_rate_limit_retries = 0;
+        },
+        None,
+        Some(clock.clone()),
+        None,
+    )
+    .await;
+    app.slack.rate_limit("chat.postMessage", 1, 1);
+    assert_eq!(app.engine.reports_tick().await, vec![]);
+    let runs = app
+        .engine
+        .store()
+        .report_runs("daily", 1)
+        .await
+        .expect("runs");
+    assert_eq!(runs[0].outcome, "unposted");
+    // Not at once on the next pass: five minutes later.
+    assert_eq!(tick_at(&app, &clock, "2026-11-27T08:01:05Z").await, vec![]);
+    assert_eq!(
+        tick_at(&app, &clock, "2026-11-27T08:05:05Z").await,
+        vec![ReportKind::Daily]
+    );
+    assert_eq!(tick_at(&app, &clock, "2026-11-27T08:15:05Z").await, vec![]);
+    let posts = app.slack.posts(REPORTS);
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(message_text(&posts[0]).contains("Daily health check"));
+    let runs = app
+        .engine
+        .store()
+        .report_runs("daily", 1)
+        .await
+        .expect("runs");
+    assert_eq!(runs[0].outcome, "posted");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_postgres_post_each_report_once() {
     let url = crate::store::postgres_url().await;
     let clock = Arc::new(ManualClock::at(utc("2026-06-01T08:00:05Z")));

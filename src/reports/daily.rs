@@ -142,7 +142,11 @@ fn compose(
                 lines.extend(avg_max_lines(f, i, avg, max));
             }
             if throttled.is_empty() {
-                findings.fine(format!("no throttles on {} functions", ids.functions.len()));
+                let n = ids.functions.len();
+                findings.fine(format!(
+                    "no throttles on {n} function{}",
+                    if n == 1 { "" } else { "s" }
+                ));
             } else {
                 for t in throttled {
                     findings.concern(t);
@@ -273,4 +277,108 @@ fn compose(
 fn mean(s: &Series) -> Option<f64> {
     (!s.points.is_empty())
         .then(|| s.points.iter().map(|p| p.1).sum::<f64>() / s.points.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::Tone;
+    use crate::cloud::CloudError;
+
+    fn scope() -> Scope {
+        Scope {
+            functions: vec!["persona-api".into()],
+            database: "matbakh-db".into(),
+            cache_clusters: vec!["matbakh-redis-001".into()],
+            alias: "live".into(),
+            region: "eu-central-1".into(),
+            tz: chrono_tz::Europe::Berlin,
+        }
+    }
+
+    fn ids() -> Ids {
+        Ids {
+            functions: vec![("persona-api".into(), "da".into(), "dm".into(), "th".into())],
+            rds: ("ra".into(), "rm".into()),
+            cache: vec![("matbakh-redis-001".into(), "ca".into(), "cm".into())],
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-27T08:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn series(id: &str, values: &[f64]) -> (String, Series) {
+        let points = values
+            .iter()
+            .enumerate()
+            .map(|(h, v)| (now() - Duration::hours(24 - h as i64), *v))
+            .collect();
+        (
+            id.to_owned(),
+            Series {
+                id: id.into(),
+                points,
+            },
+        )
+    }
+
+    #[test]
+    fn quiet_figures_are_all_good_with_the_peaks_named() {
+        let results: HashMap<String, Series> = [
+            series("da", &[100.0, 200.0]),
+            series("dm", &[400.0, 650.0]),
+            series("th", &[0.0, 0.0]),
+            series("ra", &[30.0, 40.0]),
+            series("rm", &[50.0, 61.0]),
+            series("ca", &[10.0]),
+            series("cm", &[12.0]),
+        ]
+        .into_iter()
+        .collect();
+        let r = compose(
+            &scope(),
+            now(),
+            now() - Duration::hours(24),
+            &ids(),
+            Ok(results),
+        );
+        assert_eq!(r.message.tone, Tone::Good);
+        assert!(
+            r.message.text.starts_with(
+                "✅ *All good*: no throttles on 1 function; RDS CPU peak 61 %; cache engine CPU peak 12 % on matbakh-redis-001."
+            ),
+            "{}",
+            r.message.text
+        );
+        assert_eq!(
+            r.message.fields[0].value,
+            "avg 150 ms, max 650 ms · 0 throttles"
+        );
+        assert_eq!(r.images.len(), 3);
+        assert_eq!(
+            r.message.title.as_deref(),
+            Some("Daily health check · Fri 27.11.2026")
+        );
+    }
+
+    #[test]
+    fn a_metric_call_that_fails_is_the_reports_one_error() {
+        let e = CloudError::AccessDenied {
+            action: "cloudwatch:GetMetricData".into(),
+        };
+        let r = compose(&scope(), now(), now() - Duration::hours(24), &ids(), Err(e));
+        assert_eq!(r.message.tone, Tone::Warning);
+        assert!(
+            r.message
+                .text
+                .starts_with("⚠️ *Needs a look*: CloudWatch metrics could not be read"),
+            "{}",
+            r.message.text
+        );
+        assert_eq!(r.message.fields.len(), 1);
+        assert!(r.images.is_empty());
+    }
 }

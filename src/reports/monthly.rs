@@ -142,6 +142,8 @@ fn compose(
     let mut findings = Findings::default();
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut charts = Vec::new();
+    // The forecast as a planning figure, whatever else is recommended.
+    let mut plan = None;
     let targets = match targets {
         Ok(t) => Some(t),
         Err(e) => {
@@ -186,6 +188,12 @@ fn compose(
                             number(g.peak),
                             g.per_month * 100.0
                         ),
+                    ));
+                    plan = Some(format!(
+                        "plan for a busiest day of about {} invocations next month: this month's peak {} on the trend of {:+.1} % per 30 days",
+                        number(g.forecast_peak),
+                        number(g.peak),
+                        g.per_month * 100.0
                     ));
                     fields.push((
                         "🔮 Forecast".into(),
@@ -253,6 +261,8 @@ fn compose(
                 let util_avg = (!util.points.is_empty()).then(|| {
                     util.points.iter().map(|p| p.1).sum::<f64>() / util.points.len() as f64
                 });
+                // "Persistently": even the busiest day's average was low.
+                let util_high = util.max();
                 let target = targets.as_deref().and_then(|t| target_of(t, &f.name));
                 let mut facts = Vec::new();
                 if let Some(p) = peak {
@@ -291,8 +301,8 @@ fn compose(
                         ));
                     }
                 }
-                if let Some(u) = util_avg
-                    && u < LOW_UTILIZATION
+                if let (Some(u), Some(high)) = (util_avg, util_high)
+                    && high < LOW_UTILIZATION
                 {
                     let what = target
                         .map(|t| {
@@ -300,8 +310,10 @@ fn compose(
                         })
                         .unwrap_or_else(|| format!("lower provisioned concurrency of {}", f.name));
                     findings.concern(format!(
-                        "{what}: provisioned concurrency utilization averaged {} over 30 days",
-                        percent(u)
+                        "{what}: provisioned concurrency utilization averaged {} over 30 days and stayed below {} every day (highest day {})",
+                        percent(u),
+                        percent(LOW_UTILIZATION),
+                        percent(high)
                     ));
                 }
                 if throttles > 0.0 {
@@ -343,16 +355,13 @@ fn compose(
     }
 
     let images = render_all(charts, now, &mut findings);
-    let recommendations = if findings.concerns.is_empty() {
-        "No changes recommended: no function near its max capacity, no idle provisioned concurrency, no throttling.".to_owned()
+    let mut lines: Vec<String> = if findings.concerns.is_empty() {
+        vec!["No capacity changes needed: no function near its max capacity, no idle provisioned concurrency, no throttling, scaling succeeds.".to_owned()]
     } else {
-        findings
-            .concerns
-            .iter()
-            .map(|c| format!("• {c}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        findings.concerns.iter().map(|c| format!("• {c}")).collect()
     };
+    lines.extend(plan.map(|p| format!("• {p}")));
+    let recommendations = lines.join("\n");
     fields.push(("💡 Recommendations".into(), recommendations));
     if findings.concerns.is_empty() && findings.failed.is_empty() {
         findings.fine("capacity fits the last 30 days");
@@ -467,7 +476,7 @@ mod tests {
             .map(|f| f.value.clone())
             .unwrap_or_default();
         assert!(recs.contains("raise max capacity of `function:persona-api:live`: peak concurrency 45 is 90.0 % of its max 50"), "{recs}");
-        assert!(recs.contains("lower min capacity of `function:persona-api:live` (now 20): provisioned concurrency utilization averaged 15.0 % over 30 days"), "{recs}");
+        assert!(recs.contains("lower min capacity of `function:persona-api:live` (now 20): provisioned concurrency utilization averaged 15.0 % over 30 days and stayed below 30.0 % every day (highest day 20.0 %)"), "{recs}");
         assert!(
             recs.contains("persona-api throttled 12 times in 30 days"),
             "{recs}"
@@ -481,6 +490,7 @@ mod tests {
             "{}",
             r.message.text
         );
+        assert!(recs.contains("• plan for a busiest day of about 1,628 invocations next month: this month's peak 1,290 on the trend of +26.2 % per 30 days"), "{recs}");
         assert_eq!(r.images.len(), 1);
         assert!(
             r.message

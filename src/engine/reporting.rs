@@ -146,6 +146,7 @@ impl Engine {
         let channel = self.settings.channels.reports.clone();
         let result = self.post_report(kind, &channel, true).await;
         let outcome = if result.is_ok() { "posted" } else { "unposted" };
+        self.metrics.scheduled_report(kind.key(), outcome);
         self.store
             .finish_report(kind.key(), slot_ms, self.now().timestamp_millis(), outcome)
             .await?;

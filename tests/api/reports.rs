@@ -581,6 +581,13 @@ async fn a_report_slack_refuses_is_tried_again_later_and_posted_once() {
         .await
         .expect("runs");
     assert_eq!(runs[0].outcome, "posted");
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    for line in [
+        r#"scalebot_scheduled_reports_total{report="daily",outcome="unposted"} 1"#,
+        r#"scalebot_scheduled_reports_total{report="daily",outcome="posted"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "missing {line} in {metrics}");
+    }
     app.stop().await;
 }
 

@@ -66,6 +66,59 @@ pub struct Settings {
     pub rds_proxy: RdsProxySettings,
     pub sns: SnsSettings,
     pub escalation: EscalationSettings,
+    pub reports: ReportSettings,
+}
+
+/// The runbook's routine operations as scheduled reports, posted to
+/// `channels.reports`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// Post the reports on schedule (the `/scale health|review|capacity`
+    /// commands work either way).
+    pub enabled: bool,
+    /// The time zone the report times are in; daylight saving is followed.
+    pub timezone: String,
+    /// Daily health check, every day at this local time (`HH:MM`).
+    pub daily_at: String,
+    /// Weekly scaling-policy review: this weekday at `weekly_at`.
+    pub weekly_day: String,
+    pub weekly_at: String,
+    /// Monthly capacity plan: the first `weekly_day` of each month at this time.
+    pub monthly_at: String,
+    /// A report missed while the bot was down is posted once when it comes
+    /// back within this many minutes of its time; later, it is skipped.
+    pub catch_up_minutes: u64,
+    /// How often the scheduler looks for a due report.
+    pub check_interval_seconds: u64,
+    /// The daily policy snapshots are kept this many days.
+    pub snapshot_retention_days: u32,
+    /// Functions in the reports; empty means `runbook.functions`.
+    pub functions: Vec<String>,
+    /// The RDS instance; empty means `runbook.database`.
+    pub database: String,
+    /// ElastiCache cluster ids (`CacheClusterId`, the replication group's
+    /// nodes); empty means `<runbook.cache_group>-001`.
+    pub cache_clusters: Vec<String>,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            timezone: "Europe/Berlin".into(),
+            daily_at: "09:00".into(),
+            weekly_day: "monday".into(),
+            weekly_at: "10:00".into(),
+            monthly_at: "10:00".into(),
+            catch_up_minutes: 360,
+            check_interval_seconds: 30,
+            snapshot_retention_days: 90,
+            functions: Vec::new(),
+            database: String::new(),
+            cache_clusters: Vec::new(),
+        }
+    }
 }
 
 /// The runbook's escalation levels, L1 to L4.
@@ -551,11 +604,61 @@ impl Settings {
                 "remind_every_seconds and escalate_after_seconds must be at least 1".into(),
             ));
         }
+        self.validate_reports(path)?;
         if self.server.max_body_bytes < 1024 {
             return Err(invalid(
                 "server.max_body_bytes",
                 "must be at least 1024".into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    fn validate_reports(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: format!("reports.{key}"),
+            message,
+        };
+        let r = &self.reports;
+        if r.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(invalid(
+                "timezone",
+                format!("unknown time zone {:?}", r.timezone),
+            ));
+        }
+        for (key, value) in [
+            ("daily_at", &r.daily_at),
+            ("weekly_at", &r.weekly_at),
+            ("monthly_at", &r.monthly_at),
+        ] {
+            if crate::reports::schedule::parse_time(value).is_none() {
+                return Err(invalid(key, format!("{value:?} is not a time HH:MM")));
+            }
+        }
+        if crate::reports::schedule::parse_weekday(&r.weekly_day).is_none() {
+            return Err(invalid(
+                "weekly_day",
+                format!("{:?} is not a weekday (monday … sunday)", r.weekly_day),
+            ));
+        }
+        if r.check_interval_seconds == 0 {
+            return Err(invalid(
+                "check_interval_seconds",
+                "must be at least 1".into(),
+            ));
+        }
+        if r.snapshot_retention_days == 0 {
+            return Err(invalid(
+                "snapshot_retention_days",
+                "must be at least 1".into(),
+            ));
+        }
+        for (i, name) in r.functions.iter().enumerate() {
+            crate::domain::FunctionName::parse(name)
+                .map_err(|e| invalid(&format!("functions[{i}]"), e.0))?;
         }
         Ok(())
     }
@@ -592,5 +695,11 @@ mod tests {
         let err = Settings::parse(Path::new("x.toml"), "[display]\ntimezone = \"Mars/Base\"\n")
             .unwrap_err();
         assert!(err.to_string().contains("display.timezone"), "{err}");
+        let err =
+            Settings::parse(Path::new("x.toml"), "[reports]\ndaily_at = \"9 am\"\n").unwrap_err();
+        assert!(err.to_string().contains("reports.daily_at"), "{err}");
+        let err =
+            Settings::parse(Path::new("x.toml"), "[reports]\nweekly_day = \"mo\"\n").unwrap_err();
+        assert!(err.to_string().contains("reports.weekly_day"), "{err}");
     }
 }

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod engine;
 pub mod ingress;
 pub mod metrics;
+pub mod reports;
 pub mod sns;
 pub mod startup;
 pub mod store;

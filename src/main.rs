@@ -49,6 +49,25 @@ enum Command {
         #[arg(long, default_value = "config/scalebot.example.toml")]
         config: PathBuf,
     },
+    /// Policy snapshots in the store.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Print a day's snapshot of scalable targets and scaling policies as
+    /// JSON (the daily one when there is one), like the runbook's
+    /// backup/lambda-policy-${DATE}.json.
+    Export {
+        /// The day, YYYY-MM-DD, in the display time zone.
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        #[arg(long, default_value = "config/scalebot.example.toml")]
+        config: PathBuf,
+    },
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -110,6 +129,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         },
+        Command::Snapshot {
+            command: SnapshotCommand::Export { date, config },
+        } => export_snapshot(date, &config).await,
         Command::Chart {
             name,
             vars,
@@ -140,6 +162,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn export_snapshot(
+    date: chrono::NaiveDate,
+    config: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config)?;
+    let store = scalebot::store::Store::connect(&settings.store).await?;
+    let day = date.format("%Y-%m-%d").to_string();
+    let Some(row) = store.snapshot_of_day(&day).await? else {
+        let days = store.snapshot_days(7).await?;
+        if days.is_empty() {
+            bail!("there is no snapshot of {day}; the store has none");
+        }
+        bail!(
+            "there is no snapshot of {day}; snapshots exist for {}",
+            days.join(", ")
+        );
+    };
+    let json = scalebot::engine::snapshot::export_json(&row)
+        .with_context(|| format!("snapshot {} cannot be read", row.id))?;
+    println!("{json}");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn shutdown_signal() {

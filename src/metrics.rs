@@ -24,6 +24,12 @@ struct CallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportLabels {
+    report: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MethodLabels {
     method: String,
 }
@@ -35,6 +41,7 @@ pub struct Metrics {
     aws_calls: Family<CallLabels, Counter>,
     chat_calls: Family<CallLabels, Counter>,
     chat_rate_limited: Family<MethodLabels, Counter>,
+    scheduled_reports: Family<ReportLabels, Counter>,
 }
 
 fn ack_histogram() -> Histogram {
@@ -54,6 +61,7 @@ impl Default for Metrics {
         let aws_calls = Family::<CallLabels, Counter>::default();
         let chat_calls = Family::<CallLabels, Counter>::default();
         let chat_rate_limited = Family::<MethodLabels, Counter>::default();
+        let scheduled_reports = Family::<ReportLabels, Counter>::default();
         registry.register(
             "requests",
             "Inbound requests by route and outcome",
@@ -79,6 +87,11 @@ impl Default for Metrics {
             "Chat API answers of 429 (rate limited), by method",
             chat_rate_limited.clone(),
         );
+        registry.register(
+            "scheduled_reports",
+            "Scheduled report slots this replica ran, by report and outcome (posted, or unposted: chat refused the message)",
+            scheduled_reports.clone(),
+        );
         Self {
             registry,
             requests,
@@ -86,6 +99,7 @@ impl Default for Metrics {
             aws_calls,
             chat_calls,
             chat_rate_limited,
+            scheduled_reports,
         }
     }
 }
@@ -129,6 +143,15 @@ impl Metrics {
         self.chat_rate_limited
             .get_or_create(&MethodLabels {
                 method: method.into(),
+            })
+            .inc();
+    }
+
+    pub fn scheduled_report(&self, report: &str, outcome: &str) {
+        self.scheduled_reports
+            .get_or_create(&ReportLabels {
+                report: report.into(),
+                outcome: outcome.into(),
             })
             .inc();
     }

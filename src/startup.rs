@@ -15,7 +15,7 @@ use crate::chat::slack::SlackChat;
 use crate::cloud::Cloud;
 use crate::cloud::aws::AwsCloud;
 use crate::config::{ConfigError, Settings, SlackSecrets};
-use crate::engine::{ACTIONS, Engine, EngineParts, SystemClock};
+use crate::engine::{ACTIONS, Clock, Engine, EngineParts, SystemClock};
 use crate::ingress::socket_mode::SocketMode;
 use crate::ingress::{AppState, router};
 use crate::metrics::Metrics;
@@ -74,6 +74,18 @@ impl Application {
         cloud: Arc<dyn Cloud>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StartupError> {
+        Self::build_with(settings, secrets, cloud, metrics, Arc::new(SystemClock)).await
+    }
+
+    /// The application with its time source given too (tests move the
+    /// clock across report times and daylight-saving changes).
+    pub async fn build_with(
+        settings: Settings,
+        secrets: SlackSecrets,
+        cloud: Arc<dyn Cloud>,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
         secrets.require_for_serve()?;
         let (catalog, charts) = load_catalogs(&settings)?;
         for spec in catalog.iter() {
@@ -103,11 +115,12 @@ impl Application {
             chat: Arc::new(chat),
             store,
             metrics,
-            clock: Arc::new(SystemClock),
+            clock,
             tz: settings.display.tz(),
             region: settings.aws.region.clone(),
         });
         engine.spawn_expiry();
+        engine.spawn_reports();
         let slack_verifier = secrets.signing_secret.as_ref().map(|s| {
             Arc::new(SlackEventSignatureVerifier::new(&SlackSigningSecret::new(
                 s.expose().to_owned(),

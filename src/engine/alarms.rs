@@ -486,7 +486,7 @@ impl Engine {
                         .await?;
                 }
             }
-            Ok(Outcome::Proposal(_)) => {}
+            Ok(Outcome::Proposal(_) | Outcome::Posted) => {}
             Err(e) => {
                 self.thread(
                     incident,

@@ -14,6 +14,23 @@ use crate::chart::{
 use crate::chat::Image;
 use crate::cloud::{MetricQuery, MetricRequest, Series};
 
+/// Line colours for charts with one line per function or service.
+pub const PALETTE: &[(u8, u8, u8)] = &[
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (188, 189, 34),
+];
+
+/// The `i`th line colour, repeating after the palette's end.
+pub fn series_color(i: usize) -> (u8, u8, u8) {
+    PALETTE[i % PALETTE.len()]
+}
+
 /// Queries for one request; identical queries share one id.
 #[derive(Debug, Default)]
 pub struct QuerySet {

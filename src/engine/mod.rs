@@ -13,6 +13,7 @@ pub(crate) mod incident;
 mod monitor;
 pub mod plan;
 mod root;
+mod reporting;
 pub mod snapshot;
 
 pub use confirm::ButtonEvent;
@@ -125,6 +126,9 @@ impl Proposal {
 pub enum Outcome {
     Reply(Reply),
     Proposal(Proposal),
+    /// The action posted its answer itself (a report with charts in its
+    /// thread).
+    Posted,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +230,10 @@ impl Engine {
         self.clock.now()
     }
 
+    pub fn cloud(&self) -> &Arc<dyn Cloud> {
+        &self.cloud
+    }
+
     /// Runs `work` as a tracked background job (awaited at shutdown).
     pub fn spawn<F>(&self, work: F)
     where
@@ -316,6 +324,7 @@ impl Engine {
                 Ok(()) => ("ok", String::new()),
                 Err(e) => ("chat_failed", e.to_string()),
             },
+            Ok(Outcome::Posted) => ("ok", String::new()),
             Ok(Outcome::Proposal(proposal)) => match self.propose(&req, &inv, proposal, None).await
             {
                 Ok(plan_id) => ("planned", plan_id),

@@ -62,3 +62,19 @@ impl Engine {
         Ok((row.id, snap.missing))
     }
 }
+
+/// A stored snapshot as the JSON `scalebot snapshot export` prints: when
+/// and why it was taken, then the targets and policies as they were.
+pub fn export_json(row: &SnapshotRow) -> Result<String, serde_json::Error> {
+    let snap: Snapshot = serde_json::from_str(&row.body)?;
+    let taken = chrono::DateTime::from_timestamp_millis(row.taken_ms).unwrap_or_default();
+    serde_json::to_string_pretty(&serde_json::json!({
+        "id": row.id,
+        "day": row.day,
+        "taken": taken.to_rfc3339(),
+        "reason": row.reason,
+        "targets": snap.targets,
+        "policies": snap.policies,
+        "missing": snap.missing,
+    }))
+}

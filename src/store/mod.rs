@@ -4,13 +4,15 @@
 mod audit;
 mod incidents;
 mod plans;
+mod reports;
 mod snapshots;
 mod sns;
 
 pub use audit::{AuditEntry, AuditId};
 pub use incidents::{IncidentEvent, IncidentRow};
 pub use plans::PlanRow;
-pub use snapshots::SnapshotRow;
+pub use reports::ReportRun;
+pub use snapshots::{DAILY as DAILY_SNAPSHOT, SnapshotRow};
 pub use sns::{PendingSns, SnsRecord};
 
 use std::time::Duration;

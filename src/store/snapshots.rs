@@ -16,7 +16,21 @@ pub struct SnapshotRow {
     pub body: String,
 }
 
+/// The `reason` of the snapshot taken with the daily report.
+pub const DAILY: &str = "daily";
+
 impl Store {
+    /// Deletes daily snapshots taken before `before_ms`; the ones taken
+    /// before a change stay (an undo may still need them). Returns how many.
+    pub async fn prune_daily_snapshots(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM policy_snapshots WHERE reason = $1 AND taken_ms < $2")
+            .bind(DAILY)
+            .bind(before_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn insert_snapshot(&self, s: &SnapshotRow) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO policy_snapshots (id, taken_ms, day, reason, body) VALUES ($1, $2, $3, $4, $5)")
             .bind(&s.id)
@@ -29,13 +43,16 @@ impl Store {
         Ok(())
     }
 
-    /// The last snapshot taken on `day`: the state at the end of that day
-    /// as far as the bot saw it.
+    /// The snapshot of `day`: the daily one (the runbook's
+    /// `backup/lambda-policy-${DATE}.json`) when there is one, else the
+    /// last one taken that day (before a change the bot made).
     pub async fn snapshot_of_day(&self, day: &str) -> Result<Option<SnapshotRow>, StoreError> {
         let r = sqlx::query(
-            "SELECT id, taken_ms, day, reason, body FROM policy_snapshots WHERE day = $1 ORDER BY taken_ms DESC LIMIT 1",
+            "SELECT id, taken_ms, day, reason, body FROM policy_snapshots WHERE day = $1 \
+             ORDER BY CASE WHEN reason = $2 THEN 0 ELSE 1 END, taken_ms DESC LIMIT 1",
         )
         .bind(day)
+        .bind(DAILY)
         .fetch_optional(self.pool())
         .await?;
         r.map(|r| {

@@ -12,6 +12,7 @@ mod confirm;
 mod escalation;
 mod ingress;
 mod readonly;
+mod reports;
 mod runbook;
 mod sns;
 mod sns_fixture;

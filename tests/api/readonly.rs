@@ -271,7 +271,7 @@ async fn rds_connections_for_a_missing_db_is_a_plain_sentence() {
 
 /// A moto account no other test uses, unique per run as well in case
 /// MOTO_URL points at a moto that outlives this test binary.
-fn fresh_account() -> String {
+pub(crate) fn fresh_account() -> String {
     format!("9{:011}", uuid::Uuid::new_v4().as_u128() % 100_000_000_000)
 }
 
@@ -281,7 +281,7 @@ fn fresh_account() -> String {
 /// and hands them to whichever request comes first: in an account of its
 /// own, this test's answer cannot go to another test's cost request, nor
 /// theirs to this one.
-async fn account_proxy(account: String) -> String {
+pub(crate) async fn account_proxy(account: String) -> String {
     type Ctx = (String, String, reqwest::Client);
     async fn forward(
         State((upstream, account, http)): State<Ctx>,
@@ -369,24 +369,7 @@ async fn cost_totals_compares_and_charts_by_service() {
             })
         })
         .collect();
-    let status = reqwest::Client::new()
-        .post(format!(
-            "{}/moto-api/static/ce/cost-and-usage-results",
-            moto::moto_url()
-        ))
-        .json(&serde_json::json!({
-            "account_id": account,
-            "results": [{
-                "GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}],
-                "ResultsByTime": results_by_time,
-                "DimensionValueAttributes": []
-            }]
-        }))
-        .send()
-        .await
-        .expect("queue cost and usage results")
-        .status();
-    assert_eq!(status.as_u16(), 201, "moto refused the cost results");
+    moto::queue_cost_and_usage_in(&account, results_by_time).await;
 
     let app = spawn_app(Options {
         aws_endpoint: Some(endpoint),

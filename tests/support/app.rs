@@ -38,6 +38,8 @@ pub struct Options {
     pub socket_mode: bool,
     pub http: bool,
     pub max_attempts: u32,
+    /// The time source (the system clock when none).
+    pub clock: Option<Arc<dyn scalebot::engine::Clock>>,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             socket_mode: false,
             http: true,
             max_attempts: 3,
+            clock: None,
         }
     }
 }
@@ -107,12 +110,17 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         signing_secret: opts.http.then(|| Secret::new(SIGNING_SECRET)),
         app_token: opts.socket_mode.then(|| Secret::new(APP_TOKEN)),
     };
-    let app = match opts.wrap_cloud {
-        None => Application::build(settings, secrets).await,
-        Some(wrap) => {
+    let app = match (opts.wrap_cloud, opts.clock) {
+        (None, None) => Application::build(settings, secrets).await,
+        (wrap, clock) => {
             let metrics = Arc::new(Metrics::default());
             let aws: Arc<dyn Cloud> = Arc::new(AwsCloud::new(&settings.aws, metrics.clone()).await);
-            Application::build_with_cloud(settings, secrets, wrap(aws), metrics).await
+            let cloud = match wrap {
+                Some(wrap) => wrap(aws),
+                None => aws,
+            };
+            let clock = clock.unwrap_or_else(|| Arc::new(scalebot::engine::SystemClock));
+            Application::build_with(settings, secrets, cloud, metrics, clock).await
         }
     }
     .expect("application builds");

@@ -2,6 +2,8 @@
 
 pub mod app;
 pub mod cbor_proxy;
+pub mod clock;
+pub mod counting_cloud;
 pub mod moto;
 pub mod partial_cloud;
 pub mod slack;

@@ -233,6 +233,24 @@ pub async fn put_lambda_metric(
     metric: &str,
     points: &[(DateTime<Utc>, f64)],
 ) {
+    put_metric(
+        endpoint,
+        "AWS/Lambda",
+        ("FunctionName", function),
+        metric,
+        points,
+    )
+    .await;
+}
+
+/// Writes `points` of one metric with one dimension.
+pub async fn put_metric(
+    endpoint: &str,
+    namespace: &str,
+    dimension: (&str, &str),
+    metric: &str,
+    points: &[(DateTime<Utc>, f64)],
+) {
     let conf = sdk_config(endpoint).await;
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
     for chunk in points.chunks(500) {
@@ -243,8 +261,8 @@ pub async fn put_lambda_metric(
                     .metric_name(metric)
                     .dimensions(
                         Dimension::builder()
-                            .name("FunctionName")
-                            .value(function)
+                            .name(dimension.0)
+                            .value(dimension.1)
                             .build(),
                     )
                     .timestamp(aws_smithy_types::DateTime::from_millis(
@@ -255,7 +273,7 @@ pub async fn put_lambda_metric(
             })
             .collect();
         cw.put_metric_data()
-            .namespace("AWS/Lambda")
+            .namespace(namespace)
             .set_metric_data(Some(data))
             .send()
             .await
@@ -342,6 +360,30 @@ pub async fn queue_cost_and_usage(results: serde_json::Value) {
             moto_url()
         ))
         .json(&serde_json::json!({ "results": results }))
+        .send()
+        .await
+        .expect("queue cost and usage results")
+        .status();
+    assert_eq!(status.as_u16(), 201, "moto refused the cost results");
+}
+
+/// Queues one Cost Explorer answer (daily BlendedCost grouped by service)
+/// in a moto account of the test's own, so that no other test's cost
+/// request can take it.
+pub async fn queue_cost_and_usage_in(account: &str, results_by_time: Vec<serde_json::Value>) {
+    let status = reqwest::Client::new()
+        .post(format!(
+            "{}/moto-api/static/ce/cost-and-usage-results",
+            moto_url()
+        ))
+        .json(&serde_json::json!({
+            "account_id": account,
+            "results": [{
+                "GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}],
+                "ResultsByTime": results_by_time,
+                "DimensionValueAttributes": []
+            }]
+        }))
         .send()
         .await
         .expect("queue cost and usage results")

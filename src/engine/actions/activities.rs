@@ -20,7 +20,7 @@ use crate::catalog::Invocation;
 use crate::chat::{Message, Tone};
 use crate::cloud::ScalingActivity;
 use crate::domain::truncate;
-use crate::engine::format::stamp;
+use crate::engine::format::{stamp, when};
 use crate::engine::{ActionError, Engine, Outcome, Reply};
 
 /// One page of `DescribeScalingActivities`: the sample the frequency
@@ -65,16 +65,6 @@ struct Limits {
     shown: usize,
     /// More than this many in the last hour on one resource is frequent.
     per_hour: usize,
-}
-
-/// A time people read at a glance: the clock today, the date otherwise.
-fn when(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
-    let local = t.with_timezone(&tz);
-    if local.date_naive() == now.with_timezone(&tz).date_naive() {
-        local.format("%H:%M").to_string()
-    } else {
-        local.format("%d.%m. %H:%M").to_string()
-    }
 }
 
 /// Resources with more than `per_hour` activities in the hour before

@@ -18,21 +18,11 @@ use crate::catalog::Invocation;
 use crate::chart::{Axis, ChartData, SeriesData};
 use crate::chat::{Message, Tone};
 use crate::cloud::DailyCost;
-use crate::engine::charting::image;
-use crate::engine::format::{number, stamp};
+use crate::engine::charting::{image, series_color};
+use crate::engine::format::{Change, change, signed_usd, stamp, usd};
 use crate::engine::{ActionError, Engine, Outcome, Reply};
 
-/// Series colours: the top services, then "other" in grey.
-const PALETTE: &[(u8, u8, u8)] = &[
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (188, 189, 34),
-];
+/// After the top services' palette colours, "other" in grey.
 const OTHER_COLOR: (u8, u8, u8) = (127, 127, 127);
 
 pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
@@ -295,13 +285,7 @@ impl CostReport {
         let mut series: Vec<SeriesData> = top
             .iter()
             .enumerate()
-            .map(|(i, s)| {
-                line(
-                    s.0.clone(),
-                    PALETTE[i % PALETTE.len()],
-                    std::slice::from_ref(s),
-                )
-            })
+            .map(|(i, s)| line(s.0.clone(), series_color(i), std::slice::from_ref(s)))
             .collect();
         if !rest.is_empty() {
             let label = match rest.len() {
@@ -326,53 +310,6 @@ impl CostReport {
             width: 1000,
             height: 500,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Change {
-    Ratio(f64),
-    /// Nothing the day before, something yesterday.
-    New,
-    None,
-}
-
-impl Change {
-    fn describe(self) -> String {
-        match self {
-            Change::Ratio(r) => format!("{:+.1} %", r * 100.0),
-            Change::New => "new spend".into(),
-            Change::None => "no change".into(),
-        }
-    }
-}
-
-fn change(now: f64, before: f64) -> Change {
-    if before > 0.0 {
-        Change::Ratio((now - before) / before)
-    } else if now > 0.0 {
-        Change::New
-    } else {
-        Change::None
-    }
-}
-
-/// `1234.5` → `$1,234.50`.
-fn usd(v: f64) -> String {
-    if !v.is_finite() {
-        return "n/a".into();
-    }
-    let cents = (v.abs() * 100.0).round();
-    let whole = number((cents / 100.0).trunc());
-    let sign = if v < 0.0 && cents > 0.0 { "-" } else { "" };
-    format!("{sign}${whole}.{:02}", (cents % 100.0) as u64)
-}
-
-fn signed_usd(v: f64) -> String {
-    if v >= 0.0 {
-        format!("+{}", usd(v))
-    } else {
-        usd(v)
     }
 }
 

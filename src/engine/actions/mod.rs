@@ -11,6 +11,7 @@ mod policy;
 mod provisioned;
 mod rds_connections;
 mod rds_proxy;
+mod report;
 mod restart;
 mod rollback;
 mod throttles;
@@ -37,6 +38,7 @@ pub const ACTIONS: &[&str] = &[
     "undo",
     "incidents",
     "incident",
+    "report",
 ];
 
 /// A `<n|clear>` argument: `None` for `clear`.
@@ -75,6 +77,7 @@ pub(super) async fn run(
         "undo" => undo::run(engine, inv, req).await,
         "incidents" => incidents::list(engine).await,
         "incident" => incidents::run(engine, inv, req).await,
+        "report" => report::run(engine, inv, req).await,
         other => Err(ActionError::Spec(format!("no action `{other}`"))),
     }
 }

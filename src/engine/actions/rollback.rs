@@ -2,8 +2,9 @@
 //!
 //! Replaces the runbook's *Auto-Scaling Policy Rollback*, which reads
 //! `backup/lambda-policy-${DATE}.json` files that someone must have saved by
-//! hand. The bot restores from its own snapshots (taken before every change
-//! it makes, and daily): the last one of that day. Every policy and target
+//! hand. The bot restores from its own snapshots: the daily one (taken with
+//! the daily health check, kept `reports.snapshot_retention_days`) when
+//! there is one, else the last one taken before a change that day. Every policy and target
 //! that differs from the snapshot becomes a change in one plan; with `env`,
 //! only policies whose name starts with `{env}-`, and their targets.
 

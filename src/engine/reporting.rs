@@ -1,0 +1,175 @@
+//! Scheduled reports: the sweep that finds a due report, claims its slot in
+//! the store (so that of several replicas, and across restarts, exactly one
+//! posts it), builds it and posts it through the Chat port. The reports
+//! themselves are in `crate::reports`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{ActionError, Engine};
+use crate::chat::MessageRef;
+use crate::reports::{self, Report, ReportKind, Scope};
+use crate::store::DAILY_SNAPSHOT;
+
+/// A report whose message chat refused is tried again after this long
+/// (each try reads AWS again), until its catch-up window ends.
+const RETRY_UNPOSTED_AFTER: chrono::Duration = chrono::Duration::minutes(5);
+
+impl Engine {
+    /// Builds a report from what AWS answers now.
+    pub async fn build_report(&self, kind: ReportKind) -> Report {
+        let scope = Scope::from_settings(&self.settings);
+        reports::build(kind, self.cloud.as_ref(), &scope, self.now()).await
+    }
+
+    /// Builds and posts a report to `channel`, its charts in the thread.
+    /// The scheduled daily report also stores the day's policy snapshot
+    /// and prunes old ones; that outcome is one more part of the report.
+    pub async fn post_report(
+        &self,
+        kind: ReportKind,
+        channel: &str,
+        scheduled: bool,
+    ) -> Result<MessageRef, ActionError> {
+        let mut report = self.build_report(kind).await;
+        if scheduled && kind == ReportKind::Daily {
+            let (label, value) = self.daily_snapshot().await;
+            report.message = report.message.field(label, value);
+        }
+        Ok(reports::post(self.chat.as_ref(), channel, &report).await?)
+    }
+
+    /// Stores the day's snapshot of scalable targets and policies and
+    /// deletes daily snapshots older than the retention; the result as a
+    /// report field.
+    async fn daily_snapshot(&self) -> (String, String) {
+        let label = "📦 Policy snapshot".to_owned();
+        let day = self
+            .now()
+            .with_timezone(&self.tz)
+            .format("%Y-%m-%d")
+            .to_string();
+        match self.take_snapshot(DAILY_SNAPSHOT).await {
+            Ok((id, missing)) => {
+                let days = self.settings.reports.snapshot_retention_days;
+                let cutoff = self.now() - chrono::Duration::days(i64::from(days));
+                let pruned = match self
+                    .store
+                    .prune_daily_snapshots(cutoff.timestamp_millis())
+                    .await
+                {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pruning old daily snapshots failed");
+                        0
+                    }
+                };
+                let mut value = format!(
+                    "{id} stored: `/scale rollback {day}` restores it, `scalebot snapshot export --date {day}` prints it; kept {days} days"
+                );
+                if pruned > 0 {
+                    value.push_str(&format!(" ({pruned} older removed)"));
+                }
+                if !missing.is_empty() {
+                    value.push_str(&format!("; not included: {}", missing.join("; ")));
+                }
+                (label, value)
+            }
+            Err(e) => (
+                format!("⚠️ {}", label.trim_start_matches("📦 ")),
+                format!("not stored: {e}"),
+            ),
+        }
+    }
+
+    /// One pass of the scheduler: for each report, the latest slot at or
+    /// before now is posted if it is within the catch-up window and this
+    /// replica wins its claim. Returns the reports this call posted.
+    pub async fn reports_tick(&self) -> Vec<ReportKind> {
+        let now = self.now();
+        let window = i64::try_from(self.settings.reports.catch_up_minutes)
+            .ok()
+            .and_then(chrono::Duration::try_minutes)
+            .unwrap_or(chrono::Duration::MAX);
+        let mut posted = Vec::new();
+        for kind in ReportKind::ALL {
+            let Some(slot) = kind.schedule(&self.settings).and_then(|s| s.latest(now)) else {
+                continue;
+            };
+            // Older than the window: missed for good (the bot was down
+            // too long); the next slot will come.
+            if now - slot > window {
+                continue;
+            }
+            match self.run_slot(kind, slot, now).await {
+                Ok(true) => posted.push(kind),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(report = kind.key(), error = %e, "scheduled report failed")
+                }
+            }
+        }
+        posted
+    }
+
+    /// Claims and posts one slot; false when another replica (or an
+    /// earlier run of this bot) already has it. A slot whose message could
+    /// not be posted stays `unposted` and is claimed again on a later pass,
+    /// until its catch-up window ends; a posted one never is. The claim
+    /// comes before the post, so a crash in between loses that report
+    /// rather than risking a second copy.
+    async fn run_slot(
+        &self,
+        kind: ReportKind,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ActionError> {
+        let slot_ms = slot.timestamp_millis();
+        let now_ms = now.timestamp_millis();
+        let won = self.store.claim_report(kind.key(), slot_ms, now_ms).await?
+            || self
+                .store
+                .retake_unposted_report(
+                    kind.key(),
+                    slot_ms,
+                    now_ms,
+                    (now - RETRY_UNPOSTED_AFTER).timestamp_millis(),
+                )
+                .await?;
+        if !won {
+            return Ok(false);
+        }
+        let late = now - slot;
+        tracing::info!(report = kind.key(), slot = %slot, late_seconds = late.num_seconds(), "posting scheduled report");
+        let channel = self.settings.channels.reports.clone();
+        let result = self.post_report(kind, &channel, true).await;
+        let outcome = if result.is_ok() { "posted" } else { "unposted" };
+        self.metrics.scheduled_report(kind.key(), outcome);
+        self.store
+            .finish_report(kind.key(), slot_ms, self.now().timestamp_millis(), outcome)
+            .await?;
+        result.map(|_| true)
+    }
+
+    /// The scheduler loop, until shutdown.
+    pub fn spawn_reports(self: &Arc<Self>) {
+        if !self.settings.reports.enabled {
+            return;
+        }
+        let engine = self.clone();
+        let stop = self.shutdown.clone();
+        let every = Duration::from_secs(self.settings.reports.check_interval_seconds.max(1));
+        self.tasks.spawn(async move {
+            loop {
+                // A report missed while the bot was down is due at once.
+                engine.reports_tick().await;
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        });
+    }
+}

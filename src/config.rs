@@ -66,6 +66,43 @@ pub struct Settings {
     pub rds_proxy: RdsProxySettings,
     pub sns: SnsSettings,
     pub escalation: EscalationSettings,
+    pub demo: DemoSettings,
+}
+
+/// `scalebot demo`: the simulated account and the web chat.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoSettings {
+    /// The names a visitor can pick in the web chat; `[roles]` lists them
+    /// directly.
+    pub users: Vec<String>,
+    /// How many times faster than the wall clock simulated time runs.
+    pub speed: f64,
+    /// The traffic model's seed: the same seed gives the same metrics.
+    pub seed: u64,
+    /// Where simulated time starts (RFC 3339); the wall clock when unset.
+    pub start: Option<String>,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            users: Vec::new(),
+            speed: 1.0,
+            seed: 42,
+            start: None,
+        }
+    }
+}
+
+impl DemoSettings {
+    /// The configured start, if any and valid (validated at load).
+    pub fn start_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.start
+            .as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
 }
 
 /// The runbook's escalation levels, L1 to L4.
@@ -499,6 +536,17 @@ impl Settings {
             return Err(invalid(
                 "escalation.levels",
                 "must list the runbook's four levels, L1 to L4".into(),
+            ));
+        }
+        if !(self.demo.speed.is_finite() && self.demo.speed > 0.0) {
+            return Err(invalid("demo.speed", "must be a number above 0".into()));
+        }
+        if let Some(start) = &self.demo.start
+            && chrono::DateTime::parse_from_rfc3339(start).is_err()
+        {
+            return Err(invalid(
+                "demo.start",
+                format!("{start:?} is not an RFC 3339 time such as 2026-11-27T14:00:00Z"),
             ));
         }
         if self.server.max_body_bytes < 1024 {

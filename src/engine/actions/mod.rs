@@ -5,6 +5,7 @@ mod activities;
 mod batch;
 mod concurrency;
 mod cost;
+mod drill;
 mod incidents;
 mod policies;
 mod policy;
@@ -37,6 +38,7 @@ pub const ACTIONS: &[&str] = &[
     "undo",
     "incidents",
     "incident",
+    "drill",
 ];
 
 /// A `<n|clear>` argument: `None` for `clear`.
@@ -75,6 +77,7 @@ pub(super) async fn run(
         "undo" => undo::run(engine, inv, req).await,
         "incidents" => incidents::list(engine).await,
         "incident" => incidents::run(engine, inv, req).await,
+        "drill" => drill::run(engine, inv).await,
         other => Err(ActionError::Spec(format!("no action `{other}`"))),
     }
 }

@@ -17,3 +17,4 @@ mod sns_fixture;
 mod socket_mode;
 mod store;
 mod throttles;
+mod web_chat;

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod cbor_proxy;
+pub mod demo;
 pub mod moto;
 pub mod partial_cloud;
 pub mod slack;

@@ -203,8 +203,10 @@ fn sample(traffic: &Traffic, q: &MetricQuery, t: DateTime<Utc>) -> Option<f64> {
     }
 }
 
-/// One query's series over `[start, end)`: complete periods only, each
-/// aggregated from per-minute samples the way CloudWatch's statistic does.
+/// One query's series over `[start, end)`, aggregated from per-minute
+/// samples the way CloudWatch's statistic does. Only whole minutes count;
+/// like CloudWatch, the current period is returned with the minutes it has
+/// so far.
 pub fn series(
     traffic: &Traffic,
     q: &MetricQuery,
@@ -220,10 +222,12 @@ pub fn series(
     if bucket < start.timestamp() {
         bucket += period;
     }
-    while bucket + period <= end.timestamp() {
+    while bucket + 60 <= end.timestamp() {
         let values: Vec<f64> = (0..minutes_per_period)
             .step_by(stride as usize)
-            .filter_map(|m| DateTime::from_timestamp(bucket + m * 60, 0))
+            .map(|m| bucket + m * 60)
+            .filter(|minute| minute + 60 <= end.timestamp())
+            .filter_map(|minute| DateTime::from_timestamp(minute, 0))
             .filter_map(|t| sample(traffic, q, t))
             .collect();
         if !values.is_empty()

@@ -6,6 +6,7 @@
 mod support;
 
 mod aws_errors;
+mod browser;
 mod check_cli;
 mod cloud_aws;
 mod confirm;

@@ -7,3 +7,4 @@ pub mod moto;
 pub mod partial_cloud;
 pub mod slack;
 pub mod sns;
+pub mod webdriver;

@@ -487,7 +487,7 @@ impl Cloud for SimCloud {
         };
         let mut found: Vec<ScalingActivity> =
             w.activities.iter().filter(in_namespace).cloned().collect();
-        found.sort_by(|a, b| b.start.cmp(&a.start));
+        found.sort_by_key(|a| std::cmp::Reverse(a.start));
         found.truncate(usize::try_from(max.max(0)).unwrap_or(0));
         Ok(found)
     }

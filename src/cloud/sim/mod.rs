@@ -102,18 +102,32 @@ impl SimCloud {
             status: "Successful".into(),
             start: now - Duration::hours(hours),
         };
+        let policies = vec![policy("persona-api"), policy("auth-handler")];
+        // The target-tracking alarms AWS creates with each policy, quiet.
+        let alarms = policies
+            .iter()
+            .flat_map(|p| p.alarms.iter())
+            .map(|name| {
+                let state = AlarmState {
+                    name: name.clone(),
+                    state: "OK".into(),
+                    reason: "Threshold Crossed: no datapoint breached the threshold.".into(),
+                };
+                (name.clone(), state)
+            })
+            .collect();
         Self {
             world: Mutex::new(World {
                 traffic: Traffic::runbook(seed),
                 targets,
-                policies: vec![policy("persona-api"), policy("auth-handler")],
+                policies,
                 activities: vec![
                     activity(2, "persona-api", 2, 8, 10),
                     activity(1, "auth-handler", 5, 4, 5),
                 ],
                 proxies: Vec::new(),
                 replicas: 2,
-                alarms: BTreeMap::new(),
+                alarms,
                 next_activity: 3,
             }),
             clock,
@@ -603,6 +617,9 @@ impl Cloud for SimCloud {
         let mut w = self.world();
         w.traffic.drills.push((now, drill));
         if drill == Drill::Cost {
+            // The deploy that did it happened 30 hours ago, so yesterday's
+            // bill already shows it, as a real cost runaway is found.
+            let deployed = now - Duration::hours(30);
             let sizes: HashMap<&str, i32> = HashMap::from([
                 ("persona-api", 300),
                 ("vc-start", 150),
@@ -614,7 +631,7 @@ impl Cloud for SimCloud {
                     f.provisioned
                         .entry("live".into())
                         .or_insert_with(|| Timeline::new(None))
-                        .set(now, Some(*size));
+                        .set(deployed, Some(*size));
                 }
             }
         }

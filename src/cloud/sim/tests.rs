@@ -297,3 +297,39 @@ fn drill_names_round_trip() {
     }
     assert_eq!(Drill::parse("fire"), None);
 }
+
+#[tokio::test]
+async fn the_cost_drill_shows_in_yesterdays_bill() {
+    let (cloud, _) = sim(5, night() + Duration::hours(10));
+    let day = night().date_naive();
+    let lambda = |costs: &[crate::cloud::DailyCost], d: chrono::NaiveDate| {
+        costs
+            .iter()
+            .find(|c| c.service == "AWS Lambda" && c.day == d)
+            .map(|c| c.amount)
+            .unwrap_or_default()
+    };
+    let range = (day - Duration::days(2), day);
+    let before = cloud.daily_costs(range.0, range.1).await.expect("costs");
+    cloud.start_drill(Drill::Cost).await.expect("drill");
+    let after = cloud.daily_costs(range.0, range.1).await.expect("costs");
+    let yesterday = day - Duration::days(1);
+    assert!(
+        lambda(&after, yesterday) > lambda(&before, yesterday) + 100.0,
+        "yesterday {} → {}",
+        lambda(&before, yesterday),
+        lambda(&after, yesterday)
+    );
+    let names = ["AWS Lambda", "Amazon Relational Database Service"];
+    assert!(names.iter().all(|n| after.iter().any(|c| c.service == *n)));
+}
+
+#[tokio::test]
+async fn policy_alarms_are_known_and_quiet() {
+    let (cloud, _) = sim(1, night());
+    let policies = cloud.scaling_policies("lambda").await.expect("policies");
+    let names: Vec<String> = policies.iter().flat_map(|p| p.alarms.clone()).collect();
+    let states = cloud.alarm_states(&names).await.expect("states");
+    assert_eq!(states.len(), names.len());
+    assert!(states.iter().all(|s| s.state == "OK"));
+}

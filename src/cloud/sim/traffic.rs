@@ -28,7 +28,8 @@ pub enum Drill {
     Throttling,
     /// A connection leak drives `matbakh-db` past its connection alarm.
     Rds,
-    /// Someone set large provisioned concurrency on four functions.
+    /// A deploy 30 hours ago set large provisioned concurrency on four
+    /// functions.
     Cost,
     /// Everything surges at once: many alarms in a minute.
     Storm,
@@ -62,8 +63,9 @@ impl Drill {
                  Runbook: RDS connection exhaustion (connections → enable RDS Proxy)."
             }
             Drill::Cost => {
-                "Provisioned concurrency was just set to 300/150/150/200 on four functions' `live` alias, \
-                 far above what they use. Runbook: cost runaway emergency (cost → cost-runaway or provisioned)."
+                "A deploy 30 hours ago set provisioned concurrency to 300/150/150/200 on four functions' `live` \
+                 alias, far above what they use; yesterday's bill shows it. Runbook: cost runaway emergency \
+                 (cost → cost-runaway or provisioned)."
             }
             Drill::Storm => {
                 "Every function surges past its limits and the database follows: an alarm storm for 45 minutes. \

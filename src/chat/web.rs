@@ -3,7 +3,7 @@
 //! as an event (server-sent events, see `ingress/web.rs`). The page renders
 //! the platform-neutral [`Message`] itself, so nothing here knows HTML.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -15,6 +15,10 @@ use super::{Attachment, Button, ButtonStyle, Chat, ChatError, Message, MessageRe
 
 /// The author of everything the bot posts.
 pub const BOT: &str = "scalebot";
+
+/// Files kept in memory; older ones are dropped (their messages stay, the
+/// image then fails to load), so a demo left running for days stays small.
+const MAX_FILES: usize = 500;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct WebButton {
@@ -153,6 +157,8 @@ struct State {
     channels: BTreeMap<String, WebChannel>,
     messages: Vec<WebMessage>,
     files: HashMap<String, (String, Arc<Vec<u8>>)>,
+    /// File ids, oldest first.
+    file_order: VecDeque<String>,
     next: u64,
 }
 
@@ -350,6 +356,12 @@ impl Chat for WebChat {
                 id.clone(),
                 (file.content_type.to_owned(), Arc::new(file.bytes.clone())),
             );
+            s.file_order.push_back(id.clone());
+            while s.file_order.len() > MAX_FILES {
+                if let Some(old) = s.file_order.pop_front() {
+                    s.files.remove(&old);
+                }
+            }
             id
         };
         self.push(|id, at_ms| WebMessage {
@@ -414,5 +426,86 @@ impl Chat for WebChat {
     /// The web chat has no user groups: roles list user names directly.
     async fn group_members(&self, _group: &str) -> Result<Vec<String>, ChatError> {
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::SystemClock;
+
+    fn chat() -> WebChat {
+        WebChat::new(&["ops", "incidents"], Arc::new(SystemClock))
+    }
+
+    #[tokio::test]
+    async fn replies_thread_under_their_root_and_updates_reach_subscribers() {
+        let chat = chat();
+        let mut events = chat.subscribe();
+        let root = chat
+            .post("incidents", None, &Message::text("root"))
+            .await
+            .expect("posted");
+        chat.post("incidents", Some(&root), &Message::text("reply"))
+            .await
+            .expect("reply");
+        chat.update(&root, &Message::text("root, edited"))
+            .await
+            .expect("updated");
+        let history = chat.history("alice");
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].thread.as_deref(), Some(root.id.as_str()));
+        assert!(history[0].edited);
+        let kinds: Vec<&str> = (0..3)
+            .map(|_| match events.try_recv().expect("event") {
+                WebEvent::Message { .. } => "message",
+                WebEvent::Update { .. } => "update",
+                WebEvent::Channel { .. } => "channel",
+            })
+            .collect();
+        assert_eq!(kinds, ["message", "message", "update"]);
+    }
+
+    #[tokio::test]
+    async fn ephemerals_are_seen_by_their_user_only_and_unknown_channels_fail() {
+        let chat = chat();
+        chat.ephemeral("ops", "bob", &Message::text("psst"))
+            .await
+            .expect("sent");
+        assert_eq!(chat.history("bob").len(), 1);
+        assert!(chat.history("alice").is_empty());
+        assert!(
+            chat.post("nowhere", None, &Message::text("x"))
+                .await
+                .is_err()
+        );
+        let id = chat
+            .create_channel("inc-1", &["alice".into()])
+            .await
+            .expect("created");
+        assert!(chat.has_channel(&id));
+    }
+
+    #[tokio::test]
+    async fn old_files_are_dropped_beyond_the_cap() {
+        let chat = chat();
+        let file = Attachment {
+            filename: "a.png".into(),
+            title: "a".into(),
+            alt_text: "a".into(),
+            content_type: "image/png",
+            bytes: vec![1, 2, 3],
+        };
+        for _ in 0..=MAX_FILES {
+            chat.upload("ops", None, &file).await.expect("uploaded");
+        }
+        let urls: Vec<String> = chat
+            .history("alice")
+            .iter()
+            .filter_map(|m| m.file.as_ref().map(|f| f.url.clone()))
+            .collect();
+        let id = |url: &str| url.trim_start_matches("/web/files/").to_owned();
+        assert!(chat.file(&id(&urls[0])).is_none(), "the oldest is gone");
+        assert!(chat.file(&id(&urls[MAX_FILES])).is_some());
     }
 }

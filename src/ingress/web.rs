@@ -158,6 +158,8 @@ pub async fn state(State(state): State<AppState>, Query(q): Query<UserQuery>) ->
         "commands": commands,
         "incidents_channel": settings.channels.incidents,
         "now_ms": state.engine.now().timestamp_millis(),
+        "speed": settings.demo.speed,
+        "timezone": settings.display.timezone,
     }))
     .into_response()
 }

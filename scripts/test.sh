@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs moto into a virtualenv,
-# then runs every test (unit, integration over real HTTP, moto, SQLite and
+# The whole test suite, on a fresh machine: installs moto into a virtualenv
+# and Debian's chromium/chromium-driver (apt-get), then runs every test (unit, integration over real HTTP, moto, SQLite and
 # PostgreSQL). Needs PostgreSQL on 127.0.0.1:5432 (trust auth, database
 # `test`), or SCALEBOT_TEST_POSTGRES pointing at one.
 set -euo pipefail
@@ -11,6 +11,25 @@ if ! "$SCALEBOT_VENV/bin/python" -c 'import moto, importlib.metadata as m; asser
   echo "installing moto into $SCALEBOT_VENV"
   python3 -m venv "$SCALEBOT_VENV"
   "$SCALEBOT_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+fi
+
+# The web chat's end-to-end test drives Debian's headless Chromium through
+# chromedriver (tests/api/browser.rs); install both when they are missing.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium and chromium-driver (the browser test needs them)"
+    SUDO=""
+    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver \
+      || { $SUDO apt-get update && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; }
+  fi
+fi
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+  # Installed: a missing browser later is a failure, not a skip.
+  export SCALEBOT_REQUIRE_BROWSER=1
+else
+  echo "!!!!!! WARNING: chromium/chromium-driver could not be installed (no apt-get, or it failed):"
+  echo "!!!!!! the web chat's browser test (tests/api/browser.rs) will be SKIPPED"
 fi
 
 exec cargo test --all-targets "$@"

@@ -67,6 +67,7 @@ pub struct Settings {
     pub sns: SnsSettings,
     pub escalation: EscalationSettings,
     pub reports: ReportSettings,
+    pub demo: DemoSettings,
 }
 
 /// The runbook's routine operations as scheduled reports, posted to
@@ -118,6 +119,42 @@ impl Default for ReportSettings {
             database: String::new(),
             cache_clusters: Vec::new(),
         }
+    }
+}
+
+/// `scalebot demo`: the simulated account and the web chat.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoSettings {
+    /// The names a visitor can pick in the web chat; `[roles]` lists them
+    /// directly.
+    pub users: Vec<String>,
+    /// How many times faster than the wall clock simulated time runs.
+    pub speed: f64,
+    /// The traffic model's seed: the same seed gives the same metrics.
+    pub seed: u64,
+    /// Where simulated time starts (RFC 3339); the wall clock when unset.
+    pub start: Option<String>,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            users: Vec::new(),
+            speed: 1.0,
+            seed: 42,
+            start: None,
+        }
+    }
+}
+
+impl DemoSettings {
+    /// The configured start, if any and valid (validated at load).
+    pub fn start_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.start
+            .as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
     }
 }
 
@@ -605,6 +642,17 @@ impl Settings {
             ));
         }
         self.validate_reports(path)?;
+        if !(self.demo.speed.is_finite() && self.demo.speed > 0.0) {
+            return Err(invalid("demo.speed", "must be a number above 0".into()));
+        }
+        if let Some(start) = &self.demo.start
+            && chrono::DateTime::parse_from_rfc3339(start).is_err()
+        {
+            return Err(invalid(
+                "demo.start",
+                format!("{start:?} is not an RFC 3339 time such as 2026-11-27T14:00:00Z"),
+            ));
+        }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid(
                 "server.max_body_bytes",

@@ -1,6 +1,7 @@
 //! The `scalebot` command line.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -31,6 +32,28 @@ enum Command {
     Serve {
         #[arg(long, default_value = "config/scalebot.example.toml")]
         config: PathBuf,
+    },
+    /// Try everything with nothing to set up: a web chat in the browser, the
+    /// real engine, and a simulated AWS account whose clock can run faster.
+    Demo {
+        #[arg(long, default_value = "config/demo.toml")]
+        config: PathBuf,
+        /// Where the web chat listens (default: the config's server.listen).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Run simulated time N times faster than the wall clock.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// The traffic model's seed (the same seed gives the same metrics).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where simulated time starts, RFC 3339 (default: now).
+        #[arg(long)]
+        start: Option<String>,
+        /// Where the SQLite store goes (default: a new directory in the
+        /// system's temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Validate the config and every file in commands/ and charts/.
     Check {
@@ -108,6 +131,58 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store = %scalebot::store::redact_url(&settings.store.url),
                 "scalebot is serving"
             );
+            app.run_until(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            config,
+            listen,
+            speed,
+            seed,
+            start,
+            data_dir,
+        } => {
+            let mut settings = Settings::load(&config)?;
+            if let Some(listen) = listen {
+                settings.server.listen = listen;
+            }
+            if let Some(speed) = speed {
+                if !(speed.is_finite() && speed > 0.0) {
+                    bail!("--speed must be a number above 0");
+                }
+                settings.demo.speed = speed;
+            }
+            if let Some(seed) = seed {
+                settings.demo.seed = seed;
+            }
+            if let Some(start) = start {
+                chrono::DateTime::parse_from_rfc3339(&start)
+                    .with_context(|| format!("--start {start:?} is not an RFC 3339 time"))?;
+                settings.demo.start = Some(start);
+            }
+            let dir = data_dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!(
+                    "scalebot-demo-{}",
+                    chrono::Utc::now().format("%Y%m%d-%H%M%S")
+                ))
+            });
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating the data directory {}", dir.display()))?;
+            settings.store.url = format!("sqlite://{}", dir.join("scalebot.db").display());
+            let app = Application::build_demo(settings.clone()).await?;
+            let host = settings.server.listen.ip();
+            println!(
+                "scalebot demo: open http://{host}:{}/ in a browser",
+                app.port()
+            );
+            println!("  data directory: {}", dir.display());
+            println!(
+                "  simulated AWS account, seed {}, clock ×{}; users: {}",
+                settings.demo.seed,
+                settings.demo.speed,
+                settings.demo.users.join(", ")
+            );
+            println!("  stop with Ctrl-C");
             app.run_until(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -11,9 +11,12 @@ use tokio::net::TcpListener;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::chart::ChartCatalog;
+use crate::chat::Chat;
 use crate::chat::slack::SlackChat;
+use crate::chat::web::WebChat;
 use crate::cloud::Cloud;
 use crate::cloud::aws::AwsCloud;
+use crate::cloud::sim::{SimClock, SimCloud};
 use crate::config::{ConfigError, Settings, SlackSecrets};
 use crate::engine::{ACTIONS, Clock, Engine, EngineParts, SystemClock};
 use crate::ingress::socket_mode::SocketMode;
@@ -48,6 +51,26 @@ pub enum StartupError {
 pub fn load_catalogs(settings: &Settings) -> Result<(Catalog, ChartCatalog), CatalogError> {
     let charts = ChartCatalog::load(&settings.catalog.charts_dir).map_err(CatalogError)?;
     let catalog = Catalog::load(&settings.catalog.commands_dir, ACTIONS, &charts.names())?;
+    Ok((catalog, charts))
+}
+
+/// The web chat's channel for typed commands.
+pub const DEMO_OPS_CHANNEL: &str = "ops";
+
+/// The catalogs, with a warning for every role nobody holds.
+fn checked_catalogs(settings: &Settings) -> Result<(Catalog, ChartCatalog), StartupError> {
+    let (catalog, charts) = load_catalogs(settings)?;
+    for spec in catalog.iter() {
+        if let Some(c) = &spec.confirm
+            && !settings.roles.contains_key(&c.role)
+        {
+            tracing::warn!(
+                command = %spec.name,
+                role = %c.role,
+                "no [roles] entry for this command's role: nobody can confirm it"
+            );
+        }
+    }
     Ok((catalog, charts))
 }
 
@@ -87,18 +110,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         secrets.require_for_serve()?;
-        let (catalog, charts) = load_catalogs(&settings)?;
-        for spec in catalog.iter() {
-            if let Some(c) = &spec.confirm
-                && !settings.roles.contains_key(&c.role)
-            {
-                tracing::warn!(
-                    command = %spec.name,
-                    role = %c.role,
-                    "no [roles] entry for this command's role: nobody can confirm it"
-                );
-            }
-        }
+        let (catalog, charts) = checked_catalogs(&settings)?;
         let store = Store::connect(&settings.store).await?;
         let bot_token = secrets
             .bot_token
@@ -153,9 +165,80 @@ impl Application {
                 engine,
                 slack_verifier,
                 sns,
+                web: None,
             },
             max_body_bytes: settings.server.max_body_bytes,
             socket_mode,
+        })
+    }
+
+    /// `scalebot demo`: the engine on a simulated account and the web
+    /// chat, with simulated time; no Slack, no AWS, no secret.
+    pub async fn build_demo(settings: Settings) -> Result<Self, StartupError> {
+        let (catalog, charts) = checked_catalogs(&settings)?;
+        let metrics = Arc::new(Metrics::default());
+        let demo = &settings.demo;
+        let origin = demo.start_at().unwrap_or_else(chrono::Utc::now);
+        let clock = Arc::new(SimClock::new(origin, demo.speed));
+        let sim = Arc::new(SimCloud::new(
+            demo.seed,
+            clock.clone(),
+            &settings.aws.region,
+            settings.prices.provisioned_gb_second,
+        ));
+        let mut channels = vec![
+            DEMO_OPS_CHANNEL,
+            settings.channels.incidents.as_str(),
+            settings.channels.reports.as_str(),
+        ];
+        channels.dedup();
+        let web = Arc::new(WebChat::new(&channels, clock.clone()));
+        let store = Store::connect(&settings.store).await?;
+        let engine = Engine::new(EngineParts {
+            settings: Arc::new(settings.clone()),
+            catalog: Arc::new(catalog),
+            charts: Arc::new(charts),
+            cloud: sim.clone(),
+            chat: web.clone(),
+            store,
+            metrics,
+            clock,
+            tz: settings.display.tz(),
+            region: settings.aws.region.clone(),
+        });
+        engine.spawn_expiry();
+        crate::ingress::sim_alarms::spawn(engine.clone(), sim);
+        let welcome = crate::chat::Message {
+            title: Some("Welcome to the scalebot demo".into()),
+            text: format!(
+                "Everything here runs against a *simulated* AWS account (five Lambda functions, \
+                 `matbakh-db`, `matbakh-redis`) whose clock runs {}× faster than yours.\n\
+                 Try `/scale throttles persona-api`, `/scale drill throttling`, `/scale rds connections`, \
+                 `/scale cost 7`, or `/scale help` for every command. Alarms open incidents in <#{}>.\n\
+                 Open a second tab as another user to try two-person approvals.",
+                demo.speed, settings.channels.incidents
+            ),
+            ..Default::default()
+        };
+        if let Err(e) = web.post(DEMO_OPS_CHANNEL, None, &welcome).await {
+            tracing::warn!(error = %e, "welcome message not posted");
+        }
+        let listener = TcpListener::bind(settings.server.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.server.listen.to_string(),
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            state: AppState {
+                engine,
+                slack_verifier: None,
+                sns: None,
+                web: Some(web),
+            },
+            max_body_bytes: settings.server.max_body_bytes,
+            socket_mode: None,
         })
     }
 
@@ -173,6 +256,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let engine = self.state.engine.clone();
+        // Open event streams would hold the graceful shutdown forever.
+        let web = self.state.web.clone();
+        let shutdown = async move {
+            shutdown.await;
+            if let Some(web) = web {
+                web.close();
+            }
+        };
         let app = router(self.state, self.max_body_bytes);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)

@@ -1,8 +1,10 @@
 //! The Chat port: a small platform-neutral message model and the trait that
-//! each chat adapter implements (Block Kit for Slack, embeds for Discord).
+//! each chat adapter implements (Block Kit for Slack, embeds for Discord, the
+//! demo's web chat).
 
 pub mod pace;
 pub mod slack;
+pub mod web;
 
 use async_trait::async_trait;
 

@@ -3,6 +3,7 @@
 //! SDK.
 
 pub mod aws;
+pub mod sim;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -71,6 +72,9 @@ pub enum CloudError {
     Rejected { action: String, message: String },
     #[error("could not reach AWS for {action}: {message}")]
     Unreachable { action: String, message: String },
+    /// Something only the simulated account can do (drills).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl CloudError {
@@ -83,6 +87,7 @@ impl CloudError {
             CloudError::Timeout { .. } => "timeout",
             CloudError::Rejected { .. } => "rejected",
             CloudError::Unreachable { .. } => "unreachable",
+            CloudError::Unsupported(_) => "unsupported",
         }
     }
 }
@@ -304,4 +309,13 @@ pub trait Cloud: Send + Sync + 'static {
 
     /// `DescribeReplicationGroups` for one group.
     async fn replication_group(&self, id: &str) -> Result<ReplicationGroup, CloudError>;
+
+    /// Starts a drill scenario. Only the simulated account has drills; a
+    /// real account refuses, and nothing is changed.
+    async fn start_drill(&self, drill: sim::Drill) -> Result<(), CloudError> {
+        Err(CloudError::Unsupported(format!(
+            "drills run only on the simulated account of `scalebot demo`; this bot is connected to a real AWS account, so `{}` was not started and nothing was changed",
+            drill.as_str()
+        )))
+    }
 }

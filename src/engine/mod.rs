@@ -234,6 +234,12 @@ impl Engine {
         &self.cloud
     }
 
+    /// Cancelled when the engine starts draining: long-running loops
+    /// outside the engine (the demo's alarm evaluator) stop on it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
     /// Runs `work` as a tracked background job (awaited at shutdown).
     pub fn spawn<F>(&self, work: F)
     where

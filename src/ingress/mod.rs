@@ -2,9 +2,11 @@
 //! anything slow happens in the engine after the ack.
 
 mod health;
+pub mod sim_alarms;
 pub mod slack;
 pub mod sns;
 pub mod socket_mode;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -23,6 +25,9 @@ pub struct AppState {
     pub slack_verifier: Option<Arc<SlackEventSignatureVerifier>>,
     /// `None` when no SNS topic is allowed: `/sns` then refuses everything.
     pub sns: Option<Arc<sns::SnsIngress>>,
+    /// The demo's web chat; `None` outside `scalebot demo`, where its
+    /// routes answer 404.
+    pub web: Option<Arc<crate::chat::web::WebChat>>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -33,6 +38,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/", get(web::page))
+        .route("/web/api/state", get(web::state))
+        .route("/web/api/events", get(web::events))
+        .route("/web/api/command", post(web::command))
+        .route("/web/api/button", post(web::button))
+        .route("/web/files/{id}", get(web::file))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }

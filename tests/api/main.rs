@@ -6,6 +6,7 @@
 mod support;
 
 mod aws_errors;
+mod browser;
 mod check_cli;
 mod cloud_aws;
 mod confirm;
@@ -20,3 +21,4 @@ mod sns_moto;
 mod socket_mode;
 mod store;
 mod throttles;
+mod web_chat;

@@ -5,6 +5,7 @@ mod activities;
 mod batch;
 mod concurrency;
 mod cost;
+mod drill;
 mod incidents;
 mod policies;
 mod policy;
@@ -39,6 +40,7 @@ pub const ACTIONS: &[&str] = &[
     "incidents",
     "incident",
     "report",
+    "drill",
 ];
 
 /// A `<n|clear>` argument: `None` for `clear`.
@@ -78,6 +80,7 @@ pub(super) async fn run(
         "incidents" => incidents::list(engine).await,
         "incident" => incidents::run(engine, inv, req).await,
         "report" => report::run(engine, inv, req).await,
+        "drill" => drill::run(engine, inv).await,
         other => Err(ActionError::Spec(format!("no action `{other}`"))),
     }
 }

@@ -1,0 +1,45 @@
+//! `/scale drill <throttling|rds|cost|storm>`: starts a game-day scenario
+//! on the simulated account of `scalebot demo`. On a real AWS account the
+//! Cloud refuses it and nothing changes.
+
+use crate::catalog::Invocation;
+use crate::chat::{Message, Tone};
+use crate::cloud::sim::Drill;
+use crate::engine::{ActionError, Engine, Outcome, Reply};
+
+pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+    let name = inv
+        .word("scenario")
+        .ok_or_else(|| ActionError::Spec("a `scenario` argument".into()))?;
+    let drill = Drill::parse(name).ok_or_else(|| {
+        ActionError::Refused(format!(
+            "there is no drill `{name}`; drills: throttling, rds, cost, storm"
+        ))
+    })?;
+    engine.cloud.start_drill(drill).await?;
+    let next = match drill {
+        Drill::Throttling => "`/scale throttles persona-api`, then raise its reserved concurrency",
+        Drill::Rds => "`/scale rds connections`, then `/scale rds proxy`",
+        Drill::Cost => "`/scale cost 7`, then `/scale cost-runaway` or `/scale provisioned`",
+        Drill::Storm => "`/scale incidents`, then acknowledge and work through each incident",
+    };
+    let incidents = &engine.settings.channels.incidents;
+    let message = Message {
+        title: Some(format!("Drill started: {}", drill.as_str())),
+        tone: Tone::Warning,
+        text: format!(
+            "{}\nAlarms arrive in <#{incidents}> within a few simulated minutes and escalate on the demo's clock.",
+            drill.describe()
+        ),
+        footer: Some(format!(
+            "Simulated account · started {}",
+            crate::engine::format::stamp(engine.now(), engine.tz)
+        )),
+        ..Default::default()
+    }
+    .field("Try next", next);
+    Ok(Outcome::Reply(Reply {
+        message,
+        images: Vec::new(),
+    }))
+}

@@ -1,0 +1,87 @@
+//! Alarms from the simulated account, on the same path as `/sns`: each
+//! state change is stored as an SNS notification (deduplicated on its
+//! message id), parsed by `alarm.rs`, handed to `engine.on_alarm`, and
+//! marked processed. Only the signature check is skipped: the message
+//! never left the process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::alarm::Alarm;
+use crate::cloud::AlarmState;
+use crate::cloud::sim::SimCloud;
+use crate::cloud::sim::alarms::{Evaluator, Transition, runbook_alarms, sns_envelope};
+use crate::engine::Engine;
+
+/// Evaluates the simulated alarms every second of wall-clock time until
+/// the engine drains.
+pub fn spawn(engine: Arc<Engine>, sim: Arc<SimCloud>) {
+    let stop = engine.shutdown_token();
+    let region = engine.settings().aws.region.clone();
+    let mut evaluator = Evaluator::new(runbook_alarms(&sim.traffic()), &region);
+    let e = engine.clone();
+    engine.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let now = e.now();
+            for t in evaluator.evaluate(&sim.traffic(), now) {
+                sim.set_alarm_state(
+                    &t.name,
+                    AlarmState {
+                        name: t.name.clone(),
+                        state: t.new.as_str().into(),
+                        reason: t.reason.clone(),
+                    },
+                );
+                deliver(&e, &region, t).await;
+            }
+        }
+    });
+}
+
+async fn deliver(engine: &Arc<Engine>, region: &str, t: Transition) {
+    let now = engine.now();
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = sns_envelope(&id, &t, now, region);
+    let topic = format!("arn:aws:sns:{region}:000000000000:scalebot-demo-alarms");
+    if let Err(e) = engine
+        .store()
+        .record_sns(crate::store::SnsRecord {
+            message_id: id.clone(),
+            topic,
+            kind: "Notification".into(),
+            body,
+            received_ms: now.timestamp_millis(),
+        })
+        .await
+    {
+        tracing::warn!(alarm = %t.name, error = %e, "simulated alarm not stored");
+        return;
+    }
+    let alarm = match Alarm::from_message(&t.message) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(alarm = %t.name, error = %e, "simulated alarm is not alarm JSON");
+            return;
+        }
+    };
+    tracing::info!(alarm = %t.name, state = t.new.as_str(), "simulated alarm");
+    let e2 = engine.clone();
+    engine.spawn(async move {
+        match e2.on_alarm(alarm).await {
+            Ok(()) => {
+                if let Err(e) = e2
+                    .store()
+                    .mark_sns_processed(&id, e2.now().timestamp_millis())
+                    .await
+                {
+                    tracing::warn!(error = %e, "simulated alarm not marked processed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "simulated alarm not processed"),
+        }
+    });
+}

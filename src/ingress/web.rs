@@ -1,0 +1,353 @@
+//! The demo's web chat over HTTP: the page itself, its state, an event
+//! stream (server-sent events), and two JSON endpoints that feed the same
+//! engine entry points as Slack: `engine.accept` for a typed command and
+//! `engine.on_button` for a click.
+//!
+//! There is no login: the visitor picks one of the demo's user names, and
+//! roles come from `[roles]` in the demo config. Requests naming an unknown
+//! user, channel or button, or whose JSON does not parse, get a 4xx with a
+//! sentence and change nothing.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::AppState;
+use crate::catalog::Parsed;
+use crate::chat::web::{WebBody, WebChat};
+use crate::engine::{ButtonEvent, CommandRequest, Platform, Visibility};
+
+const PAGE: &str = include_str!("../../assets/web/index.html");
+
+/// The button actions the engine handles; anything else is refused.
+const ACTIONS: &[&str] = &[
+    "plan.confirm",
+    "plan.cancel",
+    "run",
+    "incident.ack",
+    "incident.resolve",
+];
+
+#[derive(Debug, thiserror::Error)]
+enum Rejection {
+    #[error("the web chat runs only in `scalebot demo`")]
+    Disabled,
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("unknown user `{0}`; the demo's users are: {1}")]
+    UnknownUser(String, String),
+    #[error("unknown channel `{0}`")]
+    UnknownChannel(String),
+    #[error("unknown button action `{0}`")]
+    UnknownAction(String),
+    #[error("`{0}` is not a scalebot command; type /scale followed by a command, or /scale help")]
+    NotScale(String),
+    #[error("no file `{0}`")]
+    NoFile(String),
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Rejection::Disabled | Rejection::NoFile(_) => StatusCode::NOT_FOUND,
+            Rejection::Malformed(_) => StatusCode::BAD_REQUEST,
+            Rejection::UnknownUser(..) => StatusCode::FORBIDDEN,
+            Rejection::UnknownChannel(_) | Rejection::UnknownAction(_) | Rejection::NotScale(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        };
+        tracing::info!(reason = %self, "web chat request refused");
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+fn web(state: &AppState) -> Result<Arc<WebChat>, Rejection> {
+    state.web.clone().ok_or(Rejection::Disabled)
+}
+
+fn known_user(state: &AppState, user: &str) -> Result<(), Rejection> {
+    let users = &state.engine.settings().demo.users;
+    if users.iter().any(|u| u == user) {
+        Ok(())
+    } else {
+        Err(Rejection::UnknownUser(user.to_owned(), users.join(", ")))
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Rejection> {
+    serde_json::from_slice(body).map_err(|e| Rejection::Malformed(e.to_string()))
+}
+
+pub async fn page(State(state): State<AppState>) -> Response {
+    match web(&state) {
+        Ok(_) => Html(PAGE).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserQuery {
+    user: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UserInfo {
+    name: String,
+    roles: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct CommandInfo {
+    name: String,
+    usage: String,
+    summary: String,
+}
+
+/// The users to pick from; with `?user=`, also the channels, the history
+/// that user may see, and the catalog for completion.
+pub async fn state(State(state): State<AppState>, Query(q): Query<UserQuery>) -> Response {
+    let web = match web(&state) {
+        Ok(w) => w,
+        Err(r) => return r.into_response(),
+    };
+    let settings = state.engine.settings();
+    let users: Vec<UserInfo> = settings
+        .demo
+        .users
+        .iter()
+        .map(|u| UserInfo {
+            name: u.clone(),
+            roles: settings
+                .roles
+                .iter()
+                .filter(|(_, members)| members.contains(u))
+                .map(|(role, _)| role.clone())
+                .collect(),
+        })
+        .collect();
+    let Some(user) = q.user else {
+        return Json(json!({ "users": users })).into_response();
+    };
+    if let Err(r) = known_user(&state, &user) {
+        return r.into_response();
+    }
+    let commands: Vec<CommandInfo> = state
+        .engine
+        .catalog()
+        .iter()
+        .map(|c| CommandInfo {
+            name: c.name.clone(),
+            usage: c.usage.clone(),
+            summary: c.summary.clone(),
+        })
+        .collect();
+    Json(json!({
+        "me": user,
+        "users": users,
+        "channels": web.channels(),
+        "messages": web.history(&user),
+        "commands": commands,
+        "incidents_channel": settings.channels.incidents,
+        "now_ms": state.engine.now().timestamp_millis(),
+        "speed": settings.demo.speed,
+        "timezone": settings.display.timezone,
+    }))
+    .into_response()
+}
+
+/// Live updates for one user: every public event and that user's
+/// ephemeral ones. Ends at shutdown.
+pub async fn events(State(state): State<AppState>, Query(q): Query<UserQuery>) -> Response {
+    let web = match web(&state) {
+        Ok(w) => w,
+        Err(r) => return r.into_response(),
+    };
+    let user = q.user.unwrap_or_default();
+    if let Err(r) = known_user(&state, &user) {
+        return r.into_response();
+    }
+    let rx = web.subscribe();
+    let closing = web.closing();
+    let stream =
+        futures::stream::unfold((rx, closing, user), |(mut rx, closing, user)| async move {
+            loop {
+                let received = tokio::select! {
+                    _ = closing.cancelled() => return None,
+                    r = rx.recv() => r,
+                };
+                match received {
+                    Ok(event) if event.visible_to(&user) => {
+                        let data = serde_json::to_string(&event).unwrap_or_default();
+                        let event = Event::default().data(data);
+                        return Some((Ok::<_, Infallible>(event), (rx, closing, user)));
+                    }
+                    Ok(_) => {}
+                    // The page reloads its state when it fell behind.
+                    Err(RecvError::Lagged(_)) => {
+                        let event = Event::default().event("resync").data("{}");
+                        return Some((Ok(event), (rx, closing, user)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct CommandBody {
+    user: String,
+    channel: String,
+    text: String,
+}
+
+/// A typed command: the same `engine.accept` as a Slack slash command. The
+/// ack goes back in the response and, visible to the typist only, into
+/// the channel. A command that does not parse is answered 422 with the
+/// engine's explanation.
+pub async fn command(State(state): State<AppState>, body: Bytes) -> Response {
+    let result = async {
+        let web = web(&state)?;
+        let body: CommandBody = parse(&body)?;
+        known_user(&state, &body.user)?;
+        if !web.has_channel(&body.channel) {
+            return Err(Rejection::UnknownChannel(body.channel));
+        }
+        let typed = body.text.trim().to_owned();
+        let text = match typed.strip_prefix("/scale") {
+            Some(rest) if rest.is_empty() || rest.starts_with(char::is_whitespace) => {
+                rest.trim().to_owned()
+            }
+            _ if typed.starts_with('/') => return Err(Rejection::NotScale(typed)),
+            _ => typed.clone(),
+        };
+        let parsed_ok = !matches!(state.engine.catalog().parse(&text), Parsed::Error(_));
+        let ack = state
+            .engine
+            .accept(CommandRequest {
+                platform: Platform::Web,
+                user: body.user.clone(),
+                channel: body.channel.clone(),
+                text,
+                incident: None,
+            })
+            .await;
+        web.record_ack(&body.channel, &body.user, &typed, &ack.message);
+        let status = if parsed_ok {
+            StatusCode::OK
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        let visibility = match ack.visibility {
+            Visibility::Ephemeral => "ephemeral",
+            Visibility::InChannel => "in_channel",
+        };
+        let reply = json!({
+            "ok": parsed_ok,
+            "visibility": visibility,
+            "message": WebBody::from(&ack.message),
+            "error": (!parsed_ok).then(|| ack.message.text.clone()),
+        });
+        Ok((status, Json(reply)))
+    }
+    .await;
+    match result {
+        Ok(r) => {
+            state
+                .engine
+                .metrics()
+                .request("/web/api/command", "ok", None);
+            r.into_response()
+        }
+        Err(r) => {
+            state
+                .engine
+                .metrics()
+                .request("/web/api/command", "refused", None);
+            r.into_response()
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ButtonBody {
+    user: String,
+    channel: String,
+    action_id: String,
+    #[serde(default)]
+    value: String,
+}
+
+/// A click: acknowledged at once (202); the engine handles it afterwards
+/// and answers in the channel, exactly as for Slack's `block_actions`.
+pub async fn button(State(state): State<AppState>, body: Bytes) -> Response {
+    let result = (|| {
+        let web = web(&state)?;
+        let body: ButtonBody = parse(&body)?;
+        known_user(&state, &body.user)?;
+        if !web.has_channel(&body.channel) {
+            return Err(Rejection::UnknownChannel(body.channel));
+        }
+        if !ACTIONS.contains(&body.action_id.as_str()) {
+            return Err(Rejection::UnknownAction(body.action_id));
+        }
+        Ok(body)
+    })();
+    match result {
+        Ok(body) => {
+            let event = ButtonEvent {
+                platform: Platform::Web,
+                user: body.user,
+                channel: body.channel,
+                action_id: body.action_id,
+                value: body.value,
+            };
+            let engine = state.engine.clone();
+            state
+                .engine
+                .spawn(async move { engine.on_button(event).await });
+            state
+                .engine
+                .metrics()
+                .request("/web/api/button", "ok", None);
+            (StatusCode::ACCEPTED, Json(json!({ "ok": true }))).into_response()
+        }
+        Err(r) => {
+            state
+                .engine
+                .metrics()
+                .request("/web/api/button", "refused", None);
+            r.into_response()
+        }
+    }
+}
+
+/// An uploaded file (charts, post-mortems).
+pub async fn file(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let web = match web(&state) {
+        Ok(w) => w,
+        Err(r) => return r.into_response(),
+    };
+    match web.file(&id) {
+        Some((content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "max-age=86400".to_owned()),
+            ],
+            bytes.as_ref().clone(),
+        )
+            .into_response(),
+        None => Rejection::NoFile(id).into_response(),
+    }
+}

@@ -1,0 +1,222 @@
+//! The demo's web chat over real HTTP: bad input is refused and changes
+//! nothing; drills open incidents that escalate on the simulated clock;
+//! roles from the demo config make two-person approval work; a drill on a
+//! real AWS account is refused.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use scalebot::cloud::Cloud;
+use scalebot::cloud::aws::AwsCloud;
+use scalebot::cloud::sim::Drill;
+use scalebot::config::AwsSettings;
+use scalebot::metrics::Metrics;
+
+use crate::support::demo::{button_value, spawn_demo, text_of};
+
+/// 02:00 UTC: a quiet hour, no alarm before a drill starts.
+const NIGHT: &str = "2026-11-27T02:00:00Z";
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_sentence_and_changes_nothing() {
+    let app = spawn_demo(1.0, NIGHT).await;
+    let before = app.messages("alice").await.len();
+
+    let (status, body) = app.post("/web/api/command", "{not json").await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("malformed")),
+        "{body}"
+    );
+
+    let (status, body) = app.post("/web/api/command", r#"{"user":"alice"}"#).await;
+    assert_eq!(status, 400, "missing fields: {body}");
+
+    let (status, body) = app
+        .command("mallory", "ops", "/scale throttles persona-api")
+        .await;
+    assert_eq!(status, 403);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unknown user `mallory`") && e.contains("alice")),
+        "{body}"
+    );
+
+    let (status, body) = app.command("alice", "nowhere", "/scale help").await;
+    assert_eq!(status, 422);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unknown channel")),
+        "{body}"
+    );
+
+    let (status, body) = app.command("alice", "ops", "/deploy everything").await;
+    assert_eq!(status, 422);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a scalebot command")),
+        "{body}"
+    );
+
+    let (status, body) = app
+        .command("alice", "ops", "/scale frobnicate persona-api")
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("frobnicate")),
+        "{body}"
+    );
+
+    let (status, body) = app.command("alice", "ops", "/scale drill earthquake").await;
+    assert_eq!(status, 422, "a drill that does not exist: {body}");
+
+    let (status, body) = app.button("alice", "ops", "server.shutdown", "x").await;
+    assert_eq!(status, 422);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unknown button action")),
+        "{body}"
+    );
+
+    let (status, _) = app.button("mallory", "ops", "plan.confirm", "P-1").await;
+    assert_eq!(status, 403);
+
+    let (status, _) = app.post("/web/api/button", "[]").await;
+    assert_eq!(status, 400);
+
+    let r = app
+        .http
+        .get(format!("{}/web/api/state?user=mallory", app.base))
+        .send()
+        .await
+        .expect("state");
+    assert_eq!(r.status().as_u16(), 403);
+    let r = app
+        .http
+        .get(format!("{}/web/files/f999", app.base))
+        .send()
+        .await
+        .expect("file");
+    assert_eq!(r.status().as_u16(), 404);
+
+    // Only alice's own answers to the two parse errors were added, visible
+    // to her alone; nothing public, no incident, no plan.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = app.messages("alice").await;
+    let added: Vec<_> = after[before..].iter().collect();
+    assert_eq!(added.len(), 2, "{added:#?}");
+    assert!(added.iter().all(|m| m["to"] == "alice"));
+    assert_eq!(
+        app.messages("bob").await.len(),
+        before,
+        "bob sees nothing new"
+    );
+    let store = app.engine.store();
+    assert!(store.open_incidents().await.expect("incidents").is_empty());
+    assert!(store.recent_plans(10).await.expect("plans").is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_drill_opens_an_incident_through_the_alarm_path_and_escalates_within_a_minute() {
+    // Speed 20, as in config/demo.toml: L1 lasts 5 simulated minutes,
+    // 15 wall-clock seconds.
+    let app = spawn_demo(20.0, NIGHT).await;
+    let (status, body) = app.command("alice", "ops", "/scale drill throttling").await;
+    assert_eq!(status, 200, "{body}");
+    let drill = app
+        .wait_for("alice", "announcing the drill", |m| {
+            text_of(m).contains("Drill started: throttling")
+        })
+        .await;
+    let root = app
+        .wait_for("alice", "opening the incident", |m| {
+            m["channel"] == "incidents"
+                && m["thread"].is_null()
+                && text_of(m).contains("ALARM: persona-api-throttles")
+        })
+        .await;
+    let root_id = root["id"].as_str().expect("id").to_owned();
+    assert!(
+        app.engine.store().sns_count().await.expect("count") >= 1,
+        "the alarm was stored like an SNS message"
+    );
+    let l2 = app
+        .wait_for("alice", "escalating to L2", |m| {
+            m["thread"] == root_id.as_str() && text_of(m).contains("Escalated to L2")
+        })
+        .await;
+    // In simulated time, so the check does not depend on the machine's
+    // speed: the alarm needs about four minutes, L1 lasts five.
+    let simulated = l2["at_ms"].as_i64().unwrap_or(0) - drill["at_ms"].as_i64().unwrap_or(0);
+    assert!(
+        (5 * 60_000..=12 * 60_000).contains(&simulated),
+        "drill to L2 took {simulated} simulated ms"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_operators_approve_what_a_viewer_requested() {
+    let app = spawn_demo(10.0, NIGHT).await;
+    let (status, body) = app.command("carol", "ops", "/scale cost-runaway").await;
+    assert_eq!(status, 200, "{body}");
+    let plan = app
+        .wait_for("carol", "posting the plan", |m| {
+            text_of(m).contains("Plan P") && button_value(m, "Confirm").is_some()
+        })
+        .await;
+    let id = button_value(&plan, "Confirm").expect("plan id");
+    let channel = plan["channel"].as_str().expect("channel").to_owned();
+
+    // carol asked but is only a viewer.
+    app.button("carol", &channel, "plan.confirm", &id).await;
+    app.wait_for("carol", "refusing the viewer", |m| {
+        m["to"] == "carol" && text_of(m).contains("Only people in role `operators`")
+    })
+    .await;
+    app.button("alice", &channel, "plan.confirm", &id).await;
+    app.wait_for("alice", "counting the first approval", |m| {
+        text_of(m).contains("approved plan") && text_of(m).contains("1 of 2")
+    })
+    .await;
+    let store = app.engine.store();
+    assert_eq!(
+        store.plan(&id).await.expect("plan").expect("row").state,
+        "pending"
+    );
+    app.button("bob", &channel, "plan.confirm", &id).await;
+    let started = Instant::now();
+    loop {
+        let state = store.plan(&id).await.expect("plan").expect("row").state;
+        if state != "pending" && state != "executing" {
+            assert!(state == "done" || state == "partial", "plan ended {state}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "plan still {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_drill_on_a_real_aws_account_is_refused() {
+    let cloud = AwsCloud::new(&AwsSettings::default(), Arc::new(Metrics::default())).await;
+    let err = cloud
+        .start_drill(Drill::Throttling)
+        .await
+        .expect_err("only the simulated account has drills");
+    assert!(err.to_string().contains("real AWS account"), "{err}");
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+}

@@ -81,12 +81,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not, and
+    // gets a short smoke run of the same code.
+    let benching = std::env::args().any(|a| a == "--bench");
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let throughput_n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let rate_secs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let (default_n, default_secs) = if benching { (20_000, 10) } else { (200, 1) };
+    let throughput_n: usize = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default_n);
+    let rate_secs: usize = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default_secs);
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     let signer = SnsSigner::get();
@@ -178,6 +188,7 @@ fn main() {
         }
         let secs = t0.elapsed().as_secs_f64();
         let ok = ok.load(Ordering::Relaxed);
+        assert_eq!(ok, load.len(), "every notification accepted");
         let stored = engine.store().sns_count().await.expect("count");
         println!(
             "throughput: {ok}/{} accepted in {secs:.2} s = {:.0} verified+stored/s (store holds {stored})",

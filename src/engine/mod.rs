@@ -12,8 +12,8 @@ mod help;
 pub(crate) mod incident;
 mod monitor;
 pub mod plan;
-mod root;
 mod reporting;
+mod root;
 pub mod snapshot;
 
 pub use confirm::ButtonEvent;

@@ -18,6 +18,11 @@ fn notification(id: &str, name: &str, state: &str, function: &str) -> serde_json
     SnsSigner::get().notification(TOPIC, id, None, &alarm(name, state, function))
 }
 
+/// Delivers a signed notification; the bot must answer 200.
+async fn fire(app: &TestApp, body: &serde_json::Value) {
+    assert_eq!(deliver(app, body, &[]).await.0, 200, "accepted: {body}");
+}
+
 async fn open_incident_id(app: &TestApp) -> String {
     app.engine.store().open_incidents().await.expect("open")[0]
         .id
@@ -45,16 +50,7 @@ async fn reminders_repeat_until_acknowledged_and_the_root_keeps_its_fields() {
         None,
     ))
     .await;
-    assert_eq!(
-        deliver(
-            &app,
-            &notification("rem-1", "rem-alarm", "ALARM", "rem-fn"),
-            &[]
-        )
-        .await
-        .0,
-        200
-    );
+    fire(&app, &notification("rem-1", "rem-alarm", "ALARM", "rem-fn")).await;
     let root = app.wait_incident_post("ALARM: rem-alarm").await;
     let ts = root["_ts"].as_str().expect("root ts").to_owned();
     let reminder = app.wait_incident_post("Still unacknowledged").await;
@@ -136,16 +132,7 @@ async fn acknowledging_stops_the_clock_when_configured() {
         None,
     ))
     .await;
-    assert_eq!(
-        deliver(
-            &app,
-            &notification("clk-1", "clk-alarm", "ALARM", "clk-fn"),
-            &[]
-        )
-        .await
-        .0,
-        200
-    );
+    fire(&app, &notification("clk-1", "clk-alarm", "ALARM", "clk-fn")).await;
     app.wait_incident_post("ALARM: clk-alarm").await;
     let id = open_incident_id(&app).await;
     app.command(&format!("incident {id} ack"), "U0OPS", "C0CLK")
@@ -178,19 +165,9 @@ async fn alarms_on_one_function_join_one_incident_when_joining_by_resource() {
     ))
     .await;
     let send = |id: &str, name: &str, state: &str| notification(id, name, state, "joined-fn");
-    assert_eq!(
-        deliver(&app, &send("j-1", "joined-throttles", "ALARM"), &[])
-            .await
-            .0,
-        200
-    );
+    fire(&app, &send("j-1", "joined-throttles", "ALARM")).await;
     app.wait_incident_post("ALARM: joined-throttles").await;
-    assert_eq!(
-        deliver(&app, &send("j-2", "joined-errors", "ALARM"), &[])
-            .await
-            .0,
-        200
-    );
+    fire(&app, &send("j-2", "joined-errors", "ALARM")).await;
     app.wait_incident_post("`joined-errors` is in ALARM again")
         .await;
     assert_eq!(
@@ -204,24 +181,14 @@ async fn alarms_on_one_function_join_one_incident_when_joining_by_resource() {
         "one incident for the function"
     );
     // One alarm back to OK: the other still fires, so not recovered yet.
-    assert_eq!(
-        deliver(&app, &send("j-3", "joined-throttles", "OK"), &[])
-            .await
-            .0,
-        200
-    );
+    fire(&app, &send("j-3", "joined-throttles", "OK")).await;
     let partial = app.wait_incident_post("still in ALARM").await;
     assert!(
         message_text(&partial).contains("`joined-errors`"),
         "{partial}"
     );
     assert_eq!(open_state(&app).await, "open");
-    assert_eq!(
-        deliver(&app, &send("j-4", "joined-errors", "OK"), &[])
-            .await
-            .0,
-        200
-    );
+    fire(&app, &send("j-4", "joined-errors", "OK")).await;
     app.wait_incident_post("`joined-errors` is OK again:").await;
     assert_eq!(open_state(&app).await, "recovered");
     app.stop().await;

@@ -238,8 +238,7 @@ impl Engine {
         let reason = alarm.new_state_reason.clone().unwrap_or_default();
         let now = self.now().timestamp_millis();
         if let (Some(state), Some(incident)) = (alarm.state(), &existing) {
-            self.store
-                .set_incident_alarm(&incident.id, &name, state.as_str(), now)
+            self.note_alarm_state(&incident.id, &name, state.as_str(), now)
                 .await?;
         }
         match (alarm.state(), existing) {
@@ -275,16 +274,14 @@ impl Engine {
                     // unresolved incident per key): join that one.
                     Err(e) => match self.store.open_incident_by_key(&key).await? {
                         Some(theirs) => {
-                            self.store
-                                .set_incident_alarm(&theirs.id, &name, "ALARM", now)
+                            self.note_alarm_state(&theirs.id, &name, "ALARM", now)
                                 .await?;
                             return self.repeat(&theirs, &name, &reason).await;
                         }
                         None => return Err(e),
                     },
                 };
-                self.store
-                    .set_incident_alarm(&incident.id, &name, "ALARM", now)
+                self.note_alarm_state(&incident.id, &name, "ALARM", now)
                     .await?;
                 if let Some(image) = self.alarm_chart(&alarm).await {
                     let root = incident.root_ts.as_ref().map(|ts| MessageRef {
@@ -386,8 +383,29 @@ impl Engine {
         Ok(())
     }
 
-    /// One more ALARM for an incident that is already firing: stored at
-    /// once, posted with the others that arrive within the coalescing window.
+    /// Records the state an alarm of this incident reported, writing only
+    /// when it changed (a storm repeats the same state thousands of times).
+    async fn note_alarm_state(
+        &self,
+        incident: &str,
+        alarm: &str,
+        state: &str,
+        now: i64,
+    ) -> Result<(), ActionError> {
+        let key = (incident.to_owned(), alarm.to_owned());
+        if self.alarm_states.get(&key).is_some_and(|s| s.as_str() == state) {
+            return Ok(());
+        }
+        self.store
+            .set_incident_alarm(incident, alarm, state, now)
+            .await?;
+        self.alarm_states.insert(key, state.to_owned());
+        Ok(())
+    }
+
+    /// One more ALARM for an incident that is already firing: its SNS row
+    /// is stored, and it is posted with the others that arrive within the
+    /// coalescing window.
     async fn repeat(
         self: &Arc<Self>,
         incident: &IncidentRow,
@@ -401,8 +419,8 @@ impl Engine {
                 .await?;
             return Ok(());
         }
-        self.record_event(incident, "cloudwatch", "alarm", &text)
-            .await?;
+        // Each notification is already a row in sns_messages; the
+        // timeline gets one event per coalesced reply (see below).
         let mut first = false;
         self.repeats
             .entry(incident.id.clone())
@@ -425,14 +443,9 @@ impl Engine {
                 let Some((_, r)) = engine.repeats.remove(&incident.id) else {
                     return;
                 };
-                let root = incident.root_ts.as_ref().map(|ts| MessageRef {
-                    channel: incident.channel.clone(),
-                    id: ts.clone(),
-                });
                 let message = Message::text(r.summary(window));
                 if let Err(e) = engine
-                    .chat
-                    .post(&incident.channel, root.as_ref(), &message)
+                    .thread(&incident, "cloudwatch", "alarm", &message)
                     .await
                 {
                     tracing::warn!(incident = %incident.id, error = %e, "repeated alarms not posted");

@@ -167,6 +167,8 @@ pub struct Engine {
     redraws: dashmap::DashMap<String, ()>,
     /// Repeated alarm notifications per incident, waiting to be posted as one.
     repeats: dashmap::DashMap<String, alarms::Repeats>,
+    /// (incident, alarm) → the state last stored in `incident_alarms`.
+    alarm_states: dashmap::DashMap<(String, String), String>,
     /// The engine itself, for work it schedules from `&self`.
     me: std::sync::Weak<Engine>,
 }
@@ -202,6 +204,7 @@ impl Engine {
             alarm_locks: dashmap::DashMap::new(),
             redraws: dashmap::DashMap::new(),
             repeats: dashmap::DashMap::new(),
+            alarm_states: dashmap::DashMap::new(),
             me: me.clone(),
         })
     }

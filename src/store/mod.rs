@@ -51,7 +51,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     writer: mpsc::Sender<audit::Op>,
-    sns_writer: mpsc::Sender<(sns::SnsRecord, oneshot::Sender<Result<bool, String>>)>,
+    sns_writer: mpsc::Sender<sns::SnsOp>,
 }
 
 /// Adds `mode=rwc` so that a new SQLite file is created on first start.
@@ -92,7 +92,10 @@ impl Store {
                 Box::pin(async move {
                     // WAL lets readers run beside the one writer; NORMAL
                     // sync is durable across process crashes in WAL mode.
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+                    // Checkpoints (which sync the database file) run in the
+                    // background task below, not inside a commit that an
+                    // SNS delivery or a Slack ack is waiting for.
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")
                         .await?;
                     Ok(())
                 })
@@ -106,6 +109,9 @@ impl Store {
                 source,
             })?;
         MIGRATOR.run(&pool).await?;
+        if backend == Backend::Sqlite {
+            spawn_checkpointer(pool.clone());
+        }
         let writer = audit::spawn_writer(pool.clone());
         let sns_writer = sns::spawn_sns_writer(pool.clone());
         Ok(Self {
@@ -139,6 +145,27 @@ impl Store {
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)
     }
+}
+
+/// Copies the SQLite WAL back into the database every second. PASSIVE
+/// never waits for writers, so commits go on while it runs.
+fn spawn_checkpointer(pool: AnyPool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "WAL checkpoint skipped");
+            }
+        }
+    });
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -30,25 +30,39 @@ pub struct PendingSns {
 
 type Reply = oneshot::Sender<Result<bool, String>>;
 
+/// What the writer task does: store a message (and answer when committed),
+/// or mark one processed (nobody waits for that; a mark lost in a crash
+/// only means the message is processed again at start-up).
+pub(super) enum SnsOp {
+    Insert(SnsRecord, Reply),
+    Processed { message_id: String, at_ms: i64 },
+}
+
 const BATCH: usize = 256;
 
-pub(super) fn spawn_sns_writer(pool: AnyPool) -> mpsc::Sender<(SnsRecord, Reply)> {
-    let (tx, mut rx) = mpsc::channel::<(SnsRecord, Reply)>(8 * 1024);
+pub(super) fn spawn_sns_writer(pool: AnyPool) -> mpsc::Sender<SnsOp> {
+    let (tx, mut rx) = mpsc::channel::<SnsOp>(8 * 1024);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(BATCH);
         while rx.recv_many(&mut batch, BATCH).await > 0 {
             match write_batch(&pool, &batch).await {
                 Ok(inserted) => {
-                    for ((_, reply), new) in batch.drain(..).zip(inserted) {
+                    let replies = batch.drain(..).filter_map(|op| match op {
+                        SnsOp::Insert(_, reply) => Some(reply),
+                        SnsOp::Processed { .. } => None,
+                    });
+                    for (reply, new) in replies.zip(inserted) {
                         let _ = reply.send(Ok(new));
                     }
                 }
                 Err(e) => {
                     // Nothing acknowledged: every sender answers 5xx and SNS
                     // delivers again.
-                    tracing::warn!(error = %e, rows = batch.len(), "SNS batch not stored");
-                    for (_, reply) in batch.drain(..) {
-                        let _ = reply.send(Err(e.to_string()));
+                    tracing::warn!(error = %e, ops = batch.len(), "SNS batch not stored");
+                    for op in batch.drain(..) {
+                        if let SnsOp::Insert(_, reply) = op {
+                            let _ = reply.send(Err(e.to_string()));
+                        }
                     }
                 }
             }
@@ -57,14 +71,22 @@ pub(super) fn spawn_sns_writer(pool: AnyPool) -> mpsc::Sender<(SnsRecord, Reply)
     tx
 }
 
-/// Inserts the batch in one transaction; per row, whether it was new.
-async fn write_batch(
-    pool: &AnyPool,
-    batch: &[(SnsRecord, Reply)],
-) -> Result<Vec<bool>, sqlx::Error> {
+/// Writes the batch in one transaction; per inserted row, whether it was new.
+async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Vec<bool>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut inserted = Vec::with_capacity(batch.len());
-    for (r, _) in batch {
+    for op in batch {
+        let r = match op {
+            SnsOp::Insert(r, _) => r,
+            SnsOp::Processed { message_id, at_ms } => {
+                sqlx::query("UPDATE sns_messages SET processed_ms = $1 WHERE message_id = $2")
+                    .bind(*at_ms)
+                    .bind(message_id)
+                    .execute(&mut *tx)
+                    .await?;
+                continue;
+            }
+        };
         let done = sqlx::query(
             "INSERT INTO sns_messages (message_id, received_ms, topic, kind, body, processed_ms) \
              VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (message_id) DO NOTHING",
@@ -88,7 +110,7 @@ impl Store {
     pub async fn record_sns(&self, record: SnsRecord) -> Result<bool, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.sns_writer
-            .send((record, tx))
+            .send(SnsOp::Insert(record, tx))
             .await
             .map_err(|_| StoreError::WriterGone)?;
         rx.await
@@ -115,17 +137,19 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// Marks a message processed, in the writer's next transaction.
     pub async fn mark_sns_processed(
         &self,
         message_id: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sns_messages SET processed_ms = $1 WHERE message_id = $2")
-            .bind(now_ms)
-            .bind(message_id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.sns_writer
+            .send(SnsOp::Processed {
+                message_id: message_id.to_owned(),
+                at_ms: now_ms,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)
     }
 
     pub async fn sns_count(&self) -> Result<i64, StoreError> {

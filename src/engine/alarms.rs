@@ -393,7 +393,11 @@ impl Engine {
         now: i64,
     ) -> Result<(), ActionError> {
         let key = (incident.to_owned(), alarm.to_owned());
-        if self.alarm_states.get(&key).is_some_and(|s| s.as_str() == state) {
+        if self
+            .alarm_states
+            .get(&key)
+            .is_some_and(|s| s.as_str() == state)
+        {
             return Ok(());
         }
         self.store

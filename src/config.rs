@@ -51,6 +51,7 @@ impl fmt::Debug for Secret {
 pub struct Settings {
     pub server: ServerSettings,
     pub slack: SlackSettings,
+    pub discord: DiscordSettings,
     pub aws: AwsSettings,
     pub store: StoreSettings,
     pub channels: ChannelSettings,
@@ -60,7 +61,7 @@ pub struct Settings {
     /// Guardrails and facts per Lambda function, by name.
     pub functions: BTreeMap<String, FunctionSettings>,
     /// Role name → members: Slack user ids (`U…`), Slack user-group ids
-    /// (`S…`), Discord user or role ids.
+    /// (`S…`), Discord user ids, Discord role ids written `&<id>`.
     pub roles: BTreeMap<String, Vec<String>>,
     pub prices: PriceSettings,
     pub rds_proxy: RdsProxySettings,
@@ -376,6 +377,69 @@ impl Default for SlackSettings {
     }
 }
 
+/// How Discord delivers interactions to the bot; responses always go over
+/// HTTP. Discord itself allows only one: an Interactions Endpoint URL set in
+/// the developer portal turns gateway delivery off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscordMode {
+    /// The bot opens the gateway WebSocket (serenity's client); no public URL.
+    #[default]
+    Gateway,
+    /// Discord POSTs to `/discord/interactions`, signed with Ed25519.
+    Http,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordSettings {
+    pub mode: DiscordMode,
+    /// The application id (a snowflake) from the developer portal.
+    pub application_id: String,
+    /// The server (guild) whose channels the bot uses: needed to open an
+    /// incident's own channel, and the default of `discord register --guild`.
+    pub guild_id: String,
+    /// Discord's REST API; a local Discord-compatible server in tests.
+    pub api_url: String,
+    /// Posts to one channel are paced to one per this many milliseconds
+    /// after a burst of `post_burst` (Discord allows about 5 per 5 s per
+    /// channel); 0 turns pacing off.
+    pub post_interval_ms: u64,
+    pub post_burst: u32,
+    /// The longest one call may wait for rate limits (429 `Retry-After`,
+    /// `X-RateLimit-Reset-After`) before it is given up.
+    pub max_retry_after_seconds: u64,
+}
+
+impl Default for DiscordSettings {
+    fn default() -> Self {
+        Self {
+            mode: DiscordMode::Gateway,
+            application_id: String::new(),
+            guild_id: String::new(),
+            api_url: DISCORD_API_URL.into(),
+            post_interval_ms: 1000,
+            post_burst: 5,
+            max_retry_after_seconds: 120,
+        }
+    }
+}
+
+pub const DISCORD_API_URL: &str = "https://discord.com/api/v10";
+
+impl DiscordSettings {
+    /// The base serenity's `HttpBuilder::proxy` wants: the API URL without
+    /// its `/api/v10` path (serenity puts that back on every request).
+    /// `None` for Discord itself.
+    pub fn proxy_base(&self) -> Option<String> {
+        let url = self.api_url.trim_end_matches('/');
+        if url == DISCORD_API_URL {
+            return None;
+        }
+        Some(url.trim_end_matches("/api/v10").to_owned())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AwsSettings {
@@ -510,6 +574,89 @@ impl SlackSecrets {
     }
 }
 
+/// The Discord secrets, read from the environment only.
+#[derive(Debug, Clone, Default)]
+pub struct DiscordSecrets {
+    /// `DISCORD_BOT_TOKEN`: the bot user's token.
+    pub bot_token: Option<Secret>,
+    /// `DISCORD_PUBLIC_KEY`: the application's Ed25519 public key, hex
+    /// (not secret, but kept with the token; needed in HTTP mode).
+    pub public_key: Option<Secret>,
+}
+
+impl DiscordSecrets {
+    pub fn from_env() -> Self {
+        let get = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| Secret::new(v.trim()))
+        };
+        Self {
+            bot_token: get("DISCORD_BOT_TOKEN"),
+            public_key: get("DISCORD_PUBLIC_KEY"),
+        }
+    }
+}
+
+/// Every secret the bot reads. The chat platform is chosen by which bot
+/// token is set: `SLACK_BOT_TOKEN` for Slack, `DISCORD_BOT_TOKEN` for
+/// Discord; one process serves one platform.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    pub slack: SlackSecrets,
+    pub discord: DiscordSecrets,
+}
+
+impl Secrets {
+    pub fn from_env() -> Self {
+        Self {
+            slack: SlackSecrets::from_env(),
+            discord: DiscordSecrets::from_env(),
+        }
+    }
+
+    /// Discord when its token is set and Slack's is not.
+    pub fn is_discord(&self) -> bool {
+        self.discord.bot_token.is_some() && self.slack.bot_token.is_none()
+    }
+
+    /// What `serve` needs on the chosen platform.
+    pub fn require_for_serve(&self, discord: &DiscordSettings) -> Result<(), ConfigError> {
+        if self.discord.bot_token.is_some() && self.slack.bot_token.is_some() {
+            return Err(ConfigError::MissingSecret(
+                "exactly one of SLACK_BOT_TOKEN and DISCORD_BOT_TOKEN",
+                " (run one bot process per chat platform)",
+            ));
+        }
+        if !self.is_discord() {
+            return self.slack.require_for_serve();
+        }
+        if discord.application_id.is_empty() {
+            return Err(ConfigError::MissingSecret(
+                "discord.application_id in the config",
+                " with DISCORD_BOT_TOKEN",
+            ));
+        }
+        if discord.mode == DiscordMode::Http && self.discord.public_key.is_none() {
+            return Err(ConfigError::MissingSecret(
+                "DISCORD_PUBLIC_KEY",
+                " (the application's hex public key) for discord.mode = \"http\"",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl From<SlackSecrets> for Secrets {
+    fn from(slack: SlackSecrets) -> Self {
+        Self {
+            slack,
+            discord: DiscordSecrets::default(),
+        }
+    }
+}
+
 impl Settings {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -542,6 +689,30 @@ impl Settings {
         }
         url::Url::parse(&self.slack.api_url)
             .map_err(|e| invalid("slack.api_url", format!("not a URL: {e}")))?;
+        url::Url::parse(&self.discord.api_url)
+            .map_err(|e| invalid("discord.api_url", format!("not a URL: {e}")))?;
+        if !self
+            .discord
+            .api_url
+            .trim_end_matches('/')
+            .ends_with("/api/v10")
+        {
+            return Err(invalid(
+                "discord.api_url",
+                "must end in /api/v10 (serenity speaks API version 10)".into(),
+            ));
+        }
+        for (key, value) in [
+            ("discord.application_id", &self.discord.application_id),
+            ("discord.guild_id", &self.discord.guild_id),
+        ] {
+            if !value.is_empty() && value.parse::<u64>().map_or(true, |v| v == 0) {
+                return Err(invalid(
+                    key,
+                    format!("{value:?} is not a Discord id (a snowflake)"),
+                ));
+            }
+        }
         if let Some(endpoint) = &self.aws.endpoint_url {
             url::Url::parse(endpoint)
                 .map_err(|e| invalid("aws.endpoint_url", format!("not a URL: {e}")))?;

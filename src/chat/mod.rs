@@ -1,6 +1,7 @@
 //! The Chat port: a small platform-neutral message model and the trait that
 //! each chat adapter implements (Block Kit for Slack, embeds for Discord).
 
+pub mod discord;
 pub mod pace;
 pub mod slack;
 

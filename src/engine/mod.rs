@@ -12,8 +12,8 @@ mod help;
 pub(crate) mod incident;
 mod monitor;
 pub mod plan;
-mod root;
 mod reporting;
+mod root;
 pub mod snapshot;
 
 pub use confirm::ButtonEvent;
@@ -90,6 +90,9 @@ pub enum Visibility {
 pub struct Ack {
     pub visibility: Visibility,
     pub message: Message,
+    /// A background job will post the outcome in the channel (Discord then
+    /// lets that post replace this answer).
+    pub job: bool,
 }
 
 /// What a read-only action produces.
@@ -264,6 +267,7 @@ impl Engine {
                 "answered",
                 String::new(),
                 Ack {
+                    job: false,
                     visibility: Visibility::Ephemeral,
                     message: match topic {
                         Some(spec) => help::command(&spec),
@@ -276,6 +280,7 @@ impl Engine {
                 "rejected",
                 e.to_string(),
                 Ack {
+                    job: false,
                     visibility: Visibility::Ephemeral,
                     message: Message {
                         tone: Tone::Warning,
@@ -288,6 +293,7 @@ impl Engine {
             Parsed::Run(inv) => {
                 let command = inv.canonical();
                 let ack = Ack {
+                    job: true,
                     visibility: Visibility::Ephemeral,
                     message: Message::text(format!("⏳ Running `/scale {command}`…")),
                 };

@@ -9,6 +9,7 @@ mod aws_errors;
 mod check_cli;
 mod cloud_aws;
 mod confirm;
+mod discord;
 mod escalation;
 mod ingress;
 mod readonly;

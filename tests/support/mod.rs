@@ -4,6 +4,7 @@ pub mod app;
 pub mod cbor_proxy;
 pub mod clock;
 pub mod counting_cloud;
+pub mod discord;
 pub mod moto;
 pub mod partial_cloud;
 pub mod slack;

@@ -1,0 +1,455 @@
+//! A local Discord-compatible REST server under `/api/v10/...`, the prefix
+//! serenity keeps when `HttpBuilder::proxy` points it here. It records what
+//! the channels would show: messages (JSON or multipart with files),
+//! edits, threads made from messages, interaction answers and follow-ups,
+//! registered commands; and answers 429 with Discord's rate-limit headers
+//! on demand.
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+pub const BOT_TOKEN: &str = "discord-test-bot-token";
+pub const APPLICATION_ID: &str = "1100000000000000001";
+pub const GUILD_ID: &str = "1200000000000000001";
+
+#[derive(Debug, Clone)]
+pub struct File {
+    pub filename: String,
+    pub bytes: Vec<u8>,
+}
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    /// The path after `/api/v10`.
+    pub path: String,
+    /// The JSON body (`payload_json` of a multipart one).
+    pub body: Value,
+    pub files: Vec<File>,
+    /// The id of the message the call made or changed, if any.
+    pub message_id: Option<String>,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<Call>,
+    next_id: u64,
+    threads: HashSet<String>,
+    /// Path prefix → (429s left, seconds).
+    limits: Vec<(String, u32, f64)>,
+    rate_limited: Vec<(String, Instant)>,
+}
+
+#[derive(Clone)]
+pub struct FakeDiscord {
+    inner: Arc<Mutex<Inner>>,
+    changed: Arc<Notify>,
+    pub addr: SocketAddr,
+}
+
+impl FakeDiscord {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake discord");
+        let addr = listener.local_addr().expect("addr");
+        let fake = Self {
+            inner: Arc::new(Mutex::new(Inner {
+                next_id: 1_300_000_000_000_000_000,
+                ..Default::default()
+            })),
+            changed: Arc::new(Notify::new()),
+            addr,
+        };
+        let app = Router::new()
+            .route("/api/v10/{*rest}", any(api))
+            .with_state(fake.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        fake
+    }
+
+    /// What `discord.api_url` is set to.
+    pub fn api_url(&self) -> String {
+        format!("http://{}/api/v10", self.addr)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next `times` requests whose path starts with `prefix` get 429.
+    pub fn rate_limit(&self, prefix: &str, times: u32, retry_after_secs: f64) {
+        self.lock()
+            .limits
+            .push((prefix.to_owned(), times, retry_after_secs));
+    }
+
+    pub fn rate_limited(&self) -> Vec<(String, Instant)> {
+        self.lock().rate_limited.clone()
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// Messages created in channel (or thread) `channel`, oldest first.
+    pub fn messages(&self, channel: &str) -> Vec<Call> {
+        let path = format!("/channels/{channel}/messages");
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "POST" && c.path == path)
+            .collect()
+    }
+
+    /// Edits of message `id` in `channel`, oldest first.
+    pub fn edits(&self, channel: &str, id: &str) -> Vec<Call> {
+        let path = format!("/channels/{channel}/messages/{id}");
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "PATCH" && c.path == path)
+            .collect()
+    }
+
+    /// Threads created from messages: (channel, message id, name).
+    pub fn threads(&self) -> Vec<(String, String, String)> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "POST" && c.path.ends_with("/threads"))
+            .filter_map(|c| {
+                let parts: Vec<&str> = c.path.split('/').collect();
+                // /channels/{ch}/messages/{id}/threads
+                Some((
+                    parts.get(2)?.to_string(),
+                    parts.get(4)?.to_string(),
+                    c.body["name"].as_str().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Edits of an interaction's first answer (`@original`), by token.
+    pub fn original_edits(&self, token: &str) -> Vec<Call> {
+        let path = format!("/webhooks/{APPLICATION_ID}/{token}/messages/@original");
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "PATCH" && c.path == path)
+            .collect()
+    }
+
+    /// Follow-ups sent with an interaction's token.
+    pub fn followups(&self, token: &str) -> Vec<Call> {
+        let path = format!("/webhooks/{APPLICATION_ID}/{token}");
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "POST" && c.path == path)
+            .collect()
+    }
+
+    /// Waits until `check` holds, or panics after `secs` with `what`.
+    pub async fn wait_for<T>(
+        &self,
+        secs: u64,
+        what: &str,
+        mut check: impl FnMut(&Self) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = check(self) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {secs}s waiting for {what}; calls: {:#?}",
+                    self.calls()
+                        .iter()
+                        .map(|c| format!("{} {} {}", c.method, c.path, c.body))
+                        .collect::<Vec<_>>()
+                );
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), self.changed.notified()).await;
+        }
+    }
+
+    fn next_id(&self) -> String {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        inner.next_id.to_string()
+    }
+}
+
+/// Every text a message body shows: content, embeds, buttons.
+pub fn shown(body: &Value) -> String {
+    format!(
+        "{}\n{}\n{}",
+        body["content"], body["embeds"], body["components"]
+    )
+}
+
+/// The buttons of a message body: (label, custom_id, style).
+pub fn buttons(body: &Value) -> Vec<(String, String, u64)> {
+    body["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .map(|b| {
+            (
+                b["label"].as_str().unwrap_or_default().to_owned(),
+                b["custom_id"].as_str().unwrap_or_default().to_owned(),
+                b["style"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// A message object as Discord returns it (the fields serenity requires).
+fn message(id: &str, channel: &str, body: &Value) -> Value {
+    json!({
+        "id": id,
+        "channel_id": channel,
+        "author": {"id": APPLICATION_ID, "username": "scalebot", "discriminator": "0",
+                   "global_name": null, "avatar": null, "bot": true},
+        "content": body["content"].as_str().unwrap_or_default(),
+        "timestamp": "2026-11-28T00:00:00.000000+00:00",
+        "edited_timestamp": null,
+        "tts": false,
+        "mention_everyone": false,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "components": [],
+        "pinned": false,
+        "type": 0,
+        "flags": body["flags"].as_u64().unwrap_or(0),
+    })
+}
+
+/// The parts of a `multipart/form-data` body: (name, filename, bytes).
+fn multipart(content_type: &str, body: &[u8]) -> Vec<(String, Option<String>, Vec<u8>)> {
+    let Some(boundary) = content_type.split("boundary=").nth(1) else {
+        return Vec::new();
+    };
+    let delimiter = format!("--{}", boundary.trim_matches('"'));
+    let mut parts = Vec::new();
+    let d = delimiter.as_bytes();
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + d.len() <= body.len() {
+        if &body[i..i + d.len()] == d {
+            starts.push(i);
+            i += d.len();
+        } else {
+            i += 1;
+        }
+    }
+    for w in starts.windows(2) {
+        let part = &body[w[0] + d.len()..w[1]];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let Some(split) = part.windows(4).position(|x| x == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&part[..split]).to_string();
+        let mut content = part[split + 4..].to_vec();
+        if content.ends_with(b"\r\n") {
+            content.truncate(content.len() - 2);
+        }
+        let attr = |key: &str| {
+            head.split(&format!("{key}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .map(str::to_owned)
+        };
+        parts.push((
+            attr(" name").or_else(|| attr("name")).unwrap_or_default(),
+            attr("filename"),
+            content,
+        ));
+    }
+    parts
+}
+
+async fn api(
+    State(fake): State<FakeDiscord>,
+    Path(rest): Path<String>,
+    method: Method,
+    _uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = format!("/{rest}");
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // Interaction webhooks are authorised by their token, not the bot's.
+    if !path.starts_with("/webhooks/") && auth != format!("Bot {BOT_TOKEN}") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"message": "401: Unauthorized", "code": 0})),
+        )
+            .into_response();
+    }
+    {
+        let mut inner = fake.lock();
+        let hit = inner
+            .limits
+            .iter_mut()
+            .find(|(prefix, left, _)| *left > 0 && path.starts_with(prefix.as_str()));
+        if let Some((_, left, secs)) = hit {
+            *left -= 1;
+            let secs = *secs;
+            inner.rate_limited.push((path.clone(), Instant::now()));
+            drop(inner);
+            fake.changed.notify_waiters();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [
+                    ("content-type", "application/json".to_owned()),
+                    ("retry-after", format!("{secs}")),
+                    ("x-ratelimit-limit", "5".to_owned()),
+                    ("x-ratelimit-remaining", "0".to_owned()),
+                    ("x-ratelimit-reset-after", format!("{secs}")),
+                    ("x-ratelimit-bucket", "fake-bucket".to_owned()),
+                    ("x-ratelimit-scope", "user".to_owned()),
+                ],
+                json!({"message": "You are being rate limited.", "retry_after": secs, "global": false}).to_string(),
+            )
+                .into_response();
+        }
+    }
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (json_body, files) = if content_type.starts_with("multipart/form-data") {
+        let mut json_body = Value::Null;
+        let mut files = Vec::new();
+        for (name, filename, bytes) in multipart(&content_type, &body) {
+            match filename {
+                Some(filename) => files.push(File { filename, bytes }),
+                None if name == "payload_json" => {
+                    json_body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                }
+                None => {}
+            }
+        }
+        (json_body, files)
+    } else {
+        (
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+            Vec::new(),
+        )
+    };
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method_s = method.as_str().to_owned();
+    let (status, answer, message_id) = match (method_s.as_str(), parts.as_slice()) {
+        ("POST", ["channels", channel, "messages"]) => {
+            let id = fake.next_id();
+            (StatusCode::OK, message(&id, channel, &json_body), Some(id))
+        }
+        ("PATCH", ["channels", channel, "messages", id]) => (
+            StatusCode::OK,
+            message(id, channel, &json_body),
+            Some((*id).to_owned()),
+        ),
+        ("POST", ["channels", channel, "messages", id, "threads"]) => {
+            let fresh = fake.lock().threads.insert((*id).to_owned());
+            if !fresh {
+                (
+                    StatusCode::BAD_REQUEST,
+                    json!({"message": "A thread has already been created for this message", "code": 160004}),
+                    None,
+                )
+            } else {
+                (
+                    StatusCode::CREATED,
+                    json!({"id": id, "type": 11, "guild_id": GUILD_ID, "parent_id": channel,
+                           "name": json_body["name"], "owner_id": APPLICATION_ID,
+                           "rate_limit_per_user": 0, "flags": 0}),
+                    None,
+                )
+            }
+        }
+        ("PATCH", ["webhooks", _app, _token, "messages", "@original"]) => {
+            let id = fake.next_id();
+            (StatusCode::OK, message(&id, "1", &json_body), Some(id))
+        }
+        ("POST", ["webhooks", _app, _token]) => {
+            let id = fake.next_id();
+            (StatusCode::OK, message(&id, "1", &json_body), Some(id))
+        }
+        ("POST", ["interactions", _id, _token, "callback"]) => {
+            (StatusCode::NO_CONTENT, Value::Null, None)
+        }
+        ("POST", ["guilds", guild, "channels"]) => {
+            let id = fake.next_id();
+            (
+                StatusCode::CREATED,
+                json!({"id": id, "type": 0, "guild_id": guild, "name": json_body["name"],
+                       "position": 0, "permission_overwrites": [], "nsfw": false, "flags": 0}),
+                None,
+            )
+        }
+        ("PUT", ["applications", app, "commands"])
+        | ("PUT", ["applications", app, "guilds", _, "commands"]) => {
+            let guild = parts.get(3).copied();
+            let list: Vec<Value> = json_body
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, c)| {
+                    let mut c = c.clone();
+                    c["id"] = json!(format!("14000000000000000{i:02}"));
+                    c["application_id"] = json!(app);
+                    c["version"] = json!("1400000000000000001");
+                    c["default_member_permissions"] = Value::Null;
+                    if let Some(g) = guild {
+                        c["guild_id"] = json!(g);
+                    }
+                    c
+                })
+                .collect();
+            (StatusCode::OK, Value::Array(list), None)
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            json!({"message": "404: Not Found", "code": 0}),
+            None,
+        ),
+    };
+    if status.is_success() {
+        fake.lock().calls.push(Call {
+            method: method_s,
+            path: path.clone(),
+            body: json_body,
+            files,
+            message_id,
+            at: Instant::now(),
+        });
+        fake.changed.notify_waiters();
+    }
+    if status == StatusCode::NO_CONTENT {
+        return status.into_response();
+    }
+    (status, axum::Json(answer)).into_response()
+}

@@ -1,5 +1,5 @@
 //! The Discord adapter: embeds and buttons (`render.rs`) sent through
-//! serenity's REST client, which waits out rate limits as Discord's headers
+//! serenity's REST client, whose rate limiter waits as Discord's headers
 //! say (`Retry-After` on a 429, `X-RateLimit-Remaining`/`-Reset-After`
 //! before one). Threads are made from messages; attachments go as
 //! multipart with the image shown in an embed.
@@ -73,8 +73,11 @@ pub fn http(settings: &DiscordSettings, token: &Secret) -> Http {
         builder = builder.application_id(ApplicationId::new(id));
     }
     if let Some(proxy) = settings.proxy_base() {
-        // serenity swaps `https://discord.com` for this on every request.
-        builder = builder.proxy(proxy);
+        // serenity swaps `https://discord.com` for this on every request,
+        // except those its rate limiter sends (they go to discord.com
+        // whatever the proxy), so the limiter is off here and `call`
+        // retries 429s itself.
+        builder = builder.proxy(proxy).ratelimiter_disabled(true);
     }
     builder.build()
 }
@@ -191,46 +194,85 @@ impl DiscordChat {
         None
     }
 
-    /// Runs one REST call: counted, bounded in time (serenity itself waits
-    /// out 429s and empty buckets), errors as sentences without bodies.
-    async fn call<T, F>(&self, method: &str, f: F) -> Result<T, ChatError>
+    /// Runs one REST call: counted, bounded in time, errors as sentences
+    /// without bodies. Against Discord itself serenity's rate limiter waits
+    /// out 429s and empty buckets as the headers say, so a 429 rarely gets
+    /// here; through a proxy serenity has no limiter (it would bypass the
+    /// proxy), so a 429 is retried here, backing off from one second, until
+    /// `max_retry_after_seconds` is spent. Only 429s are retried: Discord
+    /// did nothing with those, while a lost answer to anything else may
+    /// hide a message that was posted.
+    async fn call<T, F, Fut>(&self, method: &str, mut f: F) -> Result<T, ChatError>
     where
-        F: std::future::Future<Output = serenity::Result<T>>,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = serenity::Result<T>>,
     {
-        match tokio::time::timeout(self.max_wait + Duration::from_secs(30), f).await {
-            Ok(Ok(v)) => {
-                self.metrics.chat_call(method, "ok");
-                Ok(v)
-            }
-            Ok(Err(serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)))) => {
-                self.metrics.chat_call(method, "api_error");
-                Err(ChatError::Api {
-                    platform: "Discord",
-                    method: method.into(),
-                    code: format!(
-                        "HTTP {} code {}: {}",
-                        r.status_code.as_u16(),
-                        r.error.code,
-                        r.error.message
-                    ),
-                })
-            }
-            Ok(Err(e)) => {
-                self.metrics.chat_call(method, "transport_error");
-                Err(ChatError::Transport {
-                    platform: "Discord",
-                    method: method.into(),
-                    message: short_error(&e),
-                })
-            }
-            Err(_) => {
-                self.metrics.chat_call(method, "rate_limited");
-                tracing::warn!(method, "Discord rate limit: gave up waiting");
-                Err(ChatError::RateLimited {
-                    platform: "Discord",
-                    method: method.into(),
-                    attempts: 1,
-                })
+        let started = Instant::now();
+        let mut wait = Duration::from_secs(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result =
+                match tokio::time::timeout(self.max_wait + Duration::from_secs(30), f()).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        self.metrics.chat_call(method, "rate_limited");
+                        tracing::warn!(method, "Discord rate limit: gave up waiting");
+                        return Err(ChatError::RateLimited {
+                            platform: "Discord",
+                            method: method.into(),
+                            attempts: attempt,
+                        });
+                    }
+                };
+            match result {
+                Ok(v) => {
+                    self.metrics.chat_call(method, "ok");
+                    return Ok(v);
+                }
+                Err(serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)))
+                    if r.status_code.as_u16() == 429 =>
+                {
+                    self.metrics.chat_call(method, "rate_limited");
+                    self.metrics.chat_rate_limited(method);
+                    if started.elapsed() + wait > self.max_wait {
+                        tracing::warn!(method, attempt, "Discord rate limit: giving up");
+                        return Err(ChatError::RateLimited {
+                            platform: "Discord",
+                            method: method.into(),
+                            attempts: attempt,
+                        });
+                    }
+                    tracing::info!(
+                        method,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "Discord rate limit: waiting"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                }
+                Err(serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r))) => {
+                    self.metrics.chat_call(method, "api_error");
+                    return Err(ChatError::Api {
+                        platform: "Discord",
+                        method: method.into(),
+                        code: format!(
+                            "HTTP {} code {}: {}",
+                            r.status_code.as_u16(),
+                            r.error.code,
+                            r.error.message
+                        ),
+                    });
+                }
+                Err(e) => {
+                    self.metrics.chat_call(method, "transport_error");
+                    return Err(ChatError::Transport {
+                        platform: "Discord",
+                        method: method.into(),
+                        message: short_error(&e),
+                    });
+                }
             }
         }
     }
@@ -282,10 +324,10 @@ impl DiscordChat {
     ) -> Result<MessageRef, ChatError> {
         self.pacer.wait(&channel.to_string()).await;
         let sent = self
-            .call(
-                "messages.create",
-                self.http.send_message(ChannelId::new(channel), files, body),
-            )
+            .call("messages.create", || {
+                self.http
+                    .send_message(ChannelId::new(channel), files.clone(), body)
+            })
             .await?;
         Ok(MessageRef {
             channel: channel.to_string(),
@@ -326,11 +368,10 @@ impl Chat for DiscordChat {
         }
         if let Some(pending) = self.next_command(channel) {
             match self
-                .call(
-                    "interactions.edit_original",
+                .call("interactions.edit_original", || {
                     self.http
-                        .edit_original_interaction_response(&pending.token, &body, Vec::new()),
-                )
+                        .edit_original_interaction_response(&pending.token, &body, Vec::new())
+                })
                 .await
             {
                 Ok(edited) => {
@@ -355,15 +396,15 @@ impl Chat for DiscordChat {
     async fn update(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError> {
         let channel = snowflake("update", &at.channel)?;
         let id = snowflake("update", &at.id)?;
-        self.call(
-            "messages.edit",
+        let body = render::body(message);
+        self.call("messages.edit", || {
             self.http.edit_message(
                 ChannelId::new(channel),
                 MessageId::new(id),
-                &render::body(message),
+                &body,
                 Vec::new(),
-            ),
-        )
+            )
+        })
         .await?;
         Ok(())
     }
@@ -414,11 +455,10 @@ impl Chat for DiscordChat {
         if let Some(pending) = click {
             body["flags"] = json!(64);
             let sent = self
-                .call(
-                    "interactions.followup",
+                .call("interactions.followup", || {
                     self.http
-                        .create_followup_message(&pending.token, &body, Vec::new()),
-                )
+                        .create_followup_message(&pending.token, &body, Vec::new())
+                })
                 .await;
             if sent.is_ok() {
                 return Ok(());
@@ -456,10 +496,9 @@ impl Chat for DiscordChat {
             "permission_overwrites": overwrites,
         });
         let created = self
-            .call(
-                "channels.create",
-                self.http.create_channel(guild, &req, None),
-            )
+            .call("channels.create", || {
+                self.http.create_channel(guild, &req, None)
+            })
             .await?;
         Ok(created.id.get().to_string())
     }

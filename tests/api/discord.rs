@@ -63,7 +63,8 @@ fn command(token: &str, user: &str, channel: &str, sub: Value) -> Value {
         "member": member(user, &roles_of(user)),
         "data": {"id": "1900000000000000001", "name": "scale", "type": 1, "guild_id": GUILD_ID, "options": [sub]},
         "locale": "en-US", "guild_locale": "en-US", "app_permissions": "2147483647",
-        "entitlements": [], "authorizing_integration_owners": {"0": GUILD_ID}, "context": 0
+        "entitlements": [], "authorizing_integration_owners": {"0": GUILD_ID}, "context": 0,
+        "attachment_size_limit": 10485760
     })
 }
 
@@ -77,7 +78,8 @@ fn click(token: &str, user: &str, channel: &str, custom_id: &str, message: Value
         "message": message,
         "data": {"custom_id": custom_id, "component_type": 2},
         "locale": "en-US", "guild_locale": "en-US", "app_permissions": "2147483647",
-        "entitlements": [], "authorizing_integration_owners": {"0": GUILD_ID}, "context": 0
+        "entitlements": [], "authorizing_integration_owners": {"0": GUILD_ID}, "context": 0,
+        "attachment_size_limit": 10485760
     })
 }
 
@@ -643,4 +645,85 @@ async fn register_puts_the_catalog_as_guild_and_global_commands() {
     for s in ["throttles", "concurrency", "rds", "help"] {
         assert!(subs.contains(&s), "{s} in {subs:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_interactions_are_answered_over_rest() {
+    let app = spawn_app(Options {
+        discord: true,
+        discord_gateway: true,
+        tweak: Some(Box::new(discord_settings)),
+        ..Options::default()
+    })
+    .await;
+    let fake = app.fake_discord().clone();
+    let identify = fake
+        .wait_for(30, "IDENTIFY on the gateway", |f| {
+            f.identified().into_iter().next()
+        })
+        .await;
+    // serenity identifies with the token as its REST client holds it.
+    assert!(
+        identify["token"]
+            .as_str()
+            .is_some_and(|t| t.trim_start_matches("Bot ") == BOT_TOKEN),
+        "{identify}"
+    );
+    assert_eq!(identify["intents"], 1, "GUILDS only: {identify}");
+
+    // In gateway mode the HTTP route takes nothing, however well signed.
+    let key = app.discord_key.clone().expect("key");
+    let ping =
+        json!({"type": 1, "id": "1", "application_id": APPLICATION_ID, "token": "t", "version": 1});
+    assert_eq!(
+        app.discord_signed(&ping.to_string(), now(), &key)
+            .await
+            .status(),
+        404
+    );
+
+    let mut help = command(
+        "tok-gw",
+        STRANGER,
+        OPS,
+        json!({"name": "help", "type": 1, "options": []}),
+    );
+    help["id"] = json!("1800000000000000011");
+    fake.dispatch("INTERACTION_CREATE", help);
+    let answer = fake
+        .wait_for(30, "the answer over REST", |f| {
+            f.calls()
+                .into_iter()
+                .find(|c| c.path == "/interactions/1800000000000000011/tok-gw/callback")
+        })
+        .await;
+    assert_eq!(answer.body["type"], 4, "{}", answer.body);
+    assert_eq!(answer.body["data"]["flags"], 64);
+    assert!(shown(&answer.body["data"]).contains("throttles"));
+
+    // A destructive button's first click, over the gateway.
+    let plan = json!({"embeds": [{"title": "Plan P-GW", "fields": [{"name": "Reserved concurrency", "value": "100 → 5", "inline": true}]}]});
+    let mut message =
+        crate::support::discord::message("1300000000000000099", INCIDENTS, &json!({}));
+    message["embeds"] = plan["embeds"].clone();
+    let mut ask = click(
+        "tok-gw-ask",
+        OPERATOR,
+        INCIDENTS,
+        "ask|plan.confirm|P-GW",
+        message,
+    );
+    ask["id"] = json!("1800000000000000012");
+    fake.dispatch("INTERACTION_CREATE", ask);
+    let asked = fake
+        .wait_for(30, "the second-click question over REST", |f| {
+            f.calls()
+                .into_iter()
+                .find(|c| c.path == "/interactions/1800000000000000012/tok-gw-ask/callback")
+        })
+        .await;
+    assert_eq!(asked.body["data"]["flags"], 64, "{}", asked.body);
+    assert_eq!(buttons(&asked.body["data"])[0].1, "plan.confirm|P-GW");
+    assert!(shown(&asked.body["data"]).contains("100 → 5"));
+    app.stop().await;
 }

@@ -44,6 +44,8 @@ pub struct Options {
     /// Serve Discord (HTTP interactions, REST at the local fake) instead
     /// of Slack.
     pub discord: bool,
+    /// With `discord`: interactions over the gateway instead of HTTP.
+    pub discord_gateway: bool,
 }
 
 impl Default for Options {
@@ -58,6 +60,7 @@ impl Default for Options {
             max_attempts: 3,
             clock: None,
             discord: false,
+            discord_gateway: false,
         }
     }
 }
@@ -112,7 +115,11 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     settings.runbook.monitor_max_minutes = 1;
     let (discord, discord_key) = if opts.discord {
         let fake = FakeDiscord::start().await;
-        settings.discord.mode = DiscordMode::Http;
+        settings.discord.mode = if opts.discord_gateway {
+            DiscordMode::Gateway
+        } else {
+            DiscordMode::Http
+        };
         settings.discord.application_id = super::discord::APPLICATION_ID.into();
         settings.discord.guild_id = super::discord::GUILD_ID.into();
         settings.discord.api_url = fake.api_url();

@@ -3,21 +3,24 @@
 //! the channels would show: messages (JSON or multipart with files),
 //! edits, threads made from messages, interaction answers and follow-ups,
 //! registered commands; and answers 429 with Discord's rate-limit headers
-//! on demand.
+//! on demand. It also speaks enough of the gateway (`GET /gateway`, then a
+//! WebSocket: HELLO, IDENTIFY → READY, heartbeats, queued dispatches) for
+//! serenity's client to receive INTERACTION_CREATE from it.
 
 #![allow(dead_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, get};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -53,6 +56,9 @@ struct Inner {
     /// Path prefix → (429s left, seconds).
     limits: Vec<(String, u32, f64)>,
     rate_limited: Vec<(String, Instant)>,
+    /// Dispatches waiting for the next identified gateway connection.
+    dispatches: VecDeque<(String, Value)>,
+    identified: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -78,6 +84,7 @@ impl FakeDiscord {
         };
         let app = Router::new()
             .route("/api/v10/{*rest}", any(api))
+            .route("/gateway", get(gateway))
             .with_state(fake.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -187,6 +194,17 @@ impl FakeDiscord {
         }
     }
 
+    /// Queues a gateway dispatch (`t`, `d`) for the connected client.
+    pub fn dispatch(&self, event: &str, data: Value) {
+        self.lock().dispatches.push_back((event.to_owned(), data));
+        self.changed.notify_waiters();
+    }
+
+    /// IDENTIFY payloads received on the gateway.
+    pub fn identified(&self) -> Vec<Value> {
+        self.lock().identified.clone()
+    }
+
     fn next_id(&self) -> String {
         let mut inner = self.lock();
         inner.next_id += 1;
@@ -220,7 +238,7 @@ pub fn buttons(body: &Value) -> Vec<(String, String, u64)> {
 }
 
 /// A message object as Discord returns it (the fields serenity requires).
-fn message(id: &str, channel: &str, body: &Value) -> Value {
+pub fn message(id: &str, channel: &str, body: &Value) -> Value {
     json!({
         "id": id,
         "channel_id": channel,
@@ -397,6 +415,17 @@ async fn api(
             let id = fake.next_id();
             (StatusCode::OK, message(&id, "1", &json_body), Some(id))
         }
+        ("GET", ["gateway"]) => (
+            StatusCode::OK,
+            json!({"url": format!("ws://{}/gateway", fake.addr)}),
+            None,
+        ),
+        ("GET", ["gateway", "bot"]) => (
+            StatusCode::OK,
+            json!({"url": format!("ws://{}/gateway", fake.addr), "shards": 1,
+                   "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}}),
+            None,
+        ),
         ("POST", ["interactions", _id, _token, "callback"]) => {
             (StatusCode::NO_CONTENT, Value::Null, None)
         }
@@ -452,4 +481,79 @@ async fn api(
         return status.into_response();
     }
     (status, axum::Json(answer)).into_response()
+}
+
+async fn gateway(State(fake): State<FakeDiscord>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| serve_gateway(fake, socket))
+}
+
+/// The gateway as Discord runs it, reduced to what a bot that only handles
+/// interactions sees: HELLO, READY after IDENTIFY, ACKs to heartbeats, and
+/// the queued dispatches with increasing sequence numbers.
+async fn serve_gateway(fake: FakeDiscord, mut socket: WebSocket) {
+    let send = |v: Value| WsMessage::Text(v.to_string().into());
+    if socket
+        .send(send(json!({"op": 10, "d": {"heartbeat_interval": 41250}})))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut seq = 0u64;
+    let mut ready = false;
+    loop {
+        if ready {
+            let next = fake.lock().dispatches.pop_front();
+            if let Some((t, d)) = next {
+                seq += 1;
+                if socket
+                    .send(send(json!({"op": 0, "s": seq, "t": t, "d": d})))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+        }
+        tokio::select! {
+            msg = socket.recv() => match msg {
+                Some(Ok(WsMessage::Text(t))) => {
+                    let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
+                    match v["op"].as_u64() {
+                        Some(2) => {
+                            fake.lock().identified.push(v["d"].clone());
+                            seq += 1;
+                            let ready_event = json!({"op": 0, "s": seq, "t": "READY", "d": {
+                                "v": 10,
+                                "user": {"id": APPLICATION_ID, "username": "scalebot", "discriminator": "0",
+                                         "global_name": null, "avatar": null, "bot": true,
+                                         "verified": true, "mfa_enabled": false, "flags": 0},
+                                "guilds": [{"id": GUILD_ID, "unavailable": true}],
+                                "session_id": "fake-session",
+                                "resume_gateway_url": format!("ws://{}/gateway", fake.addr),
+                                "shard": [0, 1],
+                                "application": {"id": APPLICATION_ID, "flags": 0}
+                            }});
+                            if socket.send(send(ready_event)).await.is_err() {
+                                return;
+                            }
+                            ready = true;
+                            fake.changed.notify_waiters();
+                        }
+                        Some(1) => {
+                            if socket.send(send(json!({"op": 11}))).await.is_err() {
+                                return;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+            _ = fake.changed.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
 }

@@ -25,6 +25,9 @@ pub enum ConfigError {
     },
     #[error("environment variable {0} is required{1}")]
     MissingSecret(&'static str, &'static str),
+    /// Settings and secrets that do not fit together.
+    #[error("{0}")]
+    Mismatch(&'static str),
 }
 
 /// A value that must never reach a log line or a debug dump.
@@ -624,18 +627,16 @@ impl Secrets {
     /// What `serve` needs on the chosen platform.
     pub fn require_for_serve(&self, discord: &DiscordSettings) -> Result<(), ConfigError> {
         if self.discord.bot_token.is_some() && self.slack.bot_token.is_some() {
-            return Err(ConfigError::MissingSecret(
-                "exactly one of SLACK_BOT_TOKEN and DISCORD_BOT_TOKEN",
-                " (run one bot process per chat platform)",
+            return Err(ConfigError::Mismatch(
+                "both SLACK_BOT_TOKEN and DISCORD_BOT_TOKEN are set: one process serves one chat platform; run one per platform",
             ));
         }
         if !self.is_discord() {
             return self.slack.require_for_serve();
         }
         if discord.application_id.is_empty() {
-            return Err(ConfigError::MissingSecret(
-                "discord.application_id in the config",
-                " with DISCORD_BOT_TOKEN",
+            return Err(ConfigError::Mismatch(
+                "DISCORD_BOT_TOKEN is set but discord.application_id is not: the bot needs its application id to answer interactions",
             ));
         }
         if discord.mode == DiscordMode::Http && self.discord.public_key.is_none() {
@@ -848,6 +849,75 @@ mod tests {
             ..Default::default()
         };
         assert!(!format!("{all:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn the_platform_follows_the_bot_token() {
+        let discord = DiscordSettings {
+            application_id: "1100000000000000001".into(),
+            mode: DiscordMode::Http,
+            ..Default::default()
+        };
+        let mut secrets = Secrets {
+            slack: SlackSecrets::default(),
+            discord: DiscordSecrets {
+                bot_token: Some(Secret::new("t")),
+                public_key: None,
+            },
+        };
+        assert!(secrets.is_discord());
+        let err = secrets.require_for_serve(&discord).unwrap_err();
+        assert!(err.to_string().contains("DISCORD_PUBLIC_KEY"), "{err}");
+        secrets.discord.public_key = Some(Secret::new("ab"));
+        assert!(secrets.require_for_serve(&discord).is_ok());
+        let gateway = DiscordSettings {
+            mode: DiscordMode::Gateway,
+            ..discord.clone()
+        };
+        secrets.discord.public_key = None;
+        assert!(secrets.require_for_serve(&gateway).is_ok());
+        let unnamed = DiscordSettings::default();
+        assert!(secrets.require_for_serve(&unnamed).is_err());
+        secrets.slack.bot_token = Some(Secret::new("xoxb"));
+        assert!(!secrets.is_discord());
+        let err = secrets.require_for_serve(&discord).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("one process serves one chat platform"),
+            "{err}"
+        );
+        assert!(!format!("{secrets:?}").contains("xoxb"));
+    }
+
+    #[test]
+    fn discord_settings_are_checked() {
+        let s = Settings::parse(Path::new("x.toml"), "").expect("defaults");
+        assert_eq!(s.discord.api_url, DISCORD_API_URL);
+        assert_eq!(s.discord.proxy_base(), None);
+        let s = Settings::parse(
+            Path::new("x.toml"),
+            "[discord]\napi_url = \"http://127.0.0.1:9/api/v10\"\nmode = \"http\"\n",
+        )
+        .expect("a local API");
+        assert_eq!(
+            s.discord.proxy_base().as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        for (toml, key) in [
+            (
+                "[discord]\napi_url = \"http://127.0.0.1:9/api\"\n",
+                "discord.api_url",
+            ),
+            (
+                "[discord]\napplication_id = \"abc\"\n",
+                "discord.application_id",
+            ),
+            ("[discord]\nguild_id = \"0\"\n", "discord.guild_id"),
+            ("[discord]\nmode = \"websocket\"\n", "mode"),
+        ] {
+            let err = Settings::parse(Path::new("x.toml"), toml).unwrap_err();
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
     }
 
     #[test]

@@ -482,6 +482,9 @@ async fn an_alarm_opens_an_incident_thread_with_a_chart_and_escalates_to_a_role(
             discord_settings(s);
             s.escalation.levels[0].escalate_after_seconds = Some(2);
             s.escalation.levels[1].mention = vec![format!("&{OPERATORS_ROLE}")];
+            s.escalation.levels[1].escalate_after_seconds = Some(2);
+            s.escalation.levels[2].mention = vec![format!("&{OPERATORS_ROLE}"), OPERATOR.into()];
+            s.escalation.dedicated_channel_at = Some(3);
         },
         None,
     );
@@ -725,5 +728,70 @@ async fn gateway_interactions_are_answered_over_rest() {
     assert_eq!(asked.body["data"]["flags"], 64, "{}", asked.body);
     assert_eq!(buttons(&asked.body["data"])[0].1, "plan.confirm|P-GW");
     assert!(shown(&asked.body["data"]).contains("100 → 5"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_daily_report_goes_to_the_reports_channel_with_charts_in_its_thread() {
+    use crate::support::clock::{ManualClock, utc};
+    let reports = "1500000000000000003";
+    // Saturday 28 March 2026, 09:00 in Berlin is 08:00 UTC.
+    let clock = std::sync::Arc::new(ManualClock::at(utc("2026-03-28T08:00:05Z")));
+    // The day before the report: durations, so there is a chart to attach.
+    let points: Vec<_> = (1..=20)
+        .map(|h| {
+            (
+                utc("2026-03-28T08:00:00Z") - chrono::Duration::hours(h),
+                100.0 + h as f64,
+            )
+        })
+        .collect();
+    moto::put_lambda_metric(&moto::url(), "discord-sched-fn", "Duration", &points).await;
+    let app = spawn_app(Options {
+        discord: true,
+        tweak: Some(Box::new(|s: &mut Settings| {
+            discord_settings(s);
+            // Ticked by hand below, not by the background sweep.
+            s.reports.enabled = false;
+            s.reports.functions = vec!["discord-sched-fn".into()];
+        })),
+        clock: Some(clock.clone()),
+        ..Options::default()
+    })
+    .await;
+    let fake = app.fake_discord().clone();
+    let posted = app.engine.reports_tick().await;
+    assert_eq!(posted, vec![scalebot::reports::ReportKind::Daily]);
+    let root = fake
+        .wait_for(30, "the daily report in the reports channel", |f| {
+            f.messages(reports).into_iter().next()
+        })
+        .await;
+    assert!(
+        shown(&root.body).contains("Daily health check"),
+        "{}",
+        shown(&root.body)
+    );
+    let root_id = root.message_id.clone().expect("id");
+    let charts = fake
+        .wait_for(30, "the report's charts in its thread", |f| {
+            let with_files: Vec<_> = f
+                .messages(&root_id)
+                .into_iter()
+                .filter(|m| !m.files.is_empty())
+                .collect();
+            (!with_files.is_empty()).then_some(with_files)
+        })
+        .await;
+    for c in &charts {
+        assert_eq!(decode_png(&c.files[0].bytes), (1000, 500));
+    }
+    assert!(
+        fake.threads()
+            .iter()
+            .any(|(ch, m, _)| ch == reports && *m == root_id)
+    );
+    // Claimed once: a second tick posts nothing.
+    assert!(app.engine.reports_tick().await.is_empty());
     app.stop().await;
 }

@@ -541,11 +541,7 @@ async fn serve_gateway(fake: FakeDiscord, mut socket: WebSocket) {
                             ready = true;
                             fake.changed.notify_waiters();
                         }
-                        Some(1) => {
-                            if socket.send(send(json!({"op": 11}))).await.is_err() {
-                                return;
-                            }
-                        }
+                        Some(1) if socket.send(send(json!({"op": 11}))).await.is_err() => return,
                         _ => {}
                     }
                 }

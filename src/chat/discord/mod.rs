@@ -347,54 +347,6 @@ fn short_error(e: &serenity::Error) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chat() -> DiscordChat {
-        let settings = DiscordSettings {
-            application_id: "1100000000000000001".into(),
-            ..Default::default()
-        };
-        DiscordChat::new(&settings, &Secret::new("t"), Arc::new(Metrics::default()))
-    }
-
-    #[test]
-    fn answers_are_replaced_in_order_and_never_after_the_token_expires() {
-        let chat = chat();
-        chat.command_answered("C1", "U1", "first");
-        chat.command_answered("C1", "U2", "second");
-        if let Some(q) = lock(&chat.commands).get_mut("C1")
-            && let Some(old) = Instant::now().checked_sub(TOKEN_LIFE + Duration::from_secs(1))
-        {
-            q[0].at = old;
-        }
-        // The expired token is skipped, the fresh one used once.
-        assert_eq!(
-            chat.next_command("C1").map(|p| p.token).as_deref(),
-            Some("second")
-        );
-        assert!(chat.next_command("C1").is_none());
-        assert!(chat.next_command("C2").is_none());
-    }
-
-    #[tokio::test]
-    async fn role_members_are_those_seen_with_the_role() {
-        let chat = chat();
-        chat.member_roles("U1", vec!["R1".into(), "R2".into()]);
-        chat.member_roles("U2", vec!["R2".into()]);
-        let mut r2 = chat.group_members("&R2").await.unwrap_or_default();
-        r2.sort();
-        assert_eq!(r2, vec!["U1", "U2"]);
-        // A member's roles are replaced by their latest interaction.
-        chat.member_roles("U1", vec![]);
-        assert_eq!(
-            chat.group_members("&R1").await.unwrap_or_default(),
-            Vec::<String>::new()
-        );
-    }
-}
-
 #[async_trait]
 impl Chat for DiscordChat {
     async fn post(
@@ -609,5 +561,53 @@ pub async fn register(
                 other => short_error(other),
             },
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat() -> DiscordChat {
+        let settings = DiscordSettings {
+            application_id: "1100000000000000001".into(),
+            ..Default::default()
+        };
+        DiscordChat::new(&settings, &Secret::new("t"), Arc::new(Metrics::default()))
+    }
+
+    #[test]
+    fn answers_are_replaced_in_order_and_never_after_the_token_expires() {
+        let chat = chat();
+        chat.command_answered("C1", "U1", "first");
+        chat.command_answered("C1", "U2", "second");
+        if let Some(q) = lock(&chat.commands).get_mut("C1")
+            && let Some(old) = Instant::now().checked_sub(TOKEN_LIFE + Duration::from_secs(1))
+        {
+            q[0].at = old;
+        }
+        // The expired token is skipped, the fresh one used once.
+        assert_eq!(
+            chat.next_command("C1").map(|p| p.token).as_deref(),
+            Some("second")
+        );
+        assert!(chat.next_command("C1").is_none());
+        assert!(chat.next_command("C2").is_none());
+    }
+
+    #[tokio::test]
+    async fn role_members_are_those_seen_with_the_role() {
+        let chat = chat();
+        chat.member_roles("U1", vec!["R1".into(), "R2".into()]);
+        chat.member_roles("U2", vec!["R2".into()]);
+        let mut r2 = chat.group_members("&R2").await.unwrap_or_default();
+        r2.sort();
+        assert_eq!(r2, vec!["U1", "U2"]);
+        // A member's roles are replaced by their latest interaction.
+        chat.member_roles("U1", vec![]);
+        assert_eq!(
+            chat.group_members("&R1").await.unwrap_or_default(),
+            Vec::<String>::new()
+        );
     }
 }

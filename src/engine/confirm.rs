@@ -133,6 +133,7 @@ impl Engine {
             if plan.dry_run {
                 pointer.text.push_str(" (dry run)");
             }
+            pointer.answers = Some(req.user.clone());
             self.chat.post(&req.channel, None, &pointer).await?;
         }
         if let Some(old) = supersedes {

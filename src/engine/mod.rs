@@ -326,10 +326,13 @@ impl Engine {
         let _enter = span.enter();
         let result = actions::run(&self, &inv, &req).await;
         let (outcome, detail) = match result {
-            Ok(Outcome::Reply(reply)) => match self.deliver(&req.channel, reply).await {
-                Ok(()) => ("ok", String::new()),
-                Err(e) => ("chat_failed", e.to_string()),
-            },
+            Ok(Outcome::Reply(mut reply)) => {
+                reply.message.answers = Some(req.user.clone());
+                match self.deliver(&req.channel, reply).await {
+                    Ok(()) => ("ok", String::new()),
+                    Err(e) => ("chat_failed", e.to_string()),
+                }
+            }
             Ok(Outcome::Posted) => ("ok", String::new()),
             Ok(Outcome::Proposal(proposal)) => match self.propose(&req, &inv, proposal, None).await
             {
@@ -358,6 +361,7 @@ impl Engine {
             title: Some(format!("Could not run /scale {}", inv.canonical())),
             tone,
             text: capitalise(&e.to_string()),
+            answers: Some(req.user.clone()),
             ..Default::default()
         };
         match self.chat.post(&req.channel, None, &message).await {

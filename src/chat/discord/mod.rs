@@ -5,7 +5,8 @@
 //! multipart with the image shown in an embed.
 //!
 //! Interactions: a slash command's first answer is given by the ingress;
-//! the engine's first post to that channel afterwards becomes the edit of
+//! the engine's first post to that channel answering that user
+//! ([`Message::answers`]) becomes the edit of
 //! that answer (`@original`) while its token is fresh, and an ordinary
 //! channel message after that. `ephemeral` uses the clicker's own
 //! interaction token (a follow-up only they see).
@@ -183,15 +184,14 @@ impl DiscordChat {
         lock(&self.roles).insert(user.to_owned(), roles);
     }
 
-    fn next_command(&self, channel: &str) -> Option<Pending> {
+    /// The oldest fresh answer to `user`'s command in `channel`, taken so
+    /// that it is replaced once. Expired tokens are dropped on the way.
+    fn next_command(&self, channel: &str, user: &str) -> Option<Pending> {
         let mut commands = lock(&self.commands);
         let queue = commands.get_mut(channel)?;
-        while let Some(p) = queue.pop_front() {
-            if p.fresh() {
-                return Some(p);
-            }
-        }
-        None
+        queue.retain(Pending::fresh);
+        let at = queue.iter().position(|p| p.user == user)?;
+        queue.remove(at)
     }
 
     /// Runs one REST call: counted, bounded in time, errors as sentences
@@ -366,7 +366,11 @@ impl Chat for DiscordChat {
             }
             return Ok(posted);
         }
-        if let Some(pending) = self.next_command(channel) {
+        let pending = message
+            .answers
+            .as_deref()
+            .and_then(|user| self.next_command(channel, user));
+        if let Some(pending) = pending {
             match self
                 .call("interactions.edit_original", || {
                     self.http
@@ -579,6 +583,7 @@ mod tests {
     #[test]
     fn answers_are_replaced_in_order_and_never_after_the_token_expires() {
         let chat = chat();
+        chat.command_answered("C1", "U1", "old");
         chat.command_answered("C1", "U1", "first");
         chat.command_answered("C1", "U2", "second");
         if let Some(q) = lock(&chat.commands).get_mut("C1")
@@ -586,13 +591,13 @@ mod tests {
         {
             q[0].at = old;
         }
-        // The expired token is skipped, the fresh one used once.
-        assert_eq!(
-            chat.next_command("C1").map(|p| p.token).as_deref(),
-            Some("second")
-        );
-        assert!(chat.next_command("C1").is_none());
-        assert!(chat.next_command("C2").is_none());
+        // Each user's own answer, oldest first, once; the expired token is
+        // never used; another channel has none.
+        let token = |c: &str, u: &str| chat.next_command(c, u).map(|p| p.token);
+        assert_eq!(token("C1", "U2").as_deref(), Some("second"));
+        assert_eq!(token("C1", "U1").as_deref(), Some("first"));
+        assert_eq!(token("C1", "U1"), None);
+        assert_eq!(token("C2", "U1"), None);
     }
 
     #[tokio::test]

@@ -412,6 +412,12 @@ pub struct DiscordSettings {
     /// The longest one call may wait for rate limits (429 `Retry-After`,
     /// `X-RateLimit-Reset-After`) before it is given up.
     pub max_retry_after_seconds: u64,
+    /// Tests only (warned about at start-up): an extra root CA for
+    /// Discord's HTTPS, and addresses to reach hosts at instead of DNS
+    /// (`"discord.com" = "127.0.0.1:8443"`), so that a local server can
+    /// stand in for discord.com with serenity's rate limiter in use.
+    pub extra_ca_pem_file: Option<PathBuf>,
+    pub host_addresses: BTreeMap<String, SocketAddr>,
 }
 
 impl Default for DiscordSettings {
@@ -424,6 +430,8 @@ impl Default for DiscordSettings {
             post_interval_ms: 1000,
             post_burst: 5,
             max_retry_after_seconds: 120,
+            extra_ca_pem_file: None,
+            host_addresses: BTreeMap::new(),
         }
     }
 }

@@ -42,6 +42,8 @@ pub enum StartupError {
     SocketMode(String),
     #[error("{0}")]
     DiscordKey(#[from] crate::ingress::discord::BadKey),
+    #[error(transparent)]
+    DiscordClient(#[from] crate::chat::discord::ClientError),
     #[error("Discord gateway did not start: {0}")]
     DiscordGateway(String),
     #[error("SNS ingress: {0}")]
@@ -122,7 +124,7 @@ impl Application {
                 }
                 (None, Some(token)) => {
                     let discord =
-                        Arc::new(DiscordChat::new(&settings.discord, token, metrics.clone()));
+                        Arc::new(DiscordChat::new(&settings.discord, token, metrics.clone())?);
                     (discord.clone(), None, Some(discord))
                 }
                 (None, None) => {
@@ -187,7 +189,7 @@ impl Application {
                 crate::ingress::discord_gateway::Gateway::start(
                     engine.clone(),
                     ingress.clone(),
-                    crate::chat::discord::http(&settings.discord, token),
+                    crate::chat::discord::http(&settings.discord, token)?,
                 )
                 .await
                 .map_err(|e| StartupError::DiscordGateway(e.to_string()))?,

@@ -795,3 +795,52 @@ async fn the_scheduled_daily_report_goes_to_the_reports_channel_with_charts_in_i
     assert!(app.engine.reports_tick().await.is_empty());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serenitys_rate_limiter_follows_discords_headers_over_https() {
+    let app = spawn_app(Options {
+        discord: true,
+        discord_tls: true,
+        tweak: Some(Box::new(discord_settings)),
+        ..Options::default()
+    })
+    .await;
+    let fake = app.fake_discord().clone();
+    let chat = app.engine.chat().clone();
+    let route = format!("/channels/{OPS}/messages");
+
+    // A 429 with Retry-After: serenity waits as told, then posts once.
+    fake.rate_limit(&route, 1, 1.0);
+    let started = Instant::now();
+    chat.post(OPS, None, &scalebot::chat::Message::text("one"))
+        .await
+        .expect("posted after the 429");
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(fake.rate_limited().len(), 1);
+    assert_eq!(fake.messages(OPS).len(), 1);
+
+    // A success that empties the bucket (X-RateLimit-Remaining: 0,
+    // X-RateLimit-Reset-After: 1): the next post waits for the reset
+    // instead of running into a 429.
+    fake.exhaust(&route, 1.0);
+    chat.post(OPS, None, &scalebot::chat::Message::text("two"))
+        .await
+        .expect("posted");
+    let emptied = Instant::now();
+    chat.post(OPS, None, &scalebot::chat::Message::text("three"))
+        .await
+        .expect("posted after the reset");
+    let posts = fake.messages(OPS);
+    assert_eq!(posts.len(), 3);
+    let gap = posts[2].at.duration_since(emptied);
+    assert!(
+        gap >= Duration::from_millis(900),
+        "waited {gap:?} for the bucket"
+    );
+    assert_eq!(fake.rate_limited().len(), 1, "no second 429");
+    app.stop().await;
+}

@@ -46,6 +46,9 @@ pub struct Options {
     pub discord: bool,
     /// With `discord`: interactions over the gateway instead of HTTP.
     pub discord_gateway: bool,
+    /// With `discord`: REST to `https://discord.com` as in production,
+    /// reached at the fake's HTTPS port, with serenity's rate limiter on.
+    pub discord_tls: bool,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             clock: None,
             discord: false,
             discord_gateway: false,
+            discord_tls: false,
         }
     }
 }
@@ -122,7 +126,17 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         };
         settings.discord.application_id = super::discord::APPLICATION_ID.into();
         settings.discord.guild_id = super::discord::GUILD_ID.into();
-        settings.discord.api_url = fake.api_url();
+        if opts.discord_tls {
+            let ca = dir.path().join("discord-ca.pem");
+            std::fs::write(&ca, &fake.ca_pem).expect("write the CA");
+            settings.discord.extra_ca_pem_file = Some(ca);
+            settings
+                .discord
+                .host_addresses
+                .insert("discord.com".into(), fake.tls_addr);
+        } else {
+            settings.discord.api_url = fake.api_url();
+        }
         settings.discord.post_interval_ms = 0;
         let pkcs8 =
             ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())

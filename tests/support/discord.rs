@@ -21,8 +21,16 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 pub const BOT_TOKEN: &str = "discord-test-bot-token";
 pub const APPLICATION_ID: &str = "1100000000000000001";
@@ -56,6 +64,9 @@ struct Inner {
     /// Path prefix → (429s left, seconds).
     limits: Vec<(String, u32, f64)>,
     rate_limited: Vec<(String, Instant)>,
+    /// Path prefix → seconds: the next success there says the bucket is
+    /// empty (`X-RateLimit-Remaining: 0`) until that many seconds pass.
+    exhausted: Vec<(String, f64)>,
     /// Dispatches waiting for the next identified gateway connection.
     dispatches: VecDeque<(String, Value)>,
     identified: Vec<Value>,
@@ -66,14 +77,24 @@ pub struct FakeDiscord {
     inner: Arc<Mutex<Inner>>,
     changed: Arc<Notify>,
     pub addr: SocketAddr,
+    /// The same API over HTTPS, with a certificate for discord.com issued
+    /// by [`FakeDiscord::ca_pem`]: for a client that really goes to
+    /// `https://discord.com` (serenity with its rate limiter).
+    pub tls_addr: SocketAddr,
+    pub ca_pem: String,
 }
 
 impl FakeDiscord {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake discord");
         let addr = listener.local_addr().expect("addr");
+        let tls_tcp = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake discord (TLS)");
+        let tls_addr = tls_tcp.local_addr().expect("addr");
+        let (acceptor, ca_pem) = tls_for("discord.com");
         let fake = Self {
             inner: Arc::new(Mutex::new(Inner {
                 next_id: 1_300_000_000_000_000_000,
@@ -81,15 +102,28 @@ impl FakeDiscord {
             })),
             changed: Arc::new(Notify::new()),
             addr,
+            tls_addr,
+            ca_pem,
         };
         let app = Router::new()
             .route("/api/v10/{*rest}", any(api))
             .route("/gateway", get(gateway))
             .with_state(fake.clone());
+        let tls_app = app.clone();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
+        let tls_listener = TlsListener::spawn(tls_tcp, acceptor, tls_addr);
+        tokio::spawn(async move {
+            let _ = axum::serve(tls_listener, tls_app).await;
+        });
         fake
+    }
+
+    /// The next success under `prefix` reports an empty bucket that
+    /// refills after `secs` (`X-RateLimit-Remaining: 0`, `-Reset-After`).
+    pub fn exhaust(&self, prefix: &str, secs: f64) {
+        self.lock().exhausted.push((prefix.to_owned(), secs));
     }
 
     /// What `discord.api_url` is set to.
@@ -480,7 +514,107 @@ async fn api(
     if status == StatusCode::NO_CONTENT {
         return status.into_response();
     }
-    (status, axum::Json(answer)).into_response()
+    let exhausted = {
+        let mut inner = fake.lock();
+        let at = inner
+            .exhausted
+            .iter()
+            .position(|(prefix, _)| path.starts_with(prefix.as_str()));
+        at.map(|i| inner.exhausted.remove(i).1)
+    };
+    match exhausted {
+        Some(secs) if status.is_success() => (
+            status,
+            [
+                ("x-ratelimit-limit", "1".to_owned()),
+                ("x-ratelimit-remaining", "0".to_owned()),
+                ("x-ratelimit-reset-after", format!("{secs}")),
+                ("x-ratelimit-bucket", "fake-bucket".to_owned()),
+            ],
+            axum::Json(answer),
+        )
+            .into_response(),
+        _ => (status, axum::Json(answer)).into_response(),
+    }
+}
+
+/// A TLS acceptor for `host` and the PEM of the CA that issued it.
+fn tls_for(host: &str) -> (TlsAcceptor, String) {
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "scalebot test Discord CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA cert");
+    let key = KeyPair::generate().expect("server key");
+    let mut params = CertificateParams::new(vec![host.to_owned()]).expect("server params");
+    params.distinguished_name.push(DnType::CommonName, host);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, &ca).expect("server cert");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone(), CertificateDer::from(ca.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .expect("TLS server config");
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (TlsAcceptor::from(Arc::new(tls)), ca.pem())
+}
+
+/// TLS connections for `axum::serve`; handshakes run on tasks of their own.
+struct TlsListener {
+    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    addr: SocketAddr,
+}
+
+impl TlsListener {
+    fn spawn(tcp: TcpListener, acceptor: TlsAcceptor, addr: SocketAddr) -> Self {
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = tcp.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    if let Ok(Ok(tls)) = handshake.await {
+                        let _ = tx.send((tls, peer)).await;
+                    }
+                });
+            }
+        });
+        Self { rx, addr }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(conn) => conn,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.addr)
+    }
 }
 
 async fn gateway(State(fake): State<FakeDiscord>, ws: WebSocketUpgrade) -> Response {

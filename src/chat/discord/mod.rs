@@ -65,9 +65,43 @@ pub struct DiscordChat {
     titles: Mutex<HashMap<String, String>>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("discord.extra_ca_pem_file {path}: {message}")]
+    Ca { path: String, message: String },
+    #[error("cannot build the Discord HTTP client: {0}")]
+    Build(String),
+}
+
 /// serenity's REST client for `settings`, pointed at `api_url`.
-pub fn http(settings: &DiscordSettings, token: &Secret) -> Http {
+pub fn http(settings: &DiscordSettings, token: &Secret) -> Result<Http, ClientError> {
     let mut builder = HttpBuilder::new(token.expose());
+    if settings.extra_ca_pem_file.is_some() || !settings.host_addresses.is_empty() {
+        tracing::warn!(
+            hosts = ?settings.host_addresses,
+            ca = ?settings.extra_ca_pem_file,
+            "discord.host_addresses / extra_ca_pem_file are set: Discord is reached elsewhere (tests only)"
+        );
+        let mut client = reqwest012::Client::builder().use_rustls_tls();
+        if let Some(path) = &settings.extra_ca_pem_file {
+            let ca_err = |message: String| ClientError::Ca {
+                path: path.display().to_string(),
+                message,
+            };
+            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+            let cert =
+                reqwest012::Certificate::from_pem(&pem).map_err(|e| ca_err(e.to_string()))?;
+            client = client.add_root_certificate(cert);
+        }
+        for (host, addr) in &settings.host_addresses {
+            client = client.resolve(host, *addr);
+        }
+        builder = builder.client(
+            client
+                .build()
+                .map_err(|e| ClientError::Build(e.to_string()))?,
+        );
+    }
     if let Ok(id) = settings.application_id.parse::<u64>()
         && id != 0
     {
@@ -80,7 +114,7 @@ pub fn http(settings: &DiscordSettings, token: &Secret) -> Http {
         // retries 429s itself.
         builder = builder.proxy(proxy).ratelimiter_disabled(true);
     }
-    builder.build()
+    Ok(builder.build())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -112,8 +146,12 @@ fn discord_code(e: &serenity::Error) -> Option<isize> {
 }
 
 impl DiscordChat {
-    pub fn new(settings: &DiscordSettings, token: &Secret, metrics: Arc<Metrics>) -> Self {
-        let mut http = http(settings, token);
+    pub fn new(
+        settings: &DiscordSettings,
+        token: &Secret,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ClientError> {
+        let mut http = http(settings, token)?;
         if let Some(r) = http.ratelimiter.as_mut() {
             let m = metrics.clone();
             r.set_ratelimit_callback(Box::new(move |info| {
@@ -126,7 +164,7 @@ impl DiscordChat {
                 );
             }));
         }
-        Self {
+        Ok(Self {
             http: Arc::new(http),
             guild_id: settings
                 .guild_id
@@ -144,7 +182,7 @@ impl DiscordChat {
             clicks: Mutex::new(HashMap::new()),
             roles: Mutex::new(HashMap::new()),
             titles: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     pub fn http(&self) -> Arc<Http> {
@@ -544,7 +582,11 @@ pub async fn register(
             code: "discord.application_id is not set".into(),
         });
     }
-    let http = http(settings, token);
+    let http = http(settings, token).map_err(|e| ChatError::Transport {
+        platform: "Discord",
+        method: "commands.register".into(),
+        message: e.to_string(),
+    })?;
     let defs = commands::definitions(catalog);
     let result = match guild {
         Some(g) => {
@@ -578,6 +620,7 @@ mod tests {
             ..Default::default()
         };
         DiscordChat::new(&settings, &Secret::new("t"), Arc::new(Metrics::default()))
+            .expect("a client")
     }
 
     #[test]

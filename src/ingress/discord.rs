@@ -194,9 +194,6 @@ impl DiscordIngress {
             .clone()
             .or_else(|| ix.channel.as_ref().map(|c| c.id.clone()))
             .ok_or_else(|| Rejection::Malformed("no channel_id".into()))?;
-        if let Some(m) = &ix.member {
-            self.chat.member_roles(&user, m.roles.clone());
-        }
         match ix.kind {
             AUTOCOMPLETE => {
                 let typed = commands::focused(&ix.data).unwrap_or_default();
@@ -214,6 +211,7 @@ impl DiscordIngress {
                 let Some(text) = commands::text_of(engine.catalog(), &ix.data) else {
                     return Err(Rejection::Malformed("not the /scale command".into()));
                 };
+                self.record_roles(&ix, &user);
                 let ack = engine
                     .accept(CommandRequest {
                         platform: Platform::Discord,
@@ -236,6 +234,14 @@ impl DiscordIngress {
                 })
             }
             _ => self.component(ix, user, channel),
+        }
+    }
+
+    /// The member's current roles, for the engine's role checks; only
+    /// from interactions that are acted on.
+    fn record_roles(&self, ix: &Interaction, user: &str) {
+        if let Some(m) = &ix.member {
+            self.chat.member_roles(user, m.roles.clone());
         }
     }
 
@@ -274,6 +280,7 @@ impl DiscordIngress {
                 click: None,
             });
         }
+        self.record_roles(&ix, &user);
         self.chat.clicked(&channel, &user, &ix.token);
         let ephemeral = ix.message["flags"].as_u64().is_some_and(|f| f & 64 != 0);
         let response = if ephemeral {

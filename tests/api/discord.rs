@@ -844,3 +844,55 @@ async fn serenitys_rate_limiter_follows_discords_headers_over_https() {
     assert_eq!(fake.rate_limited().len(), 1, "no second 429");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_register_command_line_puts_scale_for_a_guild() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = dir.path().join("discord.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[discord]\napplication_id = \"{APPLICATION_ID}\"\napi_url = \"{}\"\n[catalog]\ncommands_dir = \"{root}/commands\"\ncharts_dir = \"{root}/charts\"\n",
+            fake.api_url()
+        ),
+    )
+    .expect("write config");
+    let run = move |token: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scalebot"));
+        cmd.args(["discord", "register", "--guild", GUILD_ID, "--config"])
+            .arg(&config)
+            .env_remove("DISCORD_BOT_TOKEN");
+        if let Some(t) = token {
+            cmd.env("DISCORD_BOT_TOKEN", t);
+        }
+        cmd.output().expect("runs")
+    };
+    let out = tokio::task::spawn_blocking(move || (run(None), run(Some(BOT_TOKEN))))
+        .await
+        .expect("joined");
+    let (without, with) = out;
+    assert!(!without.status.success());
+    assert!(String::from_utf8_lossy(&without.stderr).contains("DISCORD_BOT_TOKEN"));
+    let stdout = String::from_utf8_lossy(&with.stdout);
+    assert!(
+        with.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("registered /scale for server {GUILD_ID}")),
+        "{stdout}"
+    );
+    let put = fake
+        .calls()
+        .into_iter()
+        .find(|c| c.method == "PUT")
+        .expect("the PUT");
+    assert_eq!(
+        put.path,
+        format!("/applications/{APPLICATION_ID}/guilds/{GUILD_ID}/commands")
+    );
+    assert_eq!(put.body[0]["name"], "scale");
+}

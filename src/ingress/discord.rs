@@ -350,3 +350,71 @@ pub async fn interactions(
         .request(ROUTE, "ok", Some(started.elapsed().as_secs_f64()));
     Json(handled.response).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    fn key() -> Ed25519KeyPair {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+            .unwrap_or_else(|_| panic!("pkcs8"));
+        Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap_or_else(|_| panic!("key"))
+    }
+
+    fn headers(key: &Ed25519KeyPair, ts: &str, body: &[u8]) -> HeaderMap {
+        let mut signed = ts.as_bytes().to_vec();
+        signed.extend_from_slice(body);
+        let mut h = HeaderMap::new();
+        let sig = hex::encode(key.sign(&signed).as_ref());
+        h.insert(
+            "x-signature-ed25519",
+            sig.parse().unwrap_or_else(|_| panic!("header")),
+        );
+        h.insert(
+            "x-signature-timestamp",
+            ts.parse().unwrap_or_else(|_| panic!("header")),
+        );
+        h
+    }
+
+    #[test]
+    fn signature_then_age_is_checked() {
+        let k = key();
+        let v = Verifier::from_hex(&hex::encode(k.public_key().as_ref())).expect("key");
+        let body = br#"{"type":1}"#;
+        let now = 1_800_000_000;
+        assert!(
+            v.verify(&headers(&k, "1800000000", body), body, now)
+                .is_ok()
+        );
+        assert!(
+            v.verify(&headers(&k, "1800000000", body), body, now + 300)
+                .is_ok()
+        );
+        assert!(matches!(
+            v.verify(&headers(&k, "1800000000", body), body, now + 301),
+            Err(Rejection::Stale)
+        ));
+        assert!(matches!(
+            v.verify(&headers(&k, "1800000000", body), b"{\"type\":2}", now),
+            Err(Rejection::BadSignature)
+        ));
+        // A signed timestamp that is not a number is refused too.
+        assert!(matches!(
+            v.verify(&headers(&k, "soon", body), body, now),
+            Err(Rejection::Stale)
+        ));
+        assert!(matches!(
+            v.verify(&HeaderMap::new(), body, now),
+            Err(Rejection::MissingHeaders)
+        ));
+    }
+
+    #[test]
+    fn a_public_key_must_be_32_bytes_of_hex() {
+        assert!(Verifier::from_hex("zz").is_err());
+        assert!(Verifier::from_hex(&"ab".repeat(31)).is_err());
+        assert!(Verifier::from_hex(&"ab".repeat(32)).is_ok());
+    }
+}

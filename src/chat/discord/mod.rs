@@ -61,8 +61,9 @@ pub struct DiscordChat {
     /// Per user, their role ids as of their latest interaction (every
     /// interaction carries them, so a clicker's entry is always current).
     roles: Mutex<HashMap<String, Vec<String>>>,
-    /// Titles of root messages, to name the thread made from them.
-    titles: Mutex<HashMap<String, String>>,
+    /// Titles of recent top-level messages, to name a thread made from
+    /// one; bounded (an unknown root gets a plain name).
+    titles: Mutex<Titles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,28 @@ pub enum ClientError {
     Ca { path: String, message: String },
     #[error("cannot build the Discord HTTP client: {0}")]
     Build(String),
+}
+
+/// The titles of the most recent messages, oldest forgotten first.
+#[derive(Default)]
+struct Titles {
+    by_id: HashMap<String, String>,
+    order: VecDeque<String>,
+}
+
+impl Titles {
+    const KEEP: usize = 1000;
+
+    fn remember(&mut self, id: &str, title: &str) {
+        if self.by_id.insert(id.to_owned(), title.to_owned()).is_none() {
+            self.order.push_back(id.to_owned());
+        }
+        while self.order.len() > Self::KEEP {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
 }
 
 /// serenity's REST client for `settings`, pointed at `api_url`.
@@ -181,7 +204,7 @@ impl DiscordChat {
             commands: Mutex::new(HashMap::new()),
             clicks: Mutex::new(HashMap::new()),
             roles: Mutex::new(HashMap::new()),
-            titles: Mutex::new(HashMap::new()),
+            titles: Mutex::new(Titles::default()),
         })
     }
 
@@ -321,6 +344,7 @@ impl DiscordChat {
         let channel = snowflake("thread", &root.channel)?;
         let message = snowflake("thread", &root.id)?;
         let name = lock(&self.titles)
+            .by_id
             .get(&root.id)
             .cloned()
             .unwrap_or_else(|| format!("scalebot {}", root.id));
@@ -420,7 +444,7 @@ impl Chat for DiscordChat {
                     tracing::debug!(user = %pending.user, "command answer replaced");
                     let id = edited.id.get().to_string();
                     if let Some(title) = &message.title {
-                        lock(&self.titles).insert(id.clone(), title.clone());
+                        lock(&self.titles).remember(&id, title);
                     }
                     return Ok(MessageRef {
                         channel: channel.to_owned(),
@@ -434,7 +458,7 @@ impl Chat for DiscordChat {
             .send(snowflake("post", channel)?, &body, Vec::new())
             .await?;
         if let Some(title) = &message.title {
-            lock(&self.titles).insert(posted.id.clone(), title.clone());
+            lock(&self.titles).remember(&posted.id, title);
         }
         Ok(posted)
     }
@@ -641,6 +665,17 @@ mod tests {
         assert_eq!(token("C1", "U1").as_deref(), Some("first"));
         assert_eq!(token("C1", "U1"), None);
         assert_eq!(token("C2", "U1"), None);
+    }
+
+    #[test]
+    fn thread_titles_are_bounded() {
+        let mut t = Titles::default();
+        for i in 0..(Titles::KEEP + 10) {
+            t.remember(&i.to_string(), "x");
+        }
+        assert_eq!(t.by_id.len(), Titles::KEEP);
+        assert!(!t.by_id.contains_key("0"));
+        assert!(t.by_id.contains_key(&(Titles::KEEP + 9).to_string()));
     }
 
     #[tokio::test]

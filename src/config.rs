@@ -25,6 +25,9 @@ pub enum ConfigError {
     },
     #[error("environment variable {0} is required{1}")]
     MissingSecret(&'static str, &'static str),
+    /// Settings and secrets that do not fit together.
+    #[error("{0}")]
+    Mismatch(&'static str),
 }
 
 /// A value that must never reach a log line or a debug dump.
@@ -51,6 +54,7 @@ impl fmt::Debug for Secret {
 pub struct Settings {
     pub server: ServerSettings,
     pub slack: SlackSettings,
+    pub discord: DiscordSettings,
     pub aws: AwsSettings,
     pub store: StoreSettings,
     pub channels: ChannelSettings,
@@ -60,7 +64,7 @@ pub struct Settings {
     /// Guardrails and facts per Lambda function, by name.
     pub functions: BTreeMap<String, FunctionSettings>,
     /// Role name → members: Slack user ids (`U…`), Slack user-group ids
-    /// (`S…`), Discord user or role ids.
+    /// (`S…`), Discord user ids, Discord role ids written `&<id>`.
     pub roles: BTreeMap<String, Vec<String>>,
     pub prices: PriceSettings,
     pub rds_proxy: RdsProxySettings,
@@ -413,6 +417,77 @@ impl Default for SlackSettings {
     }
 }
 
+/// How Discord delivers interactions to the bot; responses always go over
+/// HTTP. Discord itself allows only one: an Interactions Endpoint URL set in
+/// the developer portal turns gateway delivery off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscordMode {
+    /// The bot opens the gateway WebSocket (serenity's client); no public URL.
+    #[default]
+    Gateway,
+    /// Discord POSTs to `/discord/interactions`, signed with Ed25519.
+    Http,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordSettings {
+    pub mode: DiscordMode,
+    /// The application id (a snowflake) from the developer portal.
+    pub application_id: String,
+    /// The server (guild) whose channels the bot uses: needed to open an
+    /// incident's own channel, and the default of `discord register --guild`.
+    pub guild_id: String,
+    /// Discord's REST API; a local Discord-compatible server in tests.
+    pub api_url: String,
+    /// Posts to one channel are paced to one per this many milliseconds
+    /// after a burst of `post_burst` (Discord allows about 5 per 5 s per
+    /// channel); 0 turns pacing off.
+    pub post_interval_ms: u64,
+    pub post_burst: u32,
+    /// The longest one call may wait for rate limits (429 `Retry-After`,
+    /// `X-RateLimit-Reset-After`) before it is given up.
+    pub max_retry_after_seconds: u64,
+    /// Tests only (warned about at start-up): an extra root CA for
+    /// Discord's HTTPS, and addresses to reach hosts at instead of DNS
+    /// (`"discord.com" = "127.0.0.1:8443"`), so that a local server can
+    /// stand in for discord.com with serenity's rate limiter in use.
+    pub extra_ca_pem_file: Option<PathBuf>,
+    pub host_addresses: BTreeMap<String, SocketAddr>,
+}
+
+impl Default for DiscordSettings {
+    fn default() -> Self {
+        Self {
+            mode: DiscordMode::Gateway,
+            application_id: String::new(),
+            guild_id: String::new(),
+            api_url: DISCORD_API_URL.into(),
+            post_interval_ms: 1000,
+            post_burst: 5,
+            max_retry_after_seconds: 120,
+            extra_ca_pem_file: None,
+            host_addresses: BTreeMap::new(),
+        }
+    }
+}
+
+pub const DISCORD_API_URL: &str = "https://discord.com/api/v10";
+
+impl DiscordSettings {
+    /// The base serenity's `HttpBuilder::proxy` wants: the API URL without
+    /// its `/api/v10` path (serenity puts that back on every request).
+    /// `None` for Discord itself.
+    pub fn proxy_base(&self) -> Option<String> {
+        let url = self.api_url.trim_end_matches('/');
+        if url == DISCORD_API_URL {
+            return None;
+        }
+        Some(url.trim_end_matches("/api/v10").to_owned())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AwsSettings {
@@ -547,6 +622,87 @@ impl SlackSecrets {
     }
 }
 
+/// The Discord secrets, read from the environment only.
+#[derive(Debug, Clone, Default)]
+pub struct DiscordSecrets {
+    /// `DISCORD_BOT_TOKEN`: the bot user's token.
+    pub bot_token: Option<Secret>,
+    /// `DISCORD_PUBLIC_KEY`: the application's Ed25519 public key, hex
+    /// (not secret, but kept with the token; needed in HTTP mode).
+    pub public_key: Option<Secret>,
+}
+
+impl DiscordSecrets {
+    pub fn from_env() -> Self {
+        let get = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| Secret::new(v.trim()))
+        };
+        Self {
+            bot_token: get("DISCORD_BOT_TOKEN"),
+            public_key: get("DISCORD_PUBLIC_KEY"),
+        }
+    }
+}
+
+/// Every secret the bot reads. The chat platform is chosen by which bot
+/// token is set: `SLACK_BOT_TOKEN` for Slack, `DISCORD_BOT_TOKEN` for
+/// Discord; one process serves one platform.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    pub slack: SlackSecrets,
+    pub discord: DiscordSecrets,
+}
+
+impl Secrets {
+    pub fn from_env() -> Self {
+        Self {
+            slack: SlackSecrets::from_env(),
+            discord: DiscordSecrets::from_env(),
+        }
+    }
+
+    /// Discord when its token is set and Slack's is not.
+    pub fn is_discord(&self) -> bool {
+        self.discord.bot_token.is_some() && self.slack.bot_token.is_none()
+    }
+
+    /// What `serve` needs on the chosen platform.
+    pub fn require_for_serve(&self, discord: &DiscordSettings) -> Result<(), ConfigError> {
+        if self.discord.bot_token.is_some() && self.slack.bot_token.is_some() {
+            return Err(ConfigError::Mismatch(
+                "both SLACK_BOT_TOKEN and DISCORD_BOT_TOKEN are set: one process serves one chat platform; run one per platform",
+            ));
+        }
+        if !self.is_discord() {
+            return self.slack.require_for_serve();
+        }
+        if discord.application_id.is_empty() {
+            return Err(ConfigError::Mismatch(
+                "DISCORD_BOT_TOKEN is set but discord.application_id is not: the bot needs its application id to answer interactions",
+            ));
+        }
+        if discord.mode == DiscordMode::Http && self.discord.public_key.is_none() {
+            return Err(ConfigError::MissingSecret(
+                "DISCORD_PUBLIC_KEY",
+                " (the application's hex public key) for discord.mode = \"http\"",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl From<SlackSecrets> for Secrets {
+    fn from(slack: SlackSecrets) -> Self {
+        Self {
+            slack,
+            discord: DiscordSecrets::default(),
+        }
+    }
+}
+
 impl Settings {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -579,6 +735,30 @@ impl Settings {
         }
         url::Url::parse(&self.slack.api_url)
             .map_err(|e| invalid("slack.api_url", format!("not a URL: {e}")))?;
+        url::Url::parse(&self.discord.api_url)
+            .map_err(|e| invalid("discord.api_url", format!("not a URL: {e}")))?;
+        if !self
+            .discord
+            .api_url
+            .trim_end_matches('/')
+            .ends_with("/api/v10")
+        {
+            return Err(invalid(
+                "discord.api_url",
+                "must end in /api/v10 (serenity speaks API version 10)".into(),
+            ));
+        }
+        for (key, value) in [
+            ("discord.application_id", &self.discord.application_id),
+            ("discord.guild_id", &self.discord.guild_id),
+        ] {
+            if !value.is_empty() && value.parse::<u64>().map_or(true, |v| v == 0) {
+                return Err(invalid(
+                    key,
+                    format!("{value:?} is not a Discord id (a snowflake)"),
+                ));
+            }
+        }
         if let Some(endpoint) = &self.aws.endpoint_url {
             url::Url::parse(endpoint)
                 .map_err(|e| invalid("aws.endpoint_url", format!("not a URL: {e}")))?;
@@ -725,6 +905,75 @@ mod tests {
             ..Default::default()
         };
         assert!(!format!("{all:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn the_platform_follows_the_bot_token() {
+        let discord = DiscordSettings {
+            application_id: "1100000000000000001".into(),
+            mode: DiscordMode::Http,
+            ..Default::default()
+        };
+        let mut secrets = Secrets {
+            slack: SlackSecrets::default(),
+            discord: DiscordSecrets {
+                bot_token: Some(Secret::new("t")),
+                public_key: None,
+            },
+        };
+        assert!(secrets.is_discord());
+        let err = secrets.require_for_serve(&discord).unwrap_err();
+        assert!(err.to_string().contains("DISCORD_PUBLIC_KEY"), "{err}");
+        secrets.discord.public_key = Some(Secret::new("ab"));
+        assert!(secrets.require_for_serve(&discord).is_ok());
+        let gateway = DiscordSettings {
+            mode: DiscordMode::Gateway,
+            ..discord.clone()
+        };
+        secrets.discord.public_key = None;
+        assert!(secrets.require_for_serve(&gateway).is_ok());
+        let unnamed = DiscordSettings::default();
+        assert!(secrets.require_for_serve(&unnamed).is_err());
+        secrets.slack.bot_token = Some(Secret::new("xoxb"));
+        assert!(!secrets.is_discord());
+        let err = secrets.require_for_serve(&discord).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("one process serves one chat platform"),
+            "{err}"
+        );
+        assert!(!format!("{secrets:?}").contains("xoxb"));
+    }
+
+    #[test]
+    fn discord_settings_are_checked() {
+        let s = Settings::parse(Path::new("x.toml"), "").expect("defaults");
+        assert_eq!(s.discord.api_url, DISCORD_API_URL);
+        assert_eq!(s.discord.proxy_base(), None);
+        let s = Settings::parse(
+            Path::new("x.toml"),
+            "[discord]\napi_url = \"http://127.0.0.1:9/api/v10\"\nmode = \"http\"\n",
+        )
+        .expect("a local API");
+        assert_eq!(
+            s.discord.proxy_base().as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        for (toml, key) in [
+            (
+                "[discord]\napi_url = \"http://127.0.0.1:9/api\"\n",
+                "discord.api_url",
+            ),
+            (
+                "[discord]\napplication_id = \"abc\"\n",
+                "discord.application_id",
+            ),
+            ("[discord]\nguild_id = \"0\"\n", "discord.guild_id"),
+            ("[discord]\nmode = \"websocket\"\n", "mode"),
+        ] {
+            let err = Settings::parse(Path::new("x.toml"), toml).unwrap_err();
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use scalebot::cloud::Cloud;
-use scalebot::config::{Settings, SlackSecrets};
+use scalebot::config::{Secrets, Settings};
 use scalebot::engine::charting::{ChartPlan, QuerySet, by_id};
 use scalebot::metrics::Metrics;
 use scalebot::startup::{Application, load_catalogs};
@@ -28,7 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the bot: HTTP ingress, and Slack Socket Mode when SLACK_APP_TOKEN is set.
+    /// Run the bot: HTTP ingress, Slack Socket Mode when SLACK_APP_TOKEN is set,
+    /// Discord (gateway or HTTP) when DISCORD_BOT_TOKEN is set instead of Slack's.
     Serve {
         #[arg(long, default_value = "config/scalebot.example.toml")]
         config: PathBuf,
@@ -72,10 +73,28 @@ enum Command {
         #[arg(long, default_value = "config/scalebot.example.toml")]
         config: PathBuf,
     },
+    /// Discord: register the `/scale` command (needs DISCORD_BOT_TOKEN).
+    Discord {
+        #[command(subcommand)]
+        command: DiscordCommand,
+    },
     /// Policy snapshots in the store.
     Snapshot {
         #[command(subcommand)]
         command: SnapshotCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DiscordCommand {
+    /// Register `/scale` with its subcommands and options from commands/:
+    /// for one server with --guild (instant, for testing), else globally.
+    Register {
+        /// A server (guild) id; without it the command is registered globally.
+        #[arg(long)]
+        guild: Option<String>,
+        #[arg(long, default_value = "config/scalebot.example.toml")]
+        config: PathBuf,
     },
 }
 
@@ -124,7 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => {
             let settings = Settings::load(&config)?;
-            let app = Application::build(settings.clone(), SlackSecrets::from_env()).await?;
+            let app = Application::build(settings.clone(), Secrets::from_env()).await?;
             tracing::info!(
                 listen = %settings.server.listen,
                 port = app.port(),
@@ -207,6 +226,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Snapshot {
             command: SnapshotCommand::Export { date, config },
         } => export_snapshot(date, &config).await,
+        Command::Discord {
+            command: DiscordCommand::Register { guild, config },
+        } => {
+            let settings = Settings::load(&config)?;
+            let (catalog, _) = load_catalogs(&settings)?;
+            let Some(token) = Secrets::from_env().discord.bot_token else {
+                bail!("DISCORD_BOT_TOKEN is not set");
+            };
+            let n = scalebot::chat::discord::register(
+                &settings.discord,
+                &token,
+                &catalog,
+                guild.as_deref(),
+            )
+            .await?;
+            match guild {
+                Some(g) => println!("registered /scale for server {g} ({n} command(s))"),
+                None => println!(
+                    "registered /scale globally ({n} command(s)); it may take up to an hour to appear"
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Chart {
             name,
             vars,

@@ -12,12 +12,13 @@ use tokio::net::TcpListener;
 use crate::catalog::{Catalog, CatalogError};
 use crate::chart::ChartCatalog;
 use crate::chat::Chat;
+use crate::chat::discord::DiscordChat;
 use crate::chat::slack::SlackChat;
 use crate::chat::web::WebChat;
 use crate::cloud::Cloud;
 use crate::cloud::aws::AwsCloud;
 use crate::cloud::sim::{SimClock, SimCloud};
-use crate::config::{ConfigError, Settings, SlackSecrets};
+use crate::config::{ConfigError, DiscordMode, Secrets, Settings};
 use crate::engine::{ACTIONS, Clock, Engine, EngineParts, SystemClock};
 use crate::ingress::socket_mode::SocketMode;
 use crate::ingress::{AppState, router};
@@ -41,6 +42,12 @@ pub enum StartupError {
     SlackClient(std::io::Error),
     #[error("Slack Socket Mode did not connect: {0}")]
     SocketMode(String),
+    #[error("{0}")]
+    DiscordKey(#[from] crate::ingress::discord::BadKey),
+    #[error(transparent)]
+    DiscordClient(#[from] crate::chat::discord::ClientError),
+    #[error("Discord gateway did not start: {0}")]
+    DiscordGateway(String),
     #[error("SNS ingress: {0}")]
     Sns(String),
     #[error("server failed: {0}")]
@@ -79,11 +86,15 @@ pub struct Application {
     state: AppState,
     max_body_bytes: usize,
     socket_mode: Option<SocketMode>,
+    gateway: Option<crate::ingress::discord_gateway::Gateway>,
 }
 
 impl Application {
     /// The application on AWS through the official SDK.
-    pub async fn build(settings: Settings, secrets: SlackSecrets) -> Result<Self, StartupError> {
+    pub async fn build(
+        settings: Settings,
+        secrets: impl Into<Secrets>,
+    ) -> Result<Self, StartupError> {
         let metrics = Arc::new(Metrics::default());
         let cloud = AwsCloud::new(&settings.aws, metrics.clone()).await;
         Self::build_with_cloud(settings, secrets, Arc::new(cloud), metrics).await
@@ -93,7 +104,7 @@ impl Application {
     /// for drills, or a test double where the emulator stops).
     pub async fn build_with_cloud(
         settings: Settings,
-        secrets: SlackSecrets,
+        secrets: impl Into<Secrets>,
         cloud: Arc<dyn Cloud>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StartupError> {
@@ -104,27 +115,43 @@ impl Application {
     /// clock across report times and daylight-saving changes).
     pub async fn build_with(
         settings: Settings,
-        secrets: SlackSecrets,
+        secrets: impl Into<Secrets>,
         cloud: Arc<dyn Cloud>,
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        secrets.require_for_serve()?;
+        let secrets: Secrets = secrets.into();
+        secrets.require_for_serve(&settings.discord)?;
         let (catalog, charts) = checked_catalogs(&settings)?;
         let store = Store::connect(&settings.store).await?;
-        let bot_token = secrets
-            .bot_token
-            .as_ref()
-            .ok_or(ConfigError::MissingSecret("SLACK_BOT_TOKEN", ""))?;
-        let chat = SlackChat::new(&settings.slack, bot_token, metrics.clone())
-            .map_err(StartupError::SlackClient)?;
-        let slack_client = chat.client();
+        // One platform per process, chosen by which bot token is set.
+        let (chat, slack_client, discord_chat): (Arc<dyn Chat>, _, _) =
+            match (&secrets.slack.bot_token, &secrets.discord.bot_token) {
+                (Some(token), _) => {
+                    let slack = SlackChat::new(&settings.slack, token, metrics.clone())
+                        .map_err(StartupError::SlackClient)?;
+                    let client = slack.client();
+                    (Arc::new(slack), Some(client), None)
+                }
+                (None, Some(token)) => {
+                    let discord =
+                        Arc::new(DiscordChat::new(&settings.discord, token, metrics.clone())?);
+                    (discord.clone(), None, Some(discord))
+                }
+                (None, None) => {
+                    return Err(ConfigError::MissingSecret(
+                        "SLACK_BOT_TOKEN or DISCORD_BOT_TOKEN",
+                        "",
+                    )
+                    .into());
+                }
+            };
         let engine = Engine::new(EngineParts {
             settings: Arc::new(settings.clone()),
             catalog: Arc::new(catalog),
             charts: Arc::new(charts),
             cloud,
-            chat: Arc::new(chat),
+            chat,
             store,
             metrics,
             clock,
@@ -133,11 +160,26 @@ impl Application {
         });
         engine.spawn_expiry();
         engine.spawn_reports();
-        let slack_verifier = secrets.signing_secret.as_ref().map(|s| {
+        let slack_verifier = secrets.slack.signing_secret.as_ref().map(|s| {
             Arc::new(SlackEventSignatureVerifier::new(&SlackSigningSecret::new(
                 s.expose().to_owned(),
             )))
         });
+        let discord = match &discord_chat {
+            Some(chat) => {
+                let verifier = match (settings.discord.mode, &secrets.discord.public_key) {
+                    (DiscordMode::Http, Some(key)) => {
+                        Some(crate::ingress::discord::Verifier::from_hex(key.expose())?)
+                    }
+                    _ => None,
+                };
+                Some(Arc::new(crate::ingress::discord::DiscordIngress {
+                    chat: chat.clone(),
+                    verifier,
+                }))
+            }
+            None => None,
+        };
         let sns = sns_ingress(&settings)?;
         if let Some(ingress) = &sns {
             engine.spawn(crate::ingress::sns::replay_unprocessed(
@@ -145,13 +187,25 @@ impl Application {
                 ingress.clone(),
             ));
         }
-        let socket_mode = match &secrets.app_token {
-            Some(app_token) => Some(
+        let socket_mode = match (&secrets.slack.app_token, slack_client) {
+            (Some(app_token), Some(slack_client)) => Some(
                 SocketMode::start(engine.clone(), slack_client, app_token)
                     .await
                     .map_err(|e| StartupError::SocketMode(e.to_string()))?,
             ),
-            None => None,
+            _ => None,
+        };
+        let gateway = match (&discord, &secrets.discord.bot_token) {
+            (Some(ingress), Some(token)) if settings.discord.mode == DiscordMode::Gateway => Some(
+                crate::ingress::discord_gateway::Gateway::start(
+                    engine.clone(),
+                    ingress.clone(),
+                    crate::chat::discord::http(&settings.discord, token)?,
+                )
+                .await
+                .map_err(|e| StartupError::DiscordGateway(e.to_string()))?,
+            ),
+            _ => None,
         };
         let listener = TcpListener::bind(settings.server.listen)
             .await
@@ -166,9 +220,11 @@ impl Application {
                 slack_verifier,
                 sns,
                 web: None,
+                discord,
             },
             max_body_bytes: settings.server.max_body_bytes,
             socket_mode,
+            gateway,
         })
     }
 
@@ -236,9 +292,11 @@ impl Application {
                 slack_verifier: None,
                 sns: None,
                 web: Some(web),
+                discord: None,
             },
             max_body_bytes: settings.server.max_body_bytes,
             socket_mode: None,
+            gateway: None,
         })
     }
 
@@ -271,6 +329,9 @@ impl Application {
             .map_err(StartupError::Serve)?;
         if let Some(sm) = &self.socket_mode {
             sm.shutdown().await;
+        }
+        if let Some(gw) = &self.gateway {
+            gw.shutdown().await;
         }
         engine.drain().await;
         Ok(())

@@ -2,6 +2,7 @@
 //! each chat adapter implements (Block Kit for Slack, embeds for Discord, the
 //! demo's web chat).
 
+pub mod discord;
 pub mod pace;
 pub mod slack;
 pub mod web;
@@ -81,6 +82,10 @@ pub struct Message {
     /// A thread reply that the whole channel should see too (Slack's
     /// `reply_broadcast`); ignored outside a thread.
     pub broadcast: bool,
+    /// The user whose command this message answers. Discord shows it in
+    /// place of that command's first answer while the interaction token
+    /// lasts; Slack ignores it.
+    pub answers: Option<String>,
 }
 
 impl Message {

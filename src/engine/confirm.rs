@@ -133,6 +133,7 @@ impl Engine {
             if plan.dry_run {
                 pointer.text.push_str(" (dry run)");
             }
+            pointer.answers = Some(req.user.clone());
             self.chat.post(&req.channel, None, &pointer).await?;
         }
         if let Some(old) = supersedes {
@@ -288,7 +289,7 @@ impl Engine {
     }
 
     /// Whether `user` holds `role`: listed by id, or a member of a listed
-    /// user group.
+    /// Slack user group (`S…`) or Discord role (`&<id>`).
     pub(super) async fn permitted(&self, user: &str, role: &str) -> bool {
         let Some(members) = self.settings.roles.get(role) else {
             return false;
@@ -296,7 +297,10 @@ impl Engine {
         if members.iter().any(|m| m == user) {
             return true;
         }
-        for group in members.iter().filter(|m| m.starts_with('S')) {
+        for group in members
+            .iter()
+            .filter(|m| m.starts_with('S') || m.starts_with('&'))
+        {
             match self.chat.group_members(group).await {
                 Ok(users) if users.iter().any(|u| u == user) => return true,
                 Ok(_) => {}

@@ -12,10 +12,13 @@ use super::{ActionError, Engine};
 use crate::chat::{Message, Tone};
 use crate::store::IncidentRow;
 
-/// How Slack writes a mention of a user or a user group.
+/// How chat writes a mention of a user or a group: a Slack user group
+/// (`S…`), a Discord role (written `&<id>` in the config), or a user.
 fn mention(id: &str) -> String {
     if id.starts_with('S') {
         format!("<!subteam^{id}>")
+    } else if let Some(role) = id.strip_prefix('&') {
+        format!("<@&{role}>")
     } else {
         crate::chat::mention(id)
     }

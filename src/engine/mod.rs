@@ -90,6 +90,9 @@ pub enum Visibility {
 pub struct Ack {
     pub visibility: Visibility,
     pub message: Message,
+    /// A background job will post the outcome in the channel (Discord then
+    /// lets that post replace this answer).
+    pub job: bool,
 }
 
 /// What a read-only action produces.
@@ -273,6 +276,7 @@ impl Engine {
                 "answered",
                 String::new(),
                 Ack {
+                    job: false,
                     visibility: Visibility::Ephemeral,
                     message: match topic {
                         Some(spec) => help::command(&spec),
@@ -285,6 +289,7 @@ impl Engine {
                 "rejected",
                 e.to_string(),
                 Ack {
+                    job: false,
                     visibility: Visibility::Ephemeral,
                     message: Message {
                         tone: Tone::Warning,
@@ -297,6 +302,7 @@ impl Engine {
             Parsed::Run(inv) => {
                 let command = inv.canonical();
                 let ack = Ack {
+                    job: true,
                     visibility: Visibility::Ephemeral,
                     message: Message::text(format!("⏳ Running `/scale {command}`…")),
                 };
@@ -329,10 +335,13 @@ impl Engine {
         let _enter = span.enter();
         let result = actions::run(&self, &inv, &req).await;
         let (outcome, detail) = match result {
-            Ok(Outcome::Reply(reply)) => match self.deliver(&req.channel, reply).await {
-                Ok(()) => ("ok", String::new()),
-                Err(e) => ("chat_failed", e.to_string()),
-            },
+            Ok(Outcome::Reply(mut reply)) => {
+                reply.message.answers = Some(req.user.clone());
+                match self.deliver(&req.channel, reply).await {
+                    Ok(()) => ("ok", String::new()),
+                    Err(e) => ("chat_failed", e.to_string()),
+                }
+            }
             Ok(Outcome::Posted) => ("ok", String::new()),
             Ok(Outcome::Proposal(proposal)) => match self.propose(&req, &inv, proposal, None).await
             {
@@ -361,6 +370,7 @@ impl Engine {
             title: Some(format!("Could not run /scale {}", inv.canonical())),
             tone,
             text: capitalise(&e.to_string()),
+            answers: Some(req.user.clone()),
             ..Default::default()
         };
         match self.chat.post(&req.channel, None, &message).await {

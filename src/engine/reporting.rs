@@ -27,14 +27,16 @@ impl Engine {
     /// Builds and posts a report to `channel`, its charts in the thread.
     /// The scheduled daily report also stores the day's policy snapshot
     /// and prunes old ones; that outcome is one more part of the report.
+    /// `answers` is the user whose command asked for it (none: scheduled).
     pub async fn post_report(
         &self,
         kind: ReportKind,
         channel: &str,
-        scheduled: bool,
+        answers: Option<&str>,
     ) -> Result<MessageRef, ActionError> {
         let mut report = self.build_report(kind).await;
-        if scheduled && kind == ReportKind::Daily {
+        report.message.answers = answers.map(str::to_owned);
+        if answers.is_none() && kind == ReportKind::Daily {
             let (label, value) = self.daily_snapshot().await;
             report.message = report.message.field(label, value);
         }
@@ -144,7 +146,7 @@ impl Engine {
         let late = now - slot;
         tracing::info!(report = kind.key(), slot = %slot, late_seconds = late.num_seconds(), "posting scheduled report");
         let channel = self.settings.channels.reports.clone();
-        let result = self.post_report(kind, &channel, true).await;
+        let result = self.post_report(kind, &channel, None).await;
         let outcome = if result.is_ok() { "posted" } else { "unposted" };
         self.metrics.scheduled_report(kind.key(), outcome);
         self.store

@@ -1,6 +1,8 @@
 //! Inbound HTTP: every request is verified, parsed and acknowledged here;
 //! anything slow happens in the engine after the ack.
 
+pub mod discord;
+pub mod discord_gateway;
 mod health;
 pub mod sim_alarms;
 pub mod slack;
@@ -28,12 +30,16 @@ pub struct AppState {
     /// The demo's web chat; `None` outside `scalebot demo`, where its
     /// routes answer 404.
     pub web: Option<Arc<crate::chat::web::WebChat>>,
+    /// `None` when the bot serves Slack: `/discord/interactions` then
+    /// refuses everything.
+    pub discord: Option<Arc<discord::DiscordIngress>>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/slack/commands", post(slack::commands))
         .route("/slack/interactions", post(slack::interactions))
+        .route("/discord/interactions", post(discord::interactions))
         .route("/sns", post(sns::sns))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

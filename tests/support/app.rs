@@ -9,13 +9,14 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use scalebot::cloud::Cloud;
 use scalebot::cloud::aws::AwsCloud;
-use scalebot::config::{Secret, Settings, SlackSecrets};
+use scalebot::config::{DiscordMode, DiscordSecrets, Secret, Secrets, Settings, SlackSecrets};
 use scalebot::engine::Engine;
 use scalebot::metrics::Metrics;
 use scalebot::startup::Application;
 use sha2::Sha256;
 use tokio::sync::oneshot;
 
+use super::discord::FakeDiscord;
 use super::slack::{APP_TOKEN, BOT_TOKEN, FakeSlack};
 
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -40,6 +41,14 @@ pub struct Options {
     pub max_attempts: u32,
     /// The time source (the system clock when none).
     pub clock: Option<Arc<dyn scalebot::engine::Clock>>,
+    /// Serve Discord (HTTP interactions, REST at the local fake) instead
+    /// of Slack.
+    pub discord: bool,
+    /// With `discord`: interactions over the gateway instead of HTTP.
+    pub discord_gateway: bool,
+    /// With `discord`: REST to `https://discord.com` as in production,
+    /// reached at the fake's HTTPS port, with serenity's rate limiter on.
+    pub discord_tls: bool,
 }
 
 impl Default for Options {
@@ -53,6 +62,9 @@ impl Default for Options {
             http: true,
             max_attempts: 3,
             clock: None,
+            discord: false,
+            discord_gateway: false,
+            discord_tls: false,
         }
     }
 }
@@ -63,6 +75,9 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub engine: Arc<Engine>,
     pub store_url: String,
+    /// The Discord fake and the application's signing key (Discord apps).
+    pub discord: Option<FakeDiscord>,
+    pub discord_key: Option<Arc<ring::signature::Ed25519KeyPair>>,
     shutdown: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -102,13 +117,54 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     settings.channels.incidents = INCIDENTS.into();
     settings.runbook.monitor_interval_seconds = 1;
     settings.runbook.monitor_max_minutes = 1;
+    let (discord, discord_key) = if opts.discord {
+        let fake = FakeDiscord::start().await;
+        settings.discord.mode = if opts.discord_gateway {
+            DiscordMode::Gateway
+        } else {
+            DiscordMode::Http
+        };
+        settings.discord.application_id = super::discord::APPLICATION_ID.into();
+        settings.discord.guild_id = super::discord::GUILD_ID.into();
+        if opts.discord_tls {
+            let ca = dir.path().join("discord-ca.pem");
+            std::fs::write(&ca, &fake.ca_pem).expect("write the CA");
+            settings.discord.extra_ca_pem_file = Some(ca);
+            settings
+                .discord
+                .host_addresses
+                .insert("discord.com".into(), fake.tls_addr);
+        } else {
+            settings.discord.api_url = fake.api_url();
+        }
+        settings.discord.post_interval_ms = 0;
+        let pkcs8 =
+            ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+                .expect("ed25519 key");
+        let key = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key pair");
+        (Some(fake), Some(Arc::new(key)))
+    } else {
+        (None, None)
+    };
     if let Some(tweak) = opts.tweak {
         tweak(&mut settings);
     }
-    let secrets = SlackSecrets {
-        bot_token: Some(Secret::new(BOT_TOKEN)),
-        signing_secret: opts.http.then(|| Secret::new(SIGNING_SECRET)),
-        app_token: opts.socket_mode.then(|| Secret::new(APP_TOKEN)),
+    let secrets = match &discord_key {
+        None => Secrets::from(SlackSecrets {
+            bot_token: Some(Secret::new(BOT_TOKEN)),
+            signing_secret: opts.http.then(|| Secret::new(SIGNING_SECRET)),
+            app_token: opts.socket_mode.then(|| Secret::new(APP_TOKEN)),
+        }),
+        Some(key) => {
+            use ring::signature::KeyPair;
+            Secrets {
+                slack: SlackSecrets::default(),
+                discord: DiscordSecrets {
+                    bot_token: Some(Secret::new(super::discord::BOT_TOKEN)),
+                    public_key: Some(Secret::new(hex::encode(key.public_key().as_ref()))),
+                },
+            }
+        }
     };
     let app = match (opts.wrap_cloud, opts.clock) {
         (None, None) => Application::build(settings, secrets).await,
@@ -143,6 +199,8 @@ pub async fn spawn_app(opts: Options) -> TestApp {
             .expect("client"),
         engine,
         store_url,
+        discord,
+        discord_key,
         shutdown: Some(tx),
         done: Some(done),
         _dir: dir,
@@ -181,6 +239,43 @@ pub fn slash_body(text: &str, user: &str, channel: &str) -> String {
 }
 
 impl TestApp {
+    /// POSTs `body` to `/discord/interactions`, signed as Discord signs:
+    /// Ed25519 over the timestamp followed by the body.
+    pub async fn discord_signed(
+        &self,
+        body: &str,
+        ts: i64,
+        key: &ring::signature::Ed25519KeyPair,
+    ) -> reqwest::Response {
+        let ts = ts.to_string();
+        let mut signed = ts.clone().into_bytes();
+        signed.extend_from_slice(body.as_bytes());
+        let signature = hex::encode(key.sign(&signed).as_ref());
+        self.http
+            .post(format!("{}/discord/interactions", self.base))
+            .header("content-type", "application/json")
+            .header("x-signature-ed25519", signature)
+            .header("x-signature-timestamp", ts)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Sends an interaction signed with the app's key; returns the answer.
+    pub async fn discord_interaction(&self, interaction: &serde_json::Value) -> serde_json::Value {
+        let key = self.discord_key.clone().expect("a Discord app");
+        let resp = self
+            .discord_signed(&interaction.to_string(), now(), &key)
+            .await;
+        assert_eq!(resp.status(), 200, "interaction answered");
+        resp.json().await.expect("answer is JSON")
+    }
+
+    pub fn fake_discord(&self) -> &FakeDiscord {
+        self.discord.as_ref().expect("a Discord app")
+    }
+
     pub async fn post_signed(
         &self,
         path: &str,

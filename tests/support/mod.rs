@@ -5,6 +5,7 @@ pub mod cbor_proxy;
 pub mod clock;
 pub mod counting_cloud;
 pub mod demo;
+pub mod discord;
 pub mod moto;
 pub mod partial_cloud;
 pub mod slack;

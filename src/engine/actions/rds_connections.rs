@@ -153,6 +153,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         )),
         buttons: Vec::new(),
         broadcast: false,
+        answers: None,
     }
     .field(
         format!("Connections (max, {minutes} min)"),

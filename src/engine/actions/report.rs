@@ -23,6 +23,8 @@ pub(super) async fn run(
             "a `params.report` of daily, weekly or monthly, not `{key}`"
         ))
     })?;
-    engine.post_report(kind, &req.channel, false).await?;
+    engine
+        .post_report(kind, &req.channel, Some(&req.user))
+        .await?;
     Ok(Outcome::Posted)
 }

@@ -139,6 +139,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         )),
         buttons: Vec::new(),
         broadcast: false,
+        answers: None,
     }
     .field(format!("Throttles ({minutes} min)"), number(throttles))
     .field(format!("Throttle rate ({minutes} min)"), percent(rate))

@@ -1,0 +1,420 @@
+//! Discord interactions: `POST /discord/interactions` (HTTP mode) and the
+//! gateway (`discord_gateway.rs`) both end in [`DiscordIngress::handle`],
+//! which answers within Discord's 3 seconds and hands slow work to the
+//! engine.
+//!
+//! HTTP mode checks, before anything is parsed: the Ed25519 signature over
+//! `X-Signature-Timestamp` followed by the raw body, against the
+//! application's public key (ring, constant-time); and the timestamp's age,
+//! at most five minutes either way, so a captured request cannot be
+//! replayed (serenity's verifier does not check that). Any failure is 401
+//! and changes nothing: Discord itself sends bad signatures now and then to
+//! check that the endpoint refuses them.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ring::signature::{ED25519, UnparsedPublicKey};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::chat::discord::render::{self, parse_custom_id};
+use crate::chat::discord::{DiscordChat, commands};
+use crate::engine::{ButtonEvent, CommandRequest, Engine, Platform};
+
+/// How far a request's timestamp may be from the bot's clock.
+const MAX_AGE_SECS: i64 = 300;
+
+/// Interaction types (Discord docs).
+const PING: u8 = 1;
+const APPLICATION_COMMAND: u8 = 2;
+const MESSAGE_COMPONENT: u8 = 3;
+const AUTOCOMPLETE: u8 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error("missing X-Signature-Ed25519 or X-Signature-Timestamp")]
+    MissingHeaders,
+    #[error("signature check failed")]
+    BadSignature,
+    #[error("timestamp is more than five minutes from now")]
+    Stale,
+    #[error("malformed interaction: {0}")]
+    Malformed(String),
+    #[error("unsupported interaction type {0}")]
+    UnknownType(u8),
+    #[error(
+        "Discord HTTP interactions are off: set discord.mode = \"http\" and DISCORD_PUBLIC_KEY"
+    )]
+    Disabled,
+}
+
+impl Rejection {
+    fn status(&self) -> StatusCode {
+        match self {
+            Rejection::MissingHeaders | Rejection::BadSignature | Rejection::Stale => {
+                StatusCode::UNAUTHORIZED
+            }
+            Rejection::Malformed(_) | Rejection::UnknownType(_) => StatusCode::BAD_REQUEST,
+            Rejection::Disabled => StatusCode::NOT_FOUND,
+        }
+    }
+    fn outcome(&self) -> &'static str {
+        match self {
+            Rejection::MissingHeaders => "missing_signature",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::Stale => "stale",
+            Rejection::Malformed(_) => "malformed",
+            Rejection::UnknownType(_) => "unknown_type",
+            Rejection::Disabled => "disabled",
+        }
+    }
+}
+
+/// The application's Ed25519 public key.
+#[derive(Clone)]
+pub struct Verifier {
+    key: [u8; 32],
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("DISCORD_PUBLIC_KEY is not 64 hex characters (an Ed25519 public key)")]
+pub struct BadKey;
+
+impl Verifier {
+    pub fn from_hex(hex_key: &str) -> Result<Self, BadKey> {
+        let bytes = hex::decode(hex_key.trim()).map_err(|_| BadKey)?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| BadKey)?;
+        Ok(Self { key })
+    }
+
+    /// Checks the headers against `body`, with `now` in Unix seconds.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), Rejection> {
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let (Some(signature), Some(timestamp)) =
+            (get("x-signature-ed25519"), get("x-signature-timestamp"))
+        else {
+            return Err(Rejection::MissingHeaders);
+        };
+        let signature = hex::decode(signature).map_err(|_| Rejection::BadSignature)?;
+        let mut signed = Vec::with_capacity(timestamp.len() + body.len());
+        signed.extend_from_slice(timestamp.as_bytes());
+        signed.extend_from_slice(body);
+        UnparsedPublicKey::new(&ED25519, &self.key)
+            .verify(&signed, &signature)
+            .map_err(|_| Rejection::BadSignature)?;
+        // Checked after the signature, so the answer says nothing about
+        // timestamps to someone who cannot sign.
+        let ts: i64 = timestamp.parse().map_err(|_| Rejection::Stale)?;
+        if (now - ts).abs() > MAX_AGE_SECS {
+            return Err(Rejection::Stale);
+        }
+        Ok(())
+    }
+}
+
+/// What Discord sends, as far as the bot reads it.
+#[derive(Debug, Deserialize)]
+pub struct Interaction {
+    #[serde(rename = "type")]
+    pub kind: u8,
+    pub id: String,
+    pub token: String,
+    #[serde(default)]
+    pub channel_id: Option<String>,
+    #[serde(default)]
+    pub channel: Option<IdOnly>,
+    #[serde(default)]
+    pub member: Option<Member>,
+    #[serde(default)]
+    pub user: Option<IdOnly>,
+    #[serde(default)]
+    pub data: Value,
+    #[serde(default)]
+    pub message: Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IdOnly {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Member {
+    pub user: IdOnly,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// The answer to give Discord now, and a click for the engine afterwards.
+pub struct Handled {
+    pub response: Value,
+    pub click: Option<ButtonEvent>,
+}
+
+pub struct DiscordIngress {
+    pub chat: Arc<DiscordChat>,
+    /// `None` in gateway mode: the HTTP route then refuses everything.
+    pub verifier: Option<Verifier>,
+}
+
+impl DiscordIngress {
+    /// Answers one verified interaction; only parsing and the engine's
+    /// accept (an audit enqueue) happen before the answer.
+    pub async fn handle(
+        &self,
+        engine: &Arc<Engine>,
+        ix: Interaction,
+    ) -> Result<Handled, Rejection> {
+        if ix.kind == PING {
+            return Ok(Handled {
+                response: json!({"type": 1}),
+                click: None,
+            });
+        }
+        if !matches!(
+            ix.kind,
+            APPLICATION_COMMAND | MESSAGE_COMPONENT | AUTOCOMPLETE
+        ) {
+            return Err(Rejection::UnknownType(ix.kind));
+        }
+        let user = match (&ix.member, &ix.user) {
+            (Some(m), _) => m.user.id.clone(),
+            (None, Some(u)) => u.id.clone(),
+            (None, None) => return Err(Rejection::Malformed("no member or user".into())),
+        };
+        let channel = ix
+            .channel_id
+            .clone()
+            .or_else(|| ix.channel.as_ref().map(|c| c.id.clone()))
+            .ok_or_else(|| Rejection::Malformed("no channel_id".into()))?;
+        match ix.kind {
+            AUTOCOMPLETE => {
+                let typed = commands::focused(&ix.data).unwrap_or_default();
+                let settings = engine.settings();
+                let mut names: Vec<String> = settings.runbook.functions.clone();
+                names.extend(settings.functions.keys().cloned());
+                names.sort();
+                names.dedup();
+                Ok(Handled {
+                    response: commands::choices(&names, &typed),
+                    click: None,
+                })
+            }
+            APPLICATION_COMMAND => {
+                let Some(text) = commands::text_of(engine.catalog(), &ix.data) else {
+                    return Err(Rejection::Malformed("not the /scale command".into()));
+                };
+                self.record_roles(&ix, &user);
+                let ack = engine
+                    .accept(CommandRequest {
+                        platform: Platform::Discord,
+                        user: user.clone(),
+                        channel: channel.clone(),
+                        text,
+                        incident: None,
+                    })
+                    .await;
+                let mut data = render::body(&ack.message);
+                if ack.job {
+                    // Public, so that the engine's result can replace it.
+                    self.chat.command_answered(&channel, &user, &ix.token);
+                } else {
+                    data["flags"] = json!(64);
+                }
+                Ok(Handled {
+                    response: json!({"type": 4, "data": data}),
+                    click: None,
+                })
+            }
+            _ => self.component(ix, user, channel),
+        }
+    }
+
+    /// The member's current roles, for the engine's role checks; only
+    /// from interactions that are acted on.
+    fn record_roles(&self, ix: &Interaction, user: &str) {
+        if let Some(m) = &ix.member {
+            self.chat.member_roles(user, m.roles.clone());
+        }
+    }
+
+    fn component(
+        &self,
+        ix: Interaction,
+        user: String,
+        channel: String,
+    ) -> Result<Handled, Rejection> {
+        let custom_id = ix.data["custom_id"]
+            .as_str()
+            .ok_or_else(|| Rejection::Malformed("no custom_id".into()))?;
+        let (action, value, ask) = parse_custom_id(custom_id)
+            .ok_or_else(|| Rejection::Malformed("a custom_id the bot did not make".into()))?;
+        if action == "dismiss" {
+            return Ok(Handled {
+                response: json!({"type": 7, "data": {"content": "Not run.", "components": []}}),
+                click: None,
+            });
+        }
+        if ask {
+            // The second click Discord's missing confirm dialog stands for:
+            // only the clicker sees it; its red button is the real one.
+            let embed = &ix.message["embeds"][0];
+            let title = embed["title"].as_str().unwrap_or("Run this?");
+            let mut lines: Vec<String> = Vec::new();
+            for f in embed["fields"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "{}: {}",
+                    f["name"].as_str().unwrap_or_default(),
+                    f["value"].as_str().unwrap_or_default()
+                ));
+            }
+            return Ok(Handled {
+                response: json!({"type": 4, "data": render::second_click(action, value, title, &lines.join("\n"))}),
+                click: None,
+            });
+        }
+        self.record_roles(&ix, &user);
+        self.chat.clicked(&channel, &user, &ix.token);
+        let ephemeral = ix.message["flags"].as_u64().is_some_and(|f| f & 64 != 0);
+        let response = if ephemeral {
+            // The second-click dialog: replaced, so it cannot run twice.
+            json!({"type": 7, "data": {"content": "▶️ Sent.", "components": []}})
+        } else {
+            // The engine redraws the message itself.
+            json!({"type": 6})
+        };
+        Ok(Handled {
+            response,
+            click: Some(ButtonEvent {
+                platform: Platform::Discord,
+                user,
+                channel,
+                action_id: action.to_owned(),
+                value: value.to_owned(),
+            }),
+        })
+    }
+}
+
+fn reject(state: &AppState, started: Instant, r: Rejection) -> Response {
+    state
+        .engine
+        .metrics()
+        .request(ROUTE, r.outcome(), Some(started.elapsed().as_secs_f64()));
+    tracing::info!(route = ROUTE, reason = %r, "request refused");
+    (r.status(), format!("{r}\n")).into_response()
+}
+
+const ROUTE: &str = "/discord/interactions";
+
+pub async fn interactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let Some(ingress) = state.discord.clone() else {
+        return reject(&state, started, Rejection::Disabled);
+    };
+    let Some(verifier) = &ingress.verifier else {
+        return reject(&state, started, Rejection::Disabled);
+    };
+    let now = state.engine.now().timestamp();
+    if let Err(r) = verifier.verify(&headers, &body, now) {
+        return reject(&state, started, r);
+    }
+    let ix: Interaction = match serde_json::from_slice(&body) {
+        Ok(ix) => ix,
+        Err(e) => return reject(&state, started, Rejection::Malformed(e.to_string())),
+    };
+    let handled = match ingress.handle(&state.engine, ix).await {
+        Ok(h) => h,
+        Err(r) => return reject(&state, started, r),
+    };
+    if let Some(click) = handled.click {
+        let engine = state.engine.clone();
+        state
+            .engine
+            .spawn(async move { engine.on_button(click).await });
+    }
+    state
+        .engine
+        .metrics()
+        .request(ROUTE, "ok", Some(started.elapsed().as_secs_f64()));
+    Json(handled.response).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    fn key() -> Ed25519KeyPair {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+            .unwrap_or_else(|_| panic!("pkcs8"));
+        Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap_or_else(|_| panic!("key"))
+    }
+
+    fn headers(key: &Ed25519KeyPair, ts: &str, body: &[u8]) -> HeaderMap {
+        let mut signed = ts.as_bytes().to_vec();
+        signed.extend_from_slice(body);
+        let mut h = HeaderMap::new();
+        let sig = hex::encode(key.sign(&signed).as_ref());
+        h.insert(
+            "x-signature-ed25519",
+            sig.parse().unwrap_or_else(|_| panic!("header")),
+        );
+        h.insert(
+            "x-signature-timestamp",
+            ts.parse().unwrap_or_else(|_| panic!("header")),
+        );
+        h
+    }
+
+    #[test]
+    fn signature_then_age_is_checked() {
+        let k = key();
+        let v = Verifier::from_hex(&hex::encode(k.public_key().as_ref())).expect("key");
+        let body = br#"{"type":1}"#;
+        let now = 1_800_000_000;
+        assert!(
+            v.verify(&headers(&k, "1800000000", body), body, now)
+                .is_ok()
+        );
+        assert!(
+            v.verify(&headers(&k, "1800000000", body), body, now + 300)
+                .is_ok()
+        );
+        assert!(matches!(
+            v.verify(&headers(&k, "1800000000", body), body, now + 301),
+            Err(Rejection::Stale)
+        ));
+        assert!(matches!(
+            v.verify(&headers(&k, "1800000000", body), b"{\"type\":2}", now),
+            Err(Rejection::BadSignature)
+        ));
+        // A signed timestamp that is not a number is refused too.
+        assert!(matches!(
+            v.verify(&headers(&k, "soon", body), body, now),
+            Err(Rejection::Stale)
+        ));
+        assert!(matches!(
+            v.verify(&HeaderMap::new(), body, now),
+            Err(Rejection::MissingHeaders)
+        ));
+    }
+
+    #[test]
+    fn a_public_key_must_be_32_bytes_of_hex() {
+        assert!(Verifier::from_hex("zz").is_err());
+        assert!(Verifier::from_hex(&"ab".repeat(31)).is_err());
+        assert!(Verifier::from_hex(&"ab".repeat(32)).is_ok());
+    }
+}

@@ -267,6 +267,7 @@ impl Engine {
                     dedup_key: Some(key.clone()),
                     reason: reason.clone(),
                     context: RootContext::Alarm(Box::new(alarm.clone())),
+                    acknowledged_by: None,
                 };
                 let incident = match self.open_incident(new, "cloudwatch").await {
                     Ok(incident) => incident,

@@ -19,6 +19,9 @@ pub(super) struct NewIncident {
     pub reason: String,
     /// What the root message is drawn from.
     pub context: RootContext,
+    /// Who is already on it: the requester of a runbook action is, so the
+    /// incident starts acknowledged and nobody is reminded to pick it up.
+    pub acknowledged_by: Option<String>,
 }
 
 /// Short ids people can type: `INC-7F3K2Q`, `P-9XK2LD`.
@@ -60,6 +63,7 @@ impl Engine {
             context: RootContext::Manual {
                 requester: requester.to_owned(),
             },
+            acknowledged_by: Some(requester.to_owned()),
         };
         self.open_incident(new, requester).await
     }
@@ -76,30 +80,46 @@ impl Engine {
             id: short_id("INC"),
             title: new.title,
             level: new.level,
-            state: "open".into(),
+            state: if new.acknowledged_by.is_some() {
+                "acknowledged".into()
+            } else {
+                "open".into()
+            },
             source: new.source.into(),
             dedup_key: new.dedup_key,
             channel: self.settings.channels.incidents.clone(),
             root_ts: None,
             opened_ms: now,
-            acked_ms: None,
+            acked_ms: new.acknowledged_by.as_ref().map(|_| now),
             resolved_ms: None,
             updated_ms: now,
             context: serde_json::to_string(&new.context).ok(),
         };
         self.store.insert_incident(&incident).await?;
+        let acked = new.acknowledged_by.is_some();
+        let escalate_at = if acked && self.settings.escalation.ack_stops_clock {
+            None
+        } else {
+            self.escalation_deadline(incident.level, now)
+        };
         self.store
-            .set_next_escalation(&incident.id, self.escalation_deadline(incident.level, now))
+            .set_next_escalation(&incident.id, escalate_at)
             .await?;
-        self.store
-            .set_next_reminder(&incident.id, self.reminder_deadline(incident.level, now))
-            .await?;
+        if !acked {
+            self.store
+                .set_next_reminder(&incident.id, self.reminder_deadline(incident.level, now))
+                .await?;
+        }
         let body = if new.reason.is_empty() {
             incident.title.clone()
         } else {
             new.reason
         };
         self.record_event(&incident, actor, "opened", &body).await?;
+        if let Some(who) = &new.acknowledged_by {
+            self.record_event(&incident, who, "acknowledged", "on it as the requester")
+                .await?;
+        }
         let posted = self
             .chat
             .post(&incident.channel, None, &self.root_message(&incident))

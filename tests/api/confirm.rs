@@ -147,9 +147,19 @@ async fn a_confirmed_plan_runs_once_and_is_threaded() {
         .await
         .expect("events");
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    for k in ["opened", "plan", "confirmed", "executed", "monitor"] {
+    for k in [
+        "opened",
+        "acknowledged",
+        "plan",
+        "confirmed",
+        "executed",
+        "monitor",
+    ] {
         assert!(kinds.contains(&k), "{k} in {kinds:?}");
     }
+    // The requester is on it: acknowledged from the start, nobody reminded.
+    assert_eq!(incident[0].state, "acknowledged");
+    assert_eq!(incident[0].acked_ms, Some(incident[0].opened_ms));
     let audit = app.audit().await;
     assert!(audit.iter().any(|a| a.command == format!("confirm {plan}")
         && a.outcome == "refused"

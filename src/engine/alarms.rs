@@ -539,9 +539,7 @@ impl Engine {
                 format!("👀 Acknowledged by {}.", crate::chat::mention(user)),
             ),
             "incident.escalate" => {
-                if self.escalate_now(&incident).await? {
-                    self.record_event(&incident, user, "escalate_requested", "escalated by hand")
-                        .await?;
+                if self.escalate_now(&incident, user).await? {
                     return Ok(None);
                 }
                 return Ok(Some(format!(

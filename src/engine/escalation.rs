@@ -68,13 +68,18 @@ impl Engine {
             {
                 continue;
             }
-            self.announce_escalation(&incident, next_level).await?;
+            self.announce_escalation(&incident, next_level, None)
+                .await?;
         }
         Ok(())
     }
 
     /// `/scale incident <id> escalate`: moves up one level now.
-    pub(super) async fn escalate_now(&self, incident: &IncidentRow) -> Result<bool, ActionError> {
+    pub(super) async fn escalate_now(
+        &self,
+        incident: &IncidentRow,
+        by: &str,
+    ) -> Result<bool, ActionError> {
         if incident.level >= 4 {
             return Ok(false);
         }
@@ -93,7 +98,7 @@ impl Engine {
         {
             return Ok(false);
         }
-        self.announce_escalation(incident, next).await?;
+        self.announce_escalation(incident, next, Some(by)).await?;
         Ok(true)
     }
 
@@ -156,6 +161,7 @@ impl Engine {
         &self,
         incident: &IncidentRow,
         level: i64,
+        by: Option<&str>,
     ) -> Result<(), ActionError> {
         let Some(settings) = usize::try_from(level - 1)
             .ok()
@@ -165,8 +171,12 @@ impl Engine {
         };
         let who: Vec<String> = settings.mention.iter().map(|m| mention(m)).collect();
         let minutes = (self.now().timestamp_millis() - incident.opened_ms) / 60_000;
+        let why = match by {
+            Some(user) => format!("by {}", crate::chat::mention(user)),
+            None => format!("after {minutes} min unresolved"),
+        };
         let text = format!(
-            "⬆️ Escalated to {} after {minutes} min unresolved.{}",
+            "⬆️ Escalated to {} {why}.{}",
             settings.name,
             if who.is_empty() {
                 String::new()
@@ -185,7 +195,7 @@ impl Engine {
             broadcast: level >= 4,
             ..Default::default()
         };
-        self.thread(incident, "scalebot", "escalated", &message)
+        self.thread(incident, by.unwrap_or("scalebot"), "escalated", &message)
             .await?;
         self.request_redraw(&incident.id);
         if self.settings.escalation.dedicated_channel_at == Some(level) {

@@ -306,15 +306,6 @@ impl Store {
 }
 
 impl Store {
-    pub async fn set_incident_context(&self, id: &str, context: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET context = $1 WHERE id = $2")
-            .bind(context)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     /// Remembers the channel opened for an incident (at L3).
     pub async fn set_incident_channel(&self, id: &str, channel: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE incidents SET dedicated_channel = $1 WHERE id = $2")

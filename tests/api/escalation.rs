@@ -105,7 +105,8 @@ async fn reminders_repeat_until_acknowledged_and_the_root_keeps_its_fields() {
             .await,
         200
     );
-    app.wait_incident_post("Escalated to L2 operations team")
+    // By hand, so it names who, not how long.
+    app.wait_incident_post("Escalated to L2 operations team by <@U0OPS>")
         .await;
     root_update(&app, &ts, "L2 operations team").await;
 

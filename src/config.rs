@@ -862,11 +862,11 @@ impl Settings {
             ("weekly_at", &r.weekly_at),
             ("monthly_at", &r.monthly_at),
         ] {
-            if crate::reports::schedule::parse_time(value).is_none() {
+            if crate::schedule::parse_time(value).is_none() {
                 return Err(invalid(key, format!("{value:?} is not a time HH:MM")));
             }
         }
-        if crate::reports::schedule::parse_weekday(&r.weekly_day).is_none() {
+        if crate::schedule::parse_weekday(&r.weekly_day).is_none() {
             return Err(invalid(
                 "weekly_day",
                 format!("{:?} is not a weekday (monday … sunday)", r.weekly_day),

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+use scalebot::chart::plan::{ChartPlan, QuerySet, by_id};
 use scalebot::cloud::Cloud;
 use scalebot::config::{Secrets, Settings};
-use scalebot::engine::charting::{ChartPlan, QuerySet, by_id};
 use scalebot::metrics::Metrics;
 use scalebot::startup::{Application, load_catalogs};
 

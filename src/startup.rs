@@ -15,11 +15,12 @@ use crate::chat::Chat;
 use crate::chat::discord::DiscordChat;
 use crate::chat::slack::SlackChat;
 use crate::chat::web::WebChat;
+use crate::clock::{Clock, SystemClock};
 use crate::cloud::Cloud;
 use crate::cloud::aws::AwsCloud;
 use crate::cloud::sim::{SimClock, SimCloud};
 use crate::config::{ConfigError, DiscordMode, Secrets, Settings};
-use crate::engine::{ACTIONS, Clock, Engine, EngineParts, SystemClock};
+use crate::engine::{ACTIONS, Engine, EngineParts};
 use crate::ingress::socket_mode::SocketMode;
 use crate::ingress::{AppState, router};
 use crate::metrics::Metrics;
@@ -151,6 +152,7 @@ impl Application {
             catalog: Arc::new(catalog),
             charts: Arc::new(charts),
             cloud,
+            drills: None,
             chat,
             store,
             metrics,
@@ -255,6 +257,7 @@ impl Application {
             catalog: Arc::new(catalog),
             charts: Arc::new(charts),
             cloud: sim.clone(),
+            drills: Some(sim.clone()),
             chat: web.clone(),
             store,
             metrics,

@@ -1,8 +1,10 @@
 //! Charts: definitions in `charts/*.toml`, rendered with plotters to PNG.
 
+pub mod plan;
 mod render;
 pub mod spec;
 
+pub use plan::Image;
 pub use render::{ChartData, ChartError, SeriesData, Threshold, render_png};
 pub use spec::{Axis, ChartCatalog, ChartSpec, SeriesSpec, ThresholdSpec};
 

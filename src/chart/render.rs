@@ -121,7 +121,7 @@ fn draw(
         "%H:%M"
     };
     let x_fmt = |d: &DateTime<Tz>| d.format(fmt).to_string();
-    let y_fmt = |v: &f64| crate::engine::format::number(*v);
+    let y_fmt = |v: &f64| crate::format::number(*v);
     chart
         .configure_mesh()
         .x_labels(8)

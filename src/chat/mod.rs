@@ -2,12 +2,15 @@
 //! each chat adapter implements (Block Kit for Slack, embeds for Discord, the
 //! demo's web chat).
 
+pub mod button;
 pub mod discord;
 pub mod pace;
 pub mod slack;
 pub mod web;
 
 use async_trait::async_trait;
+
+pub use button::{ButtonAction, ButtonError};
 
 /// Where a message is, so it can be replied to or updated.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -62,8 +65,7 @@ pub struct Confirm {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Button {
     pub label: String,
-    pub action_id: String,
-    pub value: String,
+    pub action: ButtonAction,
     pub style: ButtonStyle,
     pub confirm: Option<Confirm>,
 }
@@ -116,14 +118,7 @@ impl Message {
     }
 }
 
-/// A PNG to attach.
-#[derive(Debug, Clone)]
-pub struct Image {
-    pub filename: String,
-    pub title: String,
-    pub alt_text: String,
-    pub png: Vec<u8>,
-}
+pub use crate::chart::Image;
 
 /// Any file to attach (a post-mortem, an export).
 #[derive(Debug, Clone)]

@@ -168,8 +168,8 @@ pub fn blocks(message: &Message) -> Vec<SlackBlock> {
             .take(25)
             .map(|b| {
                 let mut el = SlackBlockButtonElement::new(pt!(clip(&b.label, 75)))
-                    .with_action_id(b.action_id.clone().into())
-                    .with_value(b.value.clone());
+                    .with_action_id(b.action.action_id().into())
+                    .with_value(b.action.value());
                 match b.style {
                     ButtonStyle::Primary => el = el.with_style(SlackBlockButtonStyle::Primary),
                     ButtonStyle::Danger => el = el.with_style(SlackBlockButtonStyle::Danger),

@@ -58,8 +58,8 @@ impl From<&Message> for WebBody {
     fn from(m: &Message) -> Self {
         let button = |b: &Button| WebButton {
             label: b.label.clone(),
-            action_id: b.action_id.clone(),
-            value: b.value.clone(),
+            action_id: b.action.action_id().to_owned(),
+            value: b.action.value(),
             style: match b.style {
                 ButtonStyle::Default => "default",
                 ButtonStyle::Primary => "primary",
@@ -174,11 +174,11 @@ pub struct WebChat {
     events: broadcast::Sender<WebEvent>,
     /// Cancelled at shutdown so that open event streams end.
     closing: CancellationToken,
-    clock: Arc<dyn crate::engine::Clock>,
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl WebChat {
-    pub fn new(channels: &[&str], clock: Arc<dyn crate::engine::Clock>) -> Self {
+    pub fn new(channels: &[&str], clock: Arc<dyn crate::clock::Clock>) -> Self {
         let (events, _) = broadcast::channel(1024);
         let mut state = State::default();
         for name in channels {
@@ -432,7 +432,7 @@ impl Chat for WebChat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::SystemClock;
+    use crate::clock::SystemClock;
 
     fn chat() -> WebChat {
         WebChat::new(&["ops", "incidents"], Arc::new(SystemClock))

@@ -10,46 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::FunctionName;
 
-/// One metric series to fetch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricQuery {
-    /// Starts with a lowercase letter; letters, digits and `_` only.
-    pub id: String,
-    pub namespace: String,
-    pub metric: String,
-    pub dimensions: Vec<(String, String)>,
-    pub stat: String,
-    pub period_seconds: u32,
-}
-
-/// Several queries over one time range, fetched in one `GetMetricData`
-/// exchange (one call unless AWS pages the answer).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricRequest {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub queries: Vec<MetricQuery>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Series {
-    pub id: String,
-    /// Ascending by time.
-    pub points: Vec<(DateTime<Utc>, f64)>,
-}
-
-impl Series {
-    pub fn sum_since(&self, since: DateTime<Utc>) -> f64 {
-        self.points
-            .iter()
-            .filter(|(t, _)| *t >= since)
-            .map(|(_, v)| v)
-            .sum()
-    }
-    pub fn max(&self) -> Option<f64> {
-        self.points.iter().map(|p| p.1).reduce(f64::max)
-    }
-}
+pub use crate::domain::metric::{MetricQuery, MetricRequest, Series};
 
 /// Why an AWS call failed, in words an on-call engineer can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,9 +33,6 @@ pub enum CloudError {
     Rejected { action: String, message: String },
     #[error("could not reach AWS for {action}: {message}")]
     Unreachable { action: String, message: String },
-    /// Something only the simulated account can do (drills).
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 impl CloudError {
@@ -87,7 +45,6 @@ impl CloudError {
             CloudError::Timeout { .. } => "timeout",
             CloudError::Rejected { .. } => "rejected",
             CloudError::Unreachable { .. } => "unreachable",
-            CloudError::Unsupported(_) => "unsupported",
         }
     }
 }
@@ -309,13 +266,4 @@ pub trait Cloud: Send + Sync + 'static {
 
     /// `DescribeReplicationGroups` for one group.
     async fn replication_group(&self, id: &str) -> Result<ReplicationGroup, CloudError>;
-
-    /// Starts a drill scenario. Only the simulated account has drills; a
-    /// real account refuses, and nothing is changed.
-    async fn start_drill(&self, drill: sim::Drill) -> Result<(), CloudError> {
-        Err(CloudError::Unsupported(format!(
-            "drills run only on the simulated account of `scalebot demo`; this bot is connected to a real AWS account, so `{}` was not started and nothing was changed",
-            drill.as_str()
-        )))
-    }
 }

@@ -11,8 +11,9 @@ use super::root::RootContext;
 use super::{ActionError, Engine, Outcome};
 use crate::alarm::{Alarm, AlarmState};
 use crate::catalog::Parsed;
-use crate::chat::{Button, ButtonStyle, Message, MessageRef, Tone};
+use crate::chat::{Button, ButtonAction, ButtonStyle, Message, MessageRef, Tone};
 use crate::config::JoinBy;
+use crate::domain::state::IncidentState;
 use crate::store::IncidentRow;
 
 /// The runbook commands that fit an alarm's metric, as button values.
@@ -115,11 +116,19 @@ impl Repeats {
     }
 }
 
+/// What a person does to an incident, by button or by command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IncidentVerb {
+    Acknowledge,
+    Escalate,
+    Resolve,
+}
+
 impl Engine {
     /// The alarm's metric over the last 3 hours with its threshold, for
     /// single-metric alarms (metric math is left to the console link).
     async fn alarm_chart(&self, alarm: &Alarm) -> Option<crate::chat::Image> {
-        use super::charting::{QuerySet, by_id};
+        use crate::chart::plan::{QuerySet, by_id};
         use crate::chart::{Axis, ChartData, SeriesData, Threshold};
         let t = alarm.trigger.as_ref()?;
         let (namespace, metric) = (t.namespace.clone()?, t.metric_name.clone()?);
@@ -174,7 +183,7 @@ impl Engine {
             width: 1000,
             height: 500,
         };
-        super::charting::image(&data, format!("alarm-{}.png", now.format("%Y%m%dT%H%M"))).ok()
+        crate::chart::plan::image(&data, format!("alarm-{}.png", now.format("%Y%m%dT%H%M"))).ok()
     }
 
     /// The alarm's part of an incident's root message: reason, metric,
@@ -207,9 +216,11 @@ impl Engine {
         for (label, command) in commands_for(alarm) {
             message.buttons.push(Button {
                 label,
-                action_id: "run".into(),
                 // The incident rides along so that a plan joins it.
-                value: format!("{command}{}{}", super::confirm::INCIDENT_SEP, incident.id),
+                action: ButtonAction::Run {
+                    command,
+                    incident: Some(incident.id.clone()),
+                },
                 style: ButtonStyle::Default,
                 confirm: None,
             });
@@ -242,10 +253,12 @@ impl Engine {
                 .await?;
         }
         match (alarm.state(), existing) {
-            (Some(AlarmState::Alarm), Some(incident)) if incident.state == "recovered" => {
+            (Some(AlarmState::Alarm), Some(incident))
+                if incident.state == IncidentState::Recovered =>
+            {
                 // Firing again: no longer recovered, and not resolving itself.
                 self.store
-                    .set_auto_resolve(&incident.id, "open", None, now)
+                    .set_auto_resolve(&incident.id, IncidentState::Open, None, now)
                     .await?;
                 self.thread(
                     &incident,
@@ -320,7 +333,7 @@ impl Engine {
                     .resolve_after_ok_seconds
                     .map(|q| now + (q as i64) * 1000);
                 self.store
-                    .set_auto_resolve(&incident.id, "recovered", resolve_at, now)
+                    .set_auto_resolve(&incident.id, IncidentState::Recovered, resolve_at, now)
                     .await?;
                 self.thread(
                     &incident,
@@ -523,22 +536,22 @@ impl Engine {
     pub(super) async fn incident_button(
         &self,
         user: &str,
-        action: &str,
+        verb: IncidentVerb,
         id: &str,
     ) -> Result<Option<String>, ActionError> {
         let Some(incident) = self.store.incident(id).await? else {
             return Ok(Some(format!("There is no incident `{id}`.")));
         };
         let now = self.now().timestamp_millis();
-        let (changed, kind, text) = match action {
-            "incident.ack" => (
+        let (changed, kind, text) = match verb {
+            IncidentVerb::Acknowledge => (
                 self.store
                     .ack_incident(id, now, self.settings.escalation.ack_stops_clock)
                     .await?,
                 "acknowledged",
                 format!("👀 Acknowledged by {}.", crate::chat::mention(user)),
             ),
-            "incident.escalate" => {
+            IncidentVerb::Escalate => {
                 if self.escalate_now(&incident, user).await? {
                     return Ok(None);
                 }
@@ -548,7 +561,7 @@ impl Engine {
                     level_name(incident.level)
                 )));
             }
-            _ => (
+            IncidentVerb::Resolve => (
                 self.store.resolve_incident(id, now).await?,
                 "resolved",
                 format!("🏁 Resolved by {}.", crate::chat::mention(user)),
@@ -603,12 +616,12 @@ impl Engine {
         incident: &IncidentRow,
         user: &str,
     ) -> Result<bool, ActionError> {
-        if incident.state != "recovered" {
+        if incident.state != IncidentState::Recovered {
             return Ok(false);
         }
         let now = self.now().timestamp_millis();
         self.store
-            .set_auto_resolve(&incident.id, "recovered", None, now)
+            .set_auto_resolve(&incident.id, IncidentState::Recovered, None, now)
             .await?;
         self.thread(
             incident,

@@ -7,15 +7,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::alarms::IncidentVerb;
 use super::incident::short_id;
 use super::plan::Change;
 use super::{ActionError, CommandRequest, Engine, Platform, Proposal};
 use crate::catalog::{Invocation, Parsed};
-use crate::chat::{Button, ButtonStyle, Confirm, Message, MessageRef, Tone, mention};
+use crate::chat::{Button, ButtonAction, ButtonStyle, Confirm, Message, MessageRef, Tone, mention};
+use crate::domain::state::PlanState;
 use crate::store::{AuditEntry, AuditId, IncidentRow, PlanRow};
-
-/// Separates a "run" button's command from the incident it belongs to.
-pub(crate) const INCIDENT_SEP: &str = " @incident ";
 
 /// A button click, verified by the ingress.
 #[derive(Debug, Clone)]
@@ -23,8 +22,7 @@ pub struct ButtonEvent {
     pub platform: Platform,
     pub user: String,
     pub channel: String,
-    pub action_id: String,
-    pub value: String,
+    pub action: ButtonAction,
 }
 
 /// What is stored in `plans.changes`: the changes and the notes shown with them.
@@ -63,7 +61,7 @@ fn doc_of(plan: &PlanRow) -> PlanDoc {
 
 enum View<'a> {
     Pending(&'a [String]),
-    Executed(&'a str),
+    Executed(PlanState),
     Closed(String),
 }
 
@@ -104,7 +102,7 @@ impl Engine {
             approvals_needed: approvals.max(1),
             destructive,
             dry_run: self.settings.runbook.dry_run,
-            state: "pending".into(),
+            state: PlanState::Pending,
             created_ms: now,
             expires_ms: now + (self.settings.runbook.plan_ttl_seconds as i64) * 1000,
             message_channel: None,
@@ -158,7 +156,7 @@ impl Engine {
                 let mut s = format!(
                     "Requested by {}. Needs confirmation by {who}. Expires at {}.",
                     mention(&plan.requester),
-                    super::format::clock(expires, self.tz)
+                    crate::format::time_of_day(expires, self.tz)
                 );
                 if !approved.is_empty() {
                     let names: Vec<String> = approved.iter().map(|a| mention(a)).collect();
@@ -172,17 +170,13 @@ impl Engine {
                 (Tone::Warning, s)
             }
             View::Executed(state) => (
-                if *state == "done" {
-                    Tone::Good
-                } else {
-                    Tone::Bad
-                },
+                outcome_tone(*state),
                 format!(
                     "Requested by {}. {}",
                     mention(&plan.requester),
-                    match *state {
-                        "done" => "✅ Executed; the results are in this thread.",
-                        "partial" => "⚠️ Partly executed; the results are in this thread.",
+                    match state {
+                        PlanState::Done => "✅ Executed; the results are in this thread.",
+                        PlanState::Partial => "⚠️ Partly executed; the results are in this thread.",
                         _ => "❌ Failed; the errors are in this thread.",
                     }
                 ),
@@ -223,8 +217,9 @@ impl Engine {
                     } else {
                         "Confirm".into()
                     },
-                    action_id: "plan.confirm".into(),
-                    value: plan.id.clone(),
+                    action: ButtonAction::ConfirmPlan {
+                        plan: plan.id.clone(),
+                    },
                     style: if plan.destructive {
                         ButtonStyle::Danger
                     } else {
@@ -239,8 +234,9 @@ impl Engine {
                 },
                 Button {
                     label: "Cancel".into(),
-                    action_id: "plan.cancel".into(),
-                    value: plan.id.clone(),
+                    action: ButtonAction::CancelPlan {
+                        plan: plan.id.clone(),
+                    },
                     style: ButtonStyle::Default,
                     confirm: None,
                 },
@@ -336,44 +332,48 @@ impl Engine {
 
     /// A button click; runs after the ingress has acknowledged it.
     pub async fn on_button(self: &Arc<Self>, ev: ButtonEvent) {
-        let result = match ev.action_id.as_str() {
-            "plan.confirm" => self.confirm_click(&ev).await,
-            "plan.cancel" => self.cancel_click(&ev).await,
-            "run" => {
-                self.run_button(&ev).await;
+        let result = match &ev.action {
+            ButtonAction::ConfirmPlan { plan } => self.confirm_click(&ev, plan).await,
+            ButtonAction::CancelPlan { plan } => self.cancel_click(&ev, plan).await,
+            ButtonAction::Run { command, incident } => {
+                self.run_button(&ev, command, incident.clone()).await;
                 Ok(())
             }
-            "incident.ack" | "incident.resolve" | "incident.escalate" => {
-                match self
-                    .incident_button(&ev.user, &ev.action_id, &ev.value)
+            ButtonAction::Acknowledge { incident } => {
+                self.incident_click(&ev, IncidentVerb::Acknowledge, incident)
                     .await
-                {
-                    Ok(Some(answer)) => {
-                        self.tell(&ev, answer).await;
-                        Ok(())
-                    }
-                    Ok(None) => Ok(()),
-                    Err(e) => Err(e),
-                }
             }
-            other => {
-                tracing::info!(action = other, "click on an unknown button");
-                Ok(())
+            ButtonAction::Escalate { incident } => {
+                self.incident_click(&ev, IncidentVerb::Escalate, incident)
+                    .await
+            }
+            ButtonAction::Resolve { incident } => {
+                self.incident_click(&ev, IncidentVerb::Resolve, incident)
+                    .await
             }
         };
         if let Err(e) = result {
-            tracing::warn!(error = %e, action = %ev.action_id, "button handling failed");
+            tracing::warn!(error = %e, action = ev.action.action_id(), "button handling failed");
             self.tell(&ev, format!("⚠️ That did not work: {e}")).await;
         }
     }
 
+    async fn incident_click(
+        &self,
+        ev: &ButtonEvent,
+        verb: IncidentVerb,
+        incident: &str,
+    ) -> Result<(), ActionError> {
+        if let Some(answer) = self.incident_button(&ev.user, verb, incident).await? {
+            self.tell(ev, answer).await;
+        }
+        Ok(())
+    }
+
     /// A button that runs a command (e.g. "Raise reserved concurrency"),
     /// as if the clicker had typed it.
-    async fn run_button(self: &Arc<Self>, ev: &ButtonEvent) {
-        let (text, incident) = match ev.value.split_once(INCIDENT_SEP) {
-            Some((command, incident)) => (command.to_owned(), Some(incident.to_owned())),
-            None => (ev.value.clone(), None),
-        };
+    async fn run_button(self: &Arc<Self>, ev: &ButtonEvent, text: &str, incident: Option<String>) {
+        let text = text.to_owned();
         let ack = self
             .accept(CommandRequest {
                 platform: ev.platform,
@@ -392,23 +392,27 @@ impl Engine {
         }
     }
 
-    async fn confirm_click(self: &Arc<Self>, ev: &ButtonEvent) -> Result<(), ActionError> {
-        let what = format!("confirm {}", ev.value);
-        let Some(plan) = self.store.plan(&ev.value).await? else {
+    async fn confirm_click(
+        self: &Arc<Self>,
+        ev: &ButtonEvent,
+        plan_id: &str,
+    ) -> Result<(), ActionError> {
+        let what = format!("confirm {plan_id}");
+        let Some(plan) = self.store.plan(plan_id).await? else {
             self.audit_click(ev, what, "rejected", "unknown plan".into())
                 .await;
-            self.tell(ev, format!("There is no plan `{}`.", ev.value))
+            self.tell(ev, format!("There is no plan `{plan_id}`."))
                 .await;
             return Ok(());
         };
         let now = self.now().timestamp_millis();
-        if plan.state == "pending" && now >= plan.expires_ms {
+        if plan.state == PlanState::Pending && now >= plan.expires_ms {
             self.expire(&plan).await?;
         }
-        let Some(plan) = self.store.plan(&ev.value).await? else {
+        let Some(plan) = self.store.plan(plan_id).await? else {
             return Ok(());
         };
-        if plan.state != "pending" {
+        if plan.state != PlanState::Pending {
             self.audit_click(ev, what, "rejected", format!("plan is {}", plan.state))
                 .await;
             self.tell(
@@ -480,7 +484,7 @@ impl Engine {
         // The one conditional update that decides who runs the plan.
         if !self
             .store
-            .transition_plan(&plan.id, "executing", now)
+            .transition_plan(&plan.id, PlanState::Executing, now)
             .await?
         {
             self.tell(
@@ -496,10 +500,10 @@ impl Engine {
         self.execute(plan, approvals).await
     }
 
-    async fn cancel_click(&self, ev: &ButtonEvent) -> Result<(), ActionError> {
-        let what = format!("cancel {}", ev.value);
-        let Some(plan) = self.store.plan(&ev.value).await? else {
-            self.tell(ev, format!("There is no plan `{}`.", ev.value))
+    async fn cancel_click(&self, ev: &ButtonEvent, plan_id: &str) -> Result<(), ActionError> {
+        let what = format!("cancel {plan_id}");
+        let Some(plan) = self.store.plan(plan_id).await? else {
+            self.tell(ev, format!("There is no plan `{plan_id}`."))
                 .await;
             return Ok(());
         };
@@ -519,7 +523,7 @@ impl Engine {
         let now = self.now().timestamp_millis();
         if !self
             .store
-            .transition_plan(&plan.id, "cancelled", now)
+            .transition_plan(&plan.id, PlanState::Cancelled, now)
             .await?
         {
             self.tell(
@@ -533,7 +537,7 @@ impl Engine {
             return Ok(());
         }
         self.store
-            .finish_plan(&plan.id, "cancelled", "[]", now)
+            .finish_plan(&plan.id, PlanState::Cancelled, "[]", now)
             .await?;
         self.audit_click(ev, what, "cancelled", String::new()).await;
         let text = format!(
@@ -556,11 +560,15 @@ impl Engine {
     /// Marks a pending plan expired (if nobody else did) and says so.
     async fn expire(&self, plan: &PlanRow) -> Result<(), ActionError> {
         let now = self.now().timestamp_millis();
-        if !self.store.transition_plan(&plan.id, "expired", now).await? {
+        if !self
+            .store
+            .transition_plan(&plan.id, PlanState::Expired, now)
+            .await?
+        {
             return Ok(());
         }
         self.store
-            .finish_plan(&plan.id, "expired", "[]", now)
+            .finish_plan(&plan.id, PlanState::Expired, "[]", now)
             .await?;
         self.announce_expired(plan).await
     }
@@ -658,9 +666,9 @@ impl Engine {
                 Err(e) => {
                     let now = self.now().timestamp_millis();
                     self.store
-                        .finish_plan(&plan.id, "failed", "[]", now)
+                        .finish_plan(&plan.id, PlanState::Failed, "[]", now)
                         .await?;
-                    self.redraw(&plan, View::Executed("failed")).await;
+                    self.redraw(&plan, View::Executed(PlanState::Failed)).await;
                     post(
                         "failed",
                         Message {
@@ -688,7 +696,7 @@ impl Engine {
         if !drifted.is_empty() {
             let now = self.now().timestamp_millis();
             self.store
-                .finish_plan(&plan.id, "superseded", "[]", now)
+                .finish_plan(&plan.id, PlanState::Superseded, "[]", now)
                 .await?;
             self.redraw(
                 &plan,
@@ -777,11 +785,11 @@ impl Engine {
         }
         let oks = results.iter().filter(|r| r.ok).count();
         let state = if oks == results.len() {
-            "done"
+            PlanState::Done
         } else if oks == 0 {
-            "failed"
+            PlanState::Failed
         } else {
-            "partial"
+            PlanState::Partial
         };
         let outcome = serde_json::to_string(&results).unwrap_or_else(|_| "[]".into());
         self.store
@@ -798,17 +806,13 @@ impl Engine {
             String::new()
         };
         let summary = Message {
-            tone: match state {
-                "done" => Tone::Good,
-                "partial" => Tone::Warning,
-                _ => Tone::Bad,
-            },
+            tone: outcome_tone(state),
             text: format!(
                 "Plan `{}` {}:\n{}{undo}",
                 plan.id,
                 match state {
-                    "done" => "executed",
-                    "partial" => "partly executed; nothing was skipped silently",
+                    PlanState::Done => "executed",
+                    PlanState::Partial => "partly executed; nothing was skipped silently",
                     _ => "failed",
                 },
                 lines.join("\n")
@@ -837,5 +841,13 @@ fn platform_of(s: &str) -> Platform {
         "discord" => Platform::Discord,
         "web" => Platform::Web,
         _ => Platform::Slack,
+    }
+}
+
+fn outcome_tone(state: PlanState) -> Tone {
+    match state {
+        PlanState::Done => Tone::Good,
+        PlanState::Partial => Tone::Warning,
+        _ => Tone::Bad,
     }
 }

@@ -3,6 +3,7 @@
 //! reply in its thread. Each step is stored before it is posted.
 
 use crate::chat::{Message, MessageRef};
+use crate::domain::state::IncidentState;
 use crate::store::{IncidentEvent, IncidentRow};
 
 use super::root::RootContext;
@@ -50,7 +51,7 @@ impl Engine {
     ) -> Result<IncidentRow, ActionError> {
         if let Some(id) = existing
             && let Some(found) = self.store.incident(id).await?
-            && found.state != "resolved"
+            && found.state != IncidentState::Resolved
         {
             return Ok(found);
         }
@@ -81,9 +82,9 @@ impl Engine {
             title: new.title,
             level: new.level,
             state: if new.acknowledged_by.is_some() {
-                "acknowledged".into()
+                IncidentState::Acknowledged
             } else {
-                "open".into()
+                IncidentState::Open
             },
             source: new.source.into(),
             dedup_key: new.dedup_key,

@@ -4,10 +4,8 @@
 
 mod actions;
 mod alarms;
-pub mod charting;
 mod confirm;
 mod escalation;
-pub mod format;
 mod help;
 pub(crate) mod incident;
 mod monitor;
@@ -28,26 +26,15 @@ use tokio_util::task::TaskTracker;
 use crate::catalog::{Catalog, Invocation, Parsed};
 use crate::chart::{ChartCatalog, ChartError};
 use crate::chat::{Chat, Image, Message, Tone};
+pub use crate::clock::{Clock, SystemClock};
 use crate::cloud::{Cloud, CloudError};
 use crate::config::Settings;
+use crate::drills::Drills;
 use crate::metrics::Metrics;
 use crate::store::StoreError;
 use crate::store::{AuditEntry, AuditId, Store};
 
 pub use actions::ACTIONS;
-
-/// The time source; tests and drills replace it.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Platform {
@@ -156,6 +143,8 @@ pub struct Engine {
     catalog: Arc<Catalog>,
     charts: Arc<ChartCatalog>,
     cloud: Arc<dyn Cloud>,
+    /// Only the demo's simulated account has drills.
+    drills: Option<Arc<dyn Drills>>,
     chat: Arc<dyn Chat>,
     store: Store,
     metrics: Arc<Metrics>,
@@ -181,6 +170,7 @@ pub struct EngineParts {
     pub catalog: Arc<Catalog>,
     pub charts: Arc<ChartCatalog>,
     pub cloud: Arc<dyn Cloud>,
+    pub drills: Option<Arc<dyn Drills>>,
     pub chat: Arc<dyn Chat>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
@@ -196,6 +186,7 @@ impl Engine {
             catalog: p.catalog,
             charts: p.charts,
             cloud: p.cloud,
+            drills: p.drills,
             chat: p.chat,
             store: p.store,
             metrics: p.metrics,

@@ -10,10 +10,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::Engine;
-use super::charting::{ChartPlan, QuerySet, by_id, image};
-use super::format::number;
+use crate::chart::plan::{ChartPlan, QuerySet, by_id, image};
 use crate::chat::{Image, Message, MessageRef, Tone};
 use crate::domain::FunctionName;
+use crate::format::number;
 use crate::store::IncidentRow;
 
 impl Engine {

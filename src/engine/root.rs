@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::incident::level_name;
 use super::{ActionError, Engine};
 use crate::alarm::Alarm;
-use crate::chat::{Button, ButtonStyle, Message, MessageRef, Tone, mention};
+use crate::chat::{Button, ButtonAction, ButtonStyle, Message, MessageRef, Tone, mention};
+use crate::domain::state::IncidentState;
 use crate::store::IncidentRow;
 
 /// What an incident was opened from, stored with it as JSON.
@@ -32,11 +33,10 @@ impl RootContext {
 /// How long changes to one incident are gathered before its root is redrawn.
 const REDRAW_DELAY: Duration = Duration::from_millis(250);
 
-fn button(label: &str, action: &str, id: &str, style: ButtonStyle) -> Button {
+fn button(label: &str, action: ButtonAction, style: ButtonStyle) -> Button {
     Button {
         label: label.into(),
-        action_id: action.into(),
-        value: id.into(),
+        action,
         style,
         confirm: None,
     }
@@ -48,7 +48,7 @@ impl Engine {
         let context = RootContext::of(incident);
         let opened =
             chrono::DateTime::from_timestamp_millis(incident.opened_ms).unwrap_or_default();
-        let done = incident.state == "resolved";
+        let done = incident.state == IncidentState::Resolved;
         let mut message = match &context {
             Some(RootContext::Alarm(alarm)) => self.alarm_root(incident, alarm),
             Some(RootContext::Manual { requester }) => Message {
@@ -61,16 +61,16 @@ impl Engine {
             None => Message::text("Every step follows in this thread."),
         };
         message.title = Some(format!("{} · {}", incident.id, incident.title));
-        message.tone = match incident.state.as_str() {
-            "resolved" | "recovered" => Tone::Good,
-            "acknowledged" => Tone::Warning,
+        message.tone = match incident.state {
+            IncidentState::Resolved | IncidentState::Recovered => Tone::Good,
+            IncidentState::Acknowledged => Tone::Warning,
             _ if matches!(context, Some(RootContext::Alarm(_))) => Tone::Bad,
             _ => Tone::Warning,
         };
         let mut fields = vec![
             ("Level", level_name(incident.level).to_owned()),
-            ("State", incident.state.clone()),
-            ("Started", super::format::stamp(opened, self.tz)),
+            ("State", incident.state.to_string()),
+            ("Started", crate::format::stamp(opened, self.tz)),
         ];
         if let Some(acked) = incident
             .acked_ms
@@ -79,7 +79,10 @@ impl Engine {
             let after = (incident.acked_ms.unwrap_or(0) - incident.opened_ms) / 60_000;
             fields.push((
                 "Acknowledged",
-                format!("{} ({after} min)", super::format::clock(acked, self.tz)),
+                format!(
+                    "{} ({after} min)",
+                    crate::format::time_of_day(acked, self.tz)
+                ),
             ));
         }
         if let Some(resolved) = incident
@@ -89,7 +92,10 @@ impl Engine {
             let after = (incident.resolved_ms.unwrap_or(0) - incident.opened_ms) / 60_000;
             fields.push((
                 "Resolved",
-                format!("{} ({after} min)", super::format::clock(resolved, self.tz)),
+                format!(
+                    "{} ({after} min)",
+                    crate::format::time_of_day(resolved, self.tz)
+                ),
             ));
         }
         // The alarm's own fields (metric) come after the incident's.
@@ -101,26 +107,29 @@ impl Engine {
 
         let runbook: Vec<Button> = message.buttons.drain(..).collect();
         if !done {
-            if incident.state == "open" {
+            if incident.state == IncidentState::Open {
                 message.buttons.push(button(
                     "Acknowledge",
-                    "incident.ack",
-                    &incident.id,
+                    ButtonAction::Acknowledge {
+                        incident: incident.id.clone(),
+                    },
                     ButtonStyle::Primary,
                 ));
             }
             if incident.level < 4 {
                 message.buttons.push(button(
                     "Escalate",
-                    "incident.escalate",
-                    &incident.id,
+                    ButtonAction::Escalate {
+                        incident: incident.id.clone(),
+                    },
                     ButtonStyle::Default,
                 ));
             }
             message.buttons.push(button(
                 "Resolve",
-                "incident.resolve",
-                &incident.id,
+                ButtonAction::Resolve {
+                    incident: incident.id.clone(),
+                },
                 ButtonStyle::Default,
             ));
             message.buttons.extend(runbook);

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::chat::ButtonAction;
 use crate::chat::discord::render::{self, parse_custom_id};
 use crate::chat::discord::{DiscordChat, commands};
 use crate::engine::{ButtonEvent, CommandRequest, Engine, Platform};
@@ -262,6 +263,8 @@ impl DiscordIngress {
                 click: None,
             });
         }
+        let action =
+            ButtonAction::parse(action, value).map_err(|e| Rejection::Malformed(e.to_string()))?;
         if ask {
             // The second click Discord's missing confirm dialog stands for:
             // only the clicker sees it; its red button is the real one.
@@ -276,7 +279,7 @@ impl DiscordIngress {
                 ));
             }
             return Ok(Handled {
-                response: json!({"type": 4, "data": render::second_click(action, value, title, &lines.join("\n"))}),
+                response: json!({"type": 4, "data": render::second_click(&action, title, &lines.join("\n"))}),
                 click: None,
             });
         }
@@ -296,8 +299,7 @@ impl DiscordIngress {
                 platform: Platform::Discord,
                 user,
                 channel,
-                action_id: action.to_owned(),
-                value: value.to_owned(),
+                action,
             }),
         })
     }

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
+use crate::chat::ButtonAction;
 use crate::engine::{Ack, ButtonEvent, CommandRequest, Platform, Visibility};
 
 /// The slash-command form fields the bot uses (Slack sends more).
@@ -219,13 +220,21 @@ pub async fn interactions(
     let mut outcome = "ignored";
     if payload.kind == "block_actions" {
         for action in payload.actions {
+            let action = match ButtonAction::parse(&action.action_id, &action.value) {
+                Ok(a) => a,
+                Err(e) => {
+                    // Not a button this bot draws; Slack only needs the 200.
+                    tracing::info!(error = %e, "click on a button the bot does not know");
+                    outcome = "refused";
+                    continue;
+                }
+            };
             outcome = "ok";
             let event = ButtonEvent {
                 platform: Platform::Slack,
                 user: payload.user.id.clone(),
                 channel: channel.clone(),
-                action_id: action.action_id,
-                value: action.value,
+                action,
             };
             let engine = state.engine.clone();
             state

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
+use crate::chat::ButtonAction;
 use crate::chat::slack::{Connector, content};
 use crate::config::Secret;
 use crate::engine::{ButtonEvent, CommandRequest, Engine, Platform, Visibility};
@@ -94,6 +95,14 @@ async fn on_interaction(
             .map(|c| c.id.to_string())
             .unwrap_or_default();
         for action in ev.actions.unwrap_or_default() {
+            let value = action.value.unwrap_or_default();
+            let action = match ButtonAction::parse(action.action_id.as_ref(), &value) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::info!(error = %e, "click on a button the bot does not know");
+                    continue;
+                }
+            };
             let event = ButtonEvent {
                 platform: Platform::Slack,
                 user: ev
@@ -102,8 +111,7 @@ async fn on_interaction(
                     .map(|u| u.id.to_string())
                     .unwrap_or_default(),
                 channel: channel.clone(),
-                action_id: action.action_id.to_string(),
-                value: action.value.unwrap_or_default(),
+                action,
             };
             let e = engine.clone();
             engine.spawn(async move { e.on_button(event).await });

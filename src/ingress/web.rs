@@ -24,31 +24,25 @@ use tokio::sync::broadcast::error::RecvError;
 use super::AppState;
 use crate::catalog::Parsed;
 use crate::chat::web::{WebBody, WebChat};
+use crate::chat::{ButtonAction, ButtonError};
 use crate::engine::{ButtonEvent, CommandRequest, Platform, Visibility};
 
 const PAGE: &str = include_str!("../../assets/web/index.html");
-
-/// The button actions the engine handles; anything else is refused.
-const ACTIONS: &[&str] = &[
-    "plan.confirm",
-    "plan.cancel",
-    "run",
-    "incident.ack",
-    "incident.resolve",
-];
 
 #[derive(Debug, thiserror::Error)]
 enum Rejection {
     #[error("the web chat runs only in `scalebot demo`")]
     Disabled,
-    #[error("malformed request: {0}")]
+    #[error("the chat could not read this request ({0}); reload the page")]
     Malformed(String),
+    #[error("pick a demo user first (one of: {0}); who you are decides what you may do")]
+    NoUser(String),
     #[error("unknown user `{0}`; the demo's users are: {1}")]
     UnknownUser(String, String),
     #[error("unknown channel `{0}`")]
     UnknownChannel(String),
-    #[error("unknown button action `{0}`")]
-    UnknownAction(String),
+    #[error(transparent)]
+    Button(#[from] ButtonError),
     #[error("`{0}` is not a scalebot command; type /scale followed by a command, or /scale help")]
     NotScale(String),
     #[error("no file `{0}`")]
@@ -60,8 +54,8 @@ impl IntoResponse for Rejection {
         let status = match self {
             Rejection::Disabled | Rejection::NoFile(_) => StatusCode::NOT_FOUND,
             Rejection::Malformed(_) => StatusCode::BAD_REQUEST,
-            Rejection::UnknownUser(..) => StatusCode::FORBIDDEN,
-            Rejection::UnknownChannel(_) | Rejection::UnknownAction(_) | Rejection::NotScale(_) => {
+            Rejection::UnknownUser(..) | Rejection::NoUser(_) => StatusCode::FORBIDDEN,
+            Rejection::UnknownChannel(_) | Rejection::Button(_) | Rejection::NotScale(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
         };
@@ -74,12 +68,14 @@ fn web(state: &AppState) -> Result<Arc<WebChat>, Rejection> {
     state.web.clone().ok_or(Rejection::Disabled)
 }
 
-fn known_user(state: &AppState, user: &str) -> Result<(), Rejection> {
+/// The demo user a request names; a page that has not picked one sends
+/// `null`, which gets a sentence rather than a serde error.
+fn known_user(state: &AppState, user: &Option<String>) -> Result<String, Rejection> {
     let users = &state.engine.settings().demo.users;
-    if users.iter().any(|u| u == user) {
-        Ok(())
-    } else {
-        Err(Rejection::UnknownUser(user.to_owned(), users.join(", ")))
+    match user {
+        None => Err(Rejection::NoUser(users.join(", "))),
+        Some(u) if users.iter().any(|known| known == u) => Ok(u.clone()),
+        Some(u) => Err(Rejection::UnknownUser(u.clone(), users.join(", "))),
     }
 }
 
@@ -137,7 +133,7 @@ pub async fn state(State(state): State<AppState>, Query(q): Query<UserQuery>) ->
     let Some(user) = q.user else {
         return Json(json!({ "users": users })).into_response();
     };
-    if let Err(r) = known_user(&state, &user) {
+    if let Err(r) = known_user(&state, &Some(user.clone())) {
         return r.into_response();
     }
     let commands: Vec<CommandInfo> = state
@@ -172,7 +168,7 @@ pub async fn events(State(state): State<AppState>, Query(q): Query<UserQuery>) -
         Err(r) => return r.into_response(),
     };
     let user = q.user.unwrap_or_default();
-    if let Err(r) = known_user(&state, &user) {
+    if let Err(r) = known_user(&state, &Some(user.clone())) {
         return r.into_response();
     }
     let rx = web.subscribe();
@@ -207,7 +203,8 @@ pub async fn events(State(state): State<AppState>, Query(q): Query<UserQuery>) -
 
 #[derive(Debug, Deserialize)]
 struct CommandBody {
-    user: String,
+    #[serde(default)]
+    user: Option<String>,
     channel: String,
     text: String,
 }
@@ -220,7 +217,7 @@ pub async fn command(State(state): State<AppState>, body: Bytes) -> Response {
     let result = async {
         let web = web(&state)?;
         let body: CommandBody = parse(&body)?;
-        known_user(&state, &body.user)?;
+        let user = known_user(&state, &body.user)?;
         if !web.has_channel(&body.channel) {
             return Err(Rejection::UnknownChannel(body.channel));
         }
@@ -237,13 +234,13 @@ pub async fn command(State(state): State<AppState>, body: Bytes) -> Response {
             .engine
             .accept(CommandRequest {
                 platform: Platform::Web,
-                user: body.user.clone(),
+                user: user.clone(),
                 channel: body.channel.clone(),
                 text,
                 incident: None,
             })
             .await;
-        web.record_ack(&body.channel, &body.user, &typed, &ack.message);
+        web.record_ack(&body.channel, &user, &typed, &ack.message);
         let status = if parsed_ok {
             StatusCode::OK
         } else {
@@ -282,7 +279,8 @@ pub async fn command(State(state): State<AppState>, body: Bytes) -> Response {
 
 #[derive(Debug, Deserialize)]
 struct ButtonBody {
-    user: String,
+    #[serde(default)]
+    user: Option<String>,
     channel: String,
     action_id: String,
     #[serde(default)]
@@ -295,23 +293,20 @@ pub async fn button(State(state): State<AppState>, body: Bytes) -> Response {
     let result = (|| {
         let web = web(&state)?;
         let body: ButtonBody = parse(&body)?;
-        known_user(&state, &body.user)?;
+        let user = known_user(&state, &body.user)?;
         if !web.has_channel(&body.channel) {
             return Err(Rejection::UnknownChannel(body.channel));
         }
-        if !ACTIONS.contains(&body.action_id.as_str()) {
-            return Err(Rejection::UnknownAction(body.action_id));
-        }
-        Ok(body)
+        let action = ButtonAction::parse(&body.action_id, &body.value)?;
+        Ok((user, body.channel, action))
     })();
     match result {
-        Ok(body) => {
+        Ok((user, channel, action)) => {
             let event = ButtonEvent {
                 platform: Platform::Web,
-                user: body.user,
-                channel: body.channel,
-                action_id: body.action_id,
-                value: body.value,
+                user,
+                channel,
+                action,
             };
             let engine = state.engine.clone();
             state

@@ -12,10 +12,10 @@ use super::{
     Findings, Report, ReportKind, Scope, assemble, avg_max_lines, color, failed_field, footer,
     render_all,
 };
+use crate::chart::plan::{QuerySet, by_id};
 use crate::chart::{Axis, ChartData, SeriesData, Threshold};
 use crate::cloud::{Cloud, Series};
-use crate::engine::charting::{QuerySet, by_id};
-use crate::engine::format::number;
+use crate::format::number;
 
 /// CPU above this (percent) on the database at its hourly peak needs a look.
 const RDS_CPU_CONCERN: f64 = 80.0;

@@ -10,7 +10,6 @@
 
 mod daily;
 mod monthly;
-pub mod schedule;
 mod weekly;
 
 use chrono::{DateTime, Utc};
@@ -21,7 +20,7 @@ use crate::chat::{Chat, ChatError, Image, Message, MessageRef, Tone};
 use crate::cloud::Cloud;
 use crate::config::Settings;
 
-use crate::engine::charting::series_color as color;
+use crate::chart::plan::series_color as color;
 
 /// A lighter shade of a colour, for a series' companion (maximum beside average).
 fn light(c: (u8, u8, u8)) -> (u8, u8, u8) {
@@ -64,8 +63,8 @@ impl ReportKind {
     }
 
     /// When the report is due, from `[reports]`.
-    pub fn schedule(self, settings: &Settings) -> Option<schedule::Schedule> {
-        use schedule::{Days, Schedule, parse_time, parse_weekday};
+    pub fn schedule(self, settings: &Settings) -> Option<crate::schedule::Schedule> {
+        use crate::schedule::{Days, Schedule, parse_time, parse_weekday};
         let r = &settings.reports;
         let tz: Tz = r.timezone.parse().ok()?;
         let weekday = parse_weekday(&r.weekly_day)?;
@@ -245,13 +244,13 @@ fn footer(kind: ReportKind, scope: &Scope, now: DateTime<Utc>, sources: &str) ->
     format!(
         "{sources} · {} · {} · runbook: routine operations, {}",
         scope.region,
-        crate::engine::format::stamp(now, scope.tz),
+        crate::format::stamp(now, scope.tz),
         kind.title().to_lowercase()
     )
 }
 
 fn chart_image(data: &ChartData, name: &str, now: DateTime<Utc>) -> Result<Image, ChartError> {
-    crate::engine::charting::image(data, format!("{name}-{}.png", now.format("%Y%m%d-%H%M")))
+    crate::chart::plan::image(data, format!("{name}-{}.png", now.format("%Y%m%d-%H%M")))
 }
 
 /// Builds a report from what AWS answers now.

@@ -18,10 +18,10 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use super::{
     Findings, Report, ReportKind, Scope, assemble, color, failed_field, footer, render_all, trend,
 };
+use crate::chart::plan::{QuerySet, by_id};
 use crate::chart::{Axis, ChartData, SeriesData};
 use crate::cloud::{Cloud, CloudError, ScalableTarget, ScalingActivity, Series};
-use crate::engine::charting::{QuerySet, by_id};
-use crate::engine::format::{number, percent};
+use crate::format::{number, percent};
 
 const DAY: u32 = 86_400;
 const DAYS: i64 = 30;

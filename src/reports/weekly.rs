@@ -12,7 +12,7 @@ use super::{Findings, Report, ReportKind, Scope, assemble, failed_field, footer,
 use crate::chart::{Axis, ChartData, SeriesData};
 use crate::cloud::{Cloud, CloudError, DailyCost, ScalableTarget, ScalingActivity};
 use crate::domain::truncate;
-use crate::engine::format::{Change, change, usd, when};
+use crate::format::{Change, change, usd, when};
 
 /// The Cost Explorer service name the runbook's query filters on.
 const LAMBDA_SERVICE: &str = "AWS Lambda";

@@ -5,14 +5,14 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
+use crate::domain::state::IncidentState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncidentRow {
     pub id: String,
     pub title: String,
     pub level: i64,
-    /// `open`, `acknowledged`, `recovered` or `resolved`.
-    pub state: String,
+    pub state: IncidentState,
     /// `manual` or `alarm`.
     pub source: String,
     /// What makes two alarms the same incident (alarm name, resource).
@@ -45,7 +45,7 @@ fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
         id: r.try_get("id")?,
         title: r.try_get("title")?,
         level: r.try_get("level")?,
-        state: r.try_get("state")?,
+        state: super::decode_state(r)?,
         source: r.try_get("source")?,
         dedup_key: r.try_get("dedup_key")?,
         channel: r.try_get("channel")?,
@@ -67,7 +67,7 @@ impl Store {
         .bind(&i.id)
         .bind(&i.title)
         .bind(i.level)
-        .bind(&i.state)
+        .bind(i.state.as_str())
         .bind(&i.source)
         .bind(&i.dedup_key)
         .bind(&i.channel)
@@ -275,12 +275,12 @@ impl Store {
     pub async fn set_auto_resolve(
         &self,
         id: &str,
-        state: &str,
+        state: IncidentState,
         at_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE incidents SET state = $1, resolve_at_ms = $2, updated_ms = $3 WHERE id = $4 AND state <> 'resolved'")
-            .bind(state)
+            .bind(state.as_str())
             .bind(at_ms)
             .bind(now_ms)
             .bind(id)

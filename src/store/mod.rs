@@ -171,3 +171,14 @@ fn spawn_checkpointer(pool: AnyPool) {
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// A state column read into its enum; an unknown value is a decode error.
+fn decode_state<T>(r: &sqlx::any::AnyRow) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr<Err = crate::domain::state::UnknownState>,
+{
+    use sqlx::Row;
+    let text: String = r.try_get("state")?;
+    text.parse()
+        .map_err(|e: crate::domain::state::UnknownState| sqlx::Error::Decode(Box::new(e)))
+}

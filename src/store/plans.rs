@@ -9,6 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
+use crate::domain::state::PlanState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanRow {
@@ -24,9 +25,7 @@ pub struct PlanRow {
     pub approvals_needed: i64,
     pub destructive: bool,
     pub dry_run: bool,
-    /// `pending`, `executing`, `done`, `failed`, `partial`, `cancelled`,
-    /// `expired` or `superseded`.
-    pub state: String,
+    pub state: PlanState,
     pub created_ms: i64,
     pub expires_ms: i64,
     pub message_channel: Option<String>,
@@ -52,7 +51,7 @@ fn row(r: &AnyRow) -> Result<PlanRow, sqlx::Error> {
         approvals_needed: r.try_get("approvals_needed")?,
         destructive: r.try_get::<i64, _>("destructive")? != 0,
         dry_run: r.try_get::<i64, _>("dry_run")? != 0,
-        state: r.try_get("state")?,
+        state: super::decode_state(r)?,
         created_ms: r.try_get("created_ms")?,
         expires_ms: r.try_get("expires_ms")?,
         message_channel: r.try_get("message_channel")?,
@@ -81,7 +80,7 @@ impl Store {
         .bind(p.approvals_needed)
         .bind(i64::from(p.destructive))
         .bind(i64::from(p.dry_run))
-        .bind(&p.state)
+        .bind(p.state.as_str())
         .bind(p.created_ms)
         .bind(p.expires_ms)
         .bind(&p.message_channel)
@@ -156,13 +155,13 @@ impl Store {
     pub async fn transition_plan(
         &self,
         id: &str,
-        state: &str,
+        state: PlanState,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE plans SET state = $1 WHERE id = $2 AND state = 'pending' AND ($1 <> 'executing' OR expires_ms > $3)",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(id)
         .bind(now_ms)
         .execute(self.pool())
@@ -173,12 +172,12 @@ impl Store {
     pub async fn finish_plan(
         &self,
         id: &str,
-        state: &str,
+        state: PlanState,
         outcome: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE plans SET state = $1, outcome = $2, finished_ms = $3 WHERE id = $4")
-            .bind(state)
+            .bind(state.as_str())
             .bind(outcome)
             .bind(now_ms)
             .bind(id)
@@ -204,7 +203,7 @@ impl Store {
                 .execute(self.pool())
                 .await?;
             if claimed.rows_affected() == 1 {
-                p.state = "expired".into();
+                p.state = PlanState::Expired;
                 expired.push(p);
             }
         }

@@ -158,7 +158,7 @@ async fn a_confirmed_plan_runs_once_and_is_threaded() {
         assert!(kinds.contains(&k), "{k} in {kinds:?}");
     }
     // The requester is on it: acknowledged from the start, nobody reminded.
-    assert_eq!(incident[0].state, "acknowledged");
+    assert_eq!(incident[0].state.as_str(), "acknowledged");
     assert_eq!(incident[0].acked_ms, Some(incident[0].opened_ms));
     let audit = app.audit().await;
     assert!(audit.iter().any(|a| a.command == format!("confirm {plan}")

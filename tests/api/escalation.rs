@@ -97,7 +97,7 @@ async fn reminders_repeat_until_acknowledged_and_the_root_keeps_its_fields() {
     assert_eq!(reminders(&app), before, "acknowledging stops reminders");
     // The clock still runs by default: the deadline is still set.
     let incident = app.engine.store().incident(&id).await.expect("read");
-    assert_eq!(incident.expect("exists").state, "acknowledged");
+    assert_eq!(incident.expect("exists").state.as_str(), "acknowledged");
 
     // The Escalate button moves it up by hand and the root follows.
     assert_eq!(
@@ -198,7 +198,7 @@ async fn alarms_on_one_function_join_one_incident_when_joining_by_resource() {
 async fn open_state(app: &TestApp) -> String {
     app.engine.store().open_incidents().await.expect("open")[0]
         .state
-        .clone()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

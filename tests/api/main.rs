@@ -7,12 +7,14 @@ mod support;
 
 mod aws_errors;
 mod browser;
+mod buttons;
 mod check_cli;
 mod cloud_aws;
 mod confirm;
 mod discord;
 mod escalation;
 mod ingress;
+mod layers;
 mod readonly;
 mod reports;
 mod runbook;

@@ -56,7 +56,7 @@ async fn app_with(
             tweak(s);
         })),
         aws_endpoint: endpoint,
-        clock: clock.map(|c| c as Arc<dyn scalebot::engine::Clock>),
+        clock: clock.map(|c| c as Arc<dyn scalebot::clock::Clock>),
         store_url,
         ..Options::default()
     })

@@ -554,7 +554,7 @@ async fn a_recovered_incident_resolves_after_the_quiet_period_unless_kept_open()
         .store()
         .set_auto_resolve(
             &id,
-            "recovered",
+            scalebot::domain::state::IncidentState::Recovered,
             Some(chrono::Utc::now().timestamp_millis() + 60_000),
             0,
         )
@@ -566,6 +566,6 @@ async fn a_recovered_incident_resolves_after_the_quiet_period_unless_kept_open()
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let open = app.engine.store().open_incidents().await.expect("open");
     assert_eq!(open.len(), 1, "kept open");
-    assert_eq!(open[0].state, "recovered");
+    assert_eq!(open[0].state.as_str(), "recovered");
     app.stop().await;
 }

@@ -3,15 +3,11 @@
 //! roles from the demo config make two-person approval work; a drill on a
 //! real AWS account is refused.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use scalebot::cloud::Cloud;
-use scalebot::cloud::aws::AwsCloud;
-use scalebot::cloud::sim::Drill;
-use scalebot::config::AwsSettings;
-use scalebot::metrics::Metrics;
+use scalebot::domain::state::PlanState;
 
+use crate::support::app::{Options, message_text, spawn_app};
 use crate::support::demo::{button_value, spawn_demo, text_of};
 
 /// 02:00 UTC: a quiet hour, no alarm before a drill starts.
@@ -27,7 +23,23 @@ async fn bad_input_is_refused_with_a_sentence_and_changes_nothing() {
     assert!(
         body["error"]
             .as_str()
-            .is_some_and(|e| e.contains("malformed")),
+            .is_some_and(|e| e.contains("could not read this request")),
+        "{body}"
+    );
+
+    // A page that has not picked a user yet sends `null`: a sentence, not a
+    // serde error.
+    let (status, body) = app
+        .post(
+            "/web/api/command",
+            r#"{"user":null,"channel":"ops","text":"/scale help"}"#,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("pick a demo user first") && e.contains("alice")),
         "{body}"
     );
 
@@ -191,14 +203,14 @@ async fn two_operators_approve_what_a_viewer_requested() {
     let store = app.engine.store();
     assert_eq!(
         store.plan(&id).await.expect("plan").expect("row").state,
-        "pending"
+        PlanState::Pending
     );
     app.button("bob", &channel, "plan.confirm", &id).await;
     let started = Instant::now();
     loop {
         let state = store.plan(&id).await.expect("plan").expect("row").state;
-        if state != "pending" && state != "executing" {
-            assert!(state == "done" || state == "partial", "plan ended {state}");
+        if state != PlanState::Pending && state != PlanState::Executing {
+            assert!(state.executed(), "plan ended {state}");
             break;
         }
         assert!(
@@ -210,13 +222,17 @@ async fn two_operators_approve_what_a_viewer_requested() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_on_a_real_aws_account_is_refused() {
-    let cloud = AwsCloud::new(&AwsSettings::default(), Arc::new(Metrics::default())).await;
-    let err = cloud
-        .start_drill(Drill::Throttling)
-        .await
-        .expect_err("only the simulated account has drills");
-    assert!(err.to_string().contains("real AWS account"), "{err}");
-    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    // The real server with the AWS adapter: no Drills port is wired in.
+    let app = spawn_app(Options::default()).await;
+    app.command("drill throttling", "U0ONCALL", "C0OPS").await;
+    let post = app
+        .slack
+        .wait_for(30, "the refusal", |s| s.posts("C0OPS").into_iter().next())
+        .await;
+    let text = message_text(&post);
+    assert!(text.contains("real AWS account"), "{text}");
+    assert!(text.contains("nothing was changed"), "{text}");
+    app.stop().await;
 }

@@ -40,7 +40,7 @@ pub struct Options {
     pub http: bool,
     pub max_attempts: u32,
     /// The time source (the system clock when none).
-    pub clock: Option<Arc<dyn scalebot::engine::Clock>>,
+    pub clock: Option<Arc<dyn scalebot::clock::Clock>>,
     /// Serve Discord (HTTP interactions, REST at the local fake) instead
     /// of Slack.
     pub discord: bool,
@@ -175,7 +175,7 @@ pub async fn spawn_app(opts: Options) -> TestApp {
                 Some(wrap) => wrap(aws),
                 None => aws,
             };
-            let clock = clock.unwrap_or_else(|| Arc::new(scalebot::engine::SystemClock));
+            let clock = clock.unwrap_or_else(|| Arc::new(scalebot::clock::SystemClock));
             Application::build_with(settings, secrets, cloud, metrics, clock).await
         }
     }

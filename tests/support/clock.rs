@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use scalebot::engine::Clock;
+use scalebot::clock::Clock;
 
 pub struct ManualClock(Mutex<DateTime<Utc>>);
 

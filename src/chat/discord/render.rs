@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::chat::{ButtonStyle, Message, Tone};
+use crate::chat::{ButtonAction, ButtonStyle, Message, Tone};
 
 /// Discord's limits (developer docs, "Embed Limits" and "Components").
 pub const CONTENT_MAX: usize = 2000;
@@ -70,7 +70,8 @@ fn colour(tone: Tone) -> u32 {
 
 /// A button's `custom_id`: `action|value`, or `ask|action|value` when it
 /// must be clicked twice. `None` when it does not fit in 100 characters.
-pub fn custom_id(action_id: &str, value: &str, ask: bool) -> Option<String> {
+pub fn custom_id(action: &ButtonAction, ask: bool) -> Option<String> {
+    let (action_id, value) = action.wire();
     let id = format!(
         "{}{action_id}{ID_SEP}{value}",
         if ask { ASK_PREFIX } else { "" }
@@ -157,8 +158,11 @@ pub fn components(message: &Message) -> Vec<Value> {
         // Discord has no confirm dialog: a destructive button asks for a
         // second click instead (see `ingress::discord`).
         let ask = b.confirm.is_some() && b.style == ButtonStyle::Danger;
-        let Some(id) = custom_id(&b.action_id, &b.value, ask) else {
-            tracing::warn!(action = %b.action_id, "button id longer than Discord allows; left out");
+        let Some(id) = custom_id(&b.action, ask) else {
+            tracing::warn!(
+                action = b.action.action_id(),
+                "button id longer than Discord allows; left out"
+            );
             continue;
         };
         buttons.push(json!({
@@ -192,8 +196,8 @@ pub fn body(message: &Message) -> Value {
 
 /// The dialog a destructive button shows on its first click: the text and
 /// a red button that really runs it.
-pub fn second_click(action_id: &str, value: &str, title: &str, text: &str) -> Value {
-    let run = custom_id(action_id, value, false).unwrap_or_default();
+pub fn second_click(action: &ButtonAction, title: &str, text: &str) -> Value {
+    let run = custom_id(action, false).unwrap_or_default();
     json!({
         "content": clip(&format!("**{title}**\n{text}\nThis cannot be undone by clicking again: click the red button to run it."), CONTENT_MAX),
         "flags": 64,
@@ -212,8 +216,10 @@ mod tests {
     fn button(n: usize, style: ButtonStyle, confirm: bool) -> Button {
         Button {
             label: format!("B{n}"),
-            action_id: "run".into(),
-            value: format!("throttles f{n}"),
+            action: ButtonAction::Run {
+                command: format!("throttles f{n}"),
+                incident: None,
+            },
             style,
             confirm: confirm.then(|| Confirm {
                 title: "t".into(),
@@ -304,7 +310,10 @@ mod tests {
     fn an_overlong_button_id_is_left_out() {
         let mut m = Message::text("x");
         let mut b = button(1, ButtonStyle::Default, false);
-        b.value = "v".repeat(200);
+        b.action = ButtonAction::Run {
+            command: "v".repeat(200),
+            incident: None,
+        };
         m.buttons = vec![b];
         assert!(components(&m).is_empty());
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::engine::Clock;
+use crate::clock::Clock;
 
 pub struct SimClock {
     started: Instant,

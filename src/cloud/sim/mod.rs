@@ -27,8 +27,8 @@ use super::{
     MetricRequest, NewDbProxy, ProvisionedConfig, ReplicationGroup, RestartOutcome, ScalableTarget,
     ScalingActivity, ScalingPolicy, Series,
 };
+use crate::clock::Clock;
 use crate::domain::FunctionName;
-use crate::engine::Clock;
 
 /// The database and cache of the runbook.
 pub const DATABASE: &str = "matbakh-db";
@@ -611,8 +611,11 @@ impl Cloud for SimCloud {
             replicas: self.world().replicas,
         })
     }
+}
 
-    async fn start_drill(&self, drill: Drill) -> Result<(), CloudError> {
+#[async_trait]
+impl crate::drills::Drills for SimCloud {
+    async fn start(&self, drill: Drill) -> Result<(), crate::drills::DrillError> {
         let now = self.now();
         let mut w = self.world();
         w.traffic.drills.push((now, drill));

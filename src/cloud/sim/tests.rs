@@ -9,6 +9,7 @@ use super::*;
 use crate::alarm::{Alarm, AlarmState as State};
 use crate::cloud::{Cloud, MetricQuery, MetricRequest, NewDbProxy};
 use crate::domain::FunctionName;
+use crate::drills::Drills;
 
 const PRICE: f64 = 0.000_004_166_7;
 
@@ -100,7 +101,7 @@ async fn a_throttling_drill_throttles_and_raising_reserved_concurrency_stops_it(
         0.0,
         "a quiet night has no throttles"
     );
-    cloud.start_drill(Drill::Throttling).await.expect("drill");
+    cloud.start(Drill::Throttling).await.expect("drill");
     clock.advance(Duration::minutes(10));
     let during = fetch(&cloud, throttles("persona-api"), 5).await;
     assert!(total(&during) > 100.0, "drill throttles: {during:?}");
@@ -141,7 +142,7 @@ async fn an_rds_proxy_makes_connections_fall() {
             "Maximum",
         )
     };
-    cloud.start_drill(Drill::Rds).await.expect("drill");
+    cloud.start(Drill::Rds).await.expect("drill");
     clock.advance(Duration::minutes(10));
     let during = fetch(&cloud, conns(), 3).await;
     assert!(during.iter().all(|(_, v)| *v > 80.0), "{during:?}");
@@ -182,7 +183,7 @@ async fn provisioned_spend_follows_the_configured_capacity() {
     let next = day + Duration::days(1);
     clock.advance(Duration::hours(1));
     let quiet_hour = lambda_today(cloud.daily_costs(day, next).await.expect("costs"));
-    cloud.start_drill(Drill::Cost).await.expect("drill");
+    cloud.start(Drill::Cost).await.expect("drill");
     clock.advance(Duration::hours(1));
     let after_drill = lambda_today(cloud.daily_costs(day, next).await.expect("costs"));
     // 800 extra 1-GB-ish environments for an hour cost several dollars.
@@ -233,7 +234,7 @@ async fn alarms_fire_as_cloudwatch_json_and_clear_after_the_fix() {
         alarms.evaluate(&cloud.traffic(), cloud.now()).is_empty(),
         "a quiet account reports nothing at start"
     );
-    cloud.start_drill(Drill::Throttling).await.expect("drill");
+    cloud.start(Drill::Throttling).await.expect("drill");
     clock.advance(Duration::minutes(6));
     let fired = alarms.evaluate(&cloud.traffic(), cloud.now());
     let names: Vec<&str> = fired.iter().map(|t| t.name.as_str()).collect();
@@ -263,7 +264,7 @@ async fn a_storm_raises_many_alarms_at_once() {
     let (cloud, clock) = sim(9, night());
     let mut alarms = Evaluator::new(runbook_alarms(&cloud.traffic()), "eu-central-1");
     alarms.evaluate(&cloud.traffic(), cloud.now());
-    cloud.start_drill(Drill::Storm).await.expect("drill");
+    cloud.start(Drill::Storm).await.expect("drill");
     clock.advance(Duration::minutes(6));
     let fired = alarms.evaluate(&cloud.traffic(), cloud.now());
     assert!(
@@ -278,7 +279,7 @@ async fn the_cost_drill_trips_the_idle_provisioned_alarm() {
     let (cloud, clock) = sim(9, night());
     let mut alarms = Evaluator::new(runbook_alarms(&cloud.traffic()), "eu-central-1");
     alarms.evaluate(&cloud.traffic(), cloud.now());
-    cloud.start_drill(Drill::Cost).await.expect("drill");
+    cloud.start(Drill::Cost).await.expect("drill");
     clock.advance(Duration::minutes(5));
     let fired = alarms.evaluate(&cloud.traffic(), cloud.now());
     assert!(
@@ -311,7 +312,7 @@ async fn the_cost_drill_shows_in_yesterdays_bill() {
     };
     let range = (day - Duration::days(2), day);
     let before = cloud.daily_costs(range.0, range.1).await.expect("costs");
-    cloud.start_drill(Drill::Cost).await.expect("drill");
+    cloud.start(Drill::Cost).await.expect("drill");
     let after = cloud.daily_costs(range.0, range.1).await.expect("costs");
     let yesterday = day - Duration::days(1);
     assert!(

@@ -20,8 +20,8 @@ use crate::catalog::Invocation;
 use crate::chat::{Message, Tone};
 use crate::cloud::ScalingActivity;
 use crate::domain::truncate;
-use crate::engine::format::{stamp, when};
 use crate::engine::{ActionError, Engine, Outcome, Reply};
+use crate::format::{stamp, when};
 
 /// One page of `DescribeScalingActivities`: the sample the frequency
 /// finding is computed on.

@@ -15,12 +15,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::catalog::Invocation;
+use crate::chart::plan::{image, series_color};
 use crate::chart::{Axis, ChartData, SeriesData};
 use crate::chat::{Message, Tone};
 use crate::cloud::DailyCost;
-use crate::engine::charting::{image, series_color};
-use crate::engine::format::{Change, change, signed_usd, stamp, usd};
 use crate::engine::{ActionError, Engine, Outcome, Reply};
+use crate::format::{Change, change, signed_usd, stamp, usd};
 
 /// After the top services' palette colours, "other" in grey.
 const OTHER_COLOR: (u8, u8, u8) = (127, 127, 127);

@@ -1,10 +1,10 @@
 //! `/scale drill <throttling|rds|cost|storm>`: starts a game-day scenario
-//! on the simulated account of `scalebot demo`. On a real AWS account the
-//! Cloud refuses it and nothing changes.
+//! on the simulated account of `scalebot demo`. Against a real AWS account
+//! there are no drills: it refuses and nothing changes.
 
 use crate::catalog::Invocation;
 use crate::chat::{Message, Tone};
-use crate::cloud::sim::Drill;
+use crate::drills::Drill;
 use crate::engine::{ActionError, Engine, Outcome, Reply};
 
 pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
@@ -16,7 +16,16 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
             "there is no drill `{name}`; drills: throttling, rds, cost, storm"
         ))
     })?;
-    engine.cloud.start_drill(drill).await?;
+    let Some(drills) = &engine.drills else {
+        return Err(ActionError::Refused(format!(
+            "drills run only on the simulated account of `scalebot demo`; this bot is connected to a real AWS account, so `{}` was not started and nothing was changed",
+            drill.as_str()
+        )));
+    };
+    drills
+        .start(drill)
+        .await
+        .map_err(|e| ActionError::Refused(e.to_string()))?;
     let next = match drill {
         Drill::Throttling => "`/scale throttles persona-api`, then raise its reserved concurrency",
         Drill::Rds => "`/scale rds connections`, then `/scale rds proxy`",
@@ -33,7 +42,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         ),
         footer: Some(format!(
             "Simulated account · started {}",
-            crate::engine::format::stamp(engine.now(), engine.tz)
+            crate::format::stamp(engine.now(), engine.tz)
         )),
         ..Default::default()
     }

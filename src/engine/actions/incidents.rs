@@ -8,9 +8,10 @@
 
 use crate::catalog::Invocation;
 use crate::chat::{Attachment, Message, MessageRef, Tone};
-use crate::engine::format::stamp;
+use crate::engine::alarms::IncidentVerb;
 use crate::engine::incident::level_name;
 use crate::engine::{ActionError, CommandRequest, Engine, Outcome, Reply};
+use crate::format::stamp;
 use crate::store::IncidentRow;
 
 fn minutes(ms: i64) -> String {
@@ -79,9 +80,9 @@ pub(super) async fn run(
     let text = match verb.as_str() {
         "ack" | "resolve" => {
             let action = if verb == "ack" {
-                "incident.ack"
+                IncidentVerb::Acknowledge
             } else {
-                "incident.resolve"
+                IncidentVerb::Resolve
             };
             match engine.incident_button(&req.user, action, &id).await? {
                 Some(answer) => answer,
@@ -89,7 +90,7 @@ pub(super) async fn run(
             }
         }
         "escalate" => match engine
-            .incident_button(&req.user, "incident.escalate", &id)
+            .incident_button(&req.user, IncidentVerb::Escalate, &id)
             .await?
         {
             Some(answer) => answer,

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use crate::catalog::Invocation;
 use crate::chat::{Message, Tone};
 use crate::cloud::{AlarmState, ScalableTarget, ScalingPolicy};
-use crate::engine::format::{number, stamp};
 use crate::engine::{ActionError, Engine, Outcome, Reply};
+use crate::format::{number, stamp};
 
 pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
     let namespace = match inv.word("service").unwrap_or("lambda") {

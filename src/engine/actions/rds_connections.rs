@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::catalog::Invocation;
-use crate::chat::{Button, ButtonStyle, Message, Tone};
+use crate::chart::plan::{ChartPlan, QuerySet, by_id, image};
+use crate::chat::{Button, ButtonAction, ButtonStyle, Message, Tone};
 use crate::cloud::{DbProxy, Series};
-use crate::engine::charting::{ChartPlan, QuerySet, by_id, image};
-use crate::engine::format::{clock, number, stamp};
 use crate::engine::{ActionError, Engine, Outcome, Reply};
+use crate::format::{number, stamp, time_of_day};
 
 /// The runbook names its proxy after the instance (`matbakh-db` →
 /// `matbakh-db-proxy`). `DescribeDBProxies` does not list a proxy's targets,
@@ -103,7 +103,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
             figures
                 .buckets
                 .iter()
-                .map(|(t, v)| format!("{} from {}", number(*v), clock(*t, tz)))
+                .map(|(t, v)| format!("{} from {}", number(*v), time_of_day(*t, tz)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -138,7 +138,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         Tone::Neutral
     };
     let at = |p: Option<(DateTime<Utc>, f64)>| {
-        p.map(|(t, v)| format!("{} at {}", number(v), clock(t, tz)))
+        p.map(|(t, v)| format!("{} at {}", number(v), time_of_day(t, tz)))
             .unwrap_or_else(|| "n/a".into())
     };
     let mut message = Message {
@@ -191,8 +191,10 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     if matches!(proxy, ProxyStatus::None(_)) {
         message.buttons.push(Button {
             label: "Enable RDS Proxy".into(),
-            action_id: "run".into(),
-            value: format!("rds proxy {db}"),
+            action: ButtonAction::Run {
+                command: format!("rds proxy {db}"),
+                incident: None,
+            },
             style: ButtonStyle::Primary,
             confirm: None,
         });

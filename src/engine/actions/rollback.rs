@@ -105,7 +105,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     let notes = vec![format!(
         "Restores snapshot {} taken {} ({}).",
         row.id,
-        crate::engine::format::stamp(taken, engine.tz),
+        crate::format::stamp(taken, engine.tz),
         row.reason
     )];
     Ok(Outcome::Proposal(Proposal::new(changes, notes)))

@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 
 use crate::catalog::Invocation;
-use crate::chat::{Button, ButtonStyle, Message, Tone};
-use crate::engine::charting::{ChartPlan, QuerySet, by_id, image};
-use crate::engine::format::{clock, number, percent};
+use crate::chart::plan::{ChartPlan, QuerySet, by_id, image};
+use crate::chat::{Button, ButtonAction, ButtonStyle, Message, Tone};
 use crate::engine::{ActionError, Engine, Outcome, Reply};
+use crate::format::{number, percent, time_of_day};
 
 pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
     let function = inv
@@ -89,7 +89,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     } else {
         buckets
             .iter()
-            .map(|(t, v)| format!("{} from {}", number(*v), clock(*t, tz)))
+            .map(|(t, v)| format!("{} from {}", number(*v), time_of_day(*t, tz)))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -135,7 +135,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         footer: Some(format!(
             "CloudWatch AWS/Lambda · {} · {} · runbook: Lambda throttling emergency, step 1",
             engine.region,
-            crate::engine::format::stamp(now, tz)
+            crate::format::stamp(now, tz)
         )),
         buttons: Vec::new(),
         broadcast: false,
@@ -171,8 +171,10 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     if reserved.is_none_or(|r| i64::from(r) < raise_to) {
         message.buttons.push(Button {
             label: format!("Raise reserved concurrency to {raise_to}"),
-            action_id: "run".into(),
-            value: format!("concurrency {function} {raise_to}"),
+            action: ButtonAction::Run {
+                command: format!("concurrency {function} {raise_to}"),
+                incident: None,
+            },
             style: ButtonStyle::Primary,
             confirm: None,
         });

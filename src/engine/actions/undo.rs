@@ -17,7 +17,7 @@ pub(super) async fn run(
     let Some(plan) = engine.store.plan(id).await? else {
         return Err(ActionError::Refused(format!("there is no plan `{id}`")));
     };
-    if !matches!(plan.state.as_str(), "done" | "partial") {
+    if !plan.state.executed() {
         return Err(ActionError::Refused(format!(
             "plan `{id}` was not executed (it is {}); there is nothing to undo",
             plan.state

@@ -34,7 +34,7 @@ pub fn percent(ratio: f64) -> String {
     format!("{:.1} %", ratio * 100.0)
 }
 
-pub fn clock(t: DateTime<Utc>, tz: Tz) -> String {
+pub fn time_of_day(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%H:%M").to_string()
 }
 

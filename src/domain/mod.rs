@@ -1,6 +1,9 @@
 //! Newtypes that parse instead of validate: once a value has one of these
 //! types it is known to be acceptable to AWS.
 
+pub mod metric;
+pub mod state;
+
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

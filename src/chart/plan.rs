@@ -7,12 +7,20 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use chrono_tz::Tz;
 
-use crate::chart::{
+use super::{
     ChartData, ChartError, ChartSpec, SeriesData, Threshold, render_png, spec::fill,
     spec::parse_color,
 };
-use crate::chat::Image;
-use crate::cloud::{MetricQuery, MetricRequest, Series};
+use crate::domain::metric::{MetricQuery, MetricRequest, Series};
+
+/// A PNG to attach, with what a screen reader says of it.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub filename: String,
+    pub title: String,
+    pub alt_text: String,
+    pub png: Vec<u8>,
+}
 
 /// Line colours for charts with one line per function or service.
 pub const PALETTE: &[(u8, u8, u8)] = &[
@@ -90,7 +98,7 @@ pub struct ChartPlan {
     pub y2_label: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
-    series: Vec<(String, crate::chart::SeriesSpec)>,
+    series: Vec<(String, super::SeriesSpec)>,
     thresholds: Vec<Threshold>,
 }
 
@@ -194,7 +202,7 @@ pub fn alt_text(data: &ChartData) -> String {
             if max.is_nan() {
                 format!("{}: no data", s.label)
             } else {
-                format!("{}: peak {}", s.label, crate::engine::format::number(max))
+                format!("{}: peak {}", s.label, crate::format::number(max))
             }
         })
         .collect();

@@ -10,6 +10,7 @@ mod browser;
 mod check_cli;
 mod cloud_aws;
 mod confirm;
+mod deploy;
 mod discord;
 mod escalation;
 mod ingress;

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs moto into a virtualenv
-# and Debian's chromium/chromium-driver (apt-get), then runs every test (unit, integration over real HTTP, moto, SQLite and
-# PostgreSQL). Needs PostgreSQL on 127.0.0.1:5432 (trust auth, database
-# `test`), or SCALEBOT_TEST_POSTGRES pointing at one.
+# The whole test suite, on a fresh machine: installs moto and the deploy
+# files' validators (cfn-lint, kubernetes-validate, yamllint, checkov) into
+# a virtualenv and Debian's chromium/chromium-driver (apt-get), then runs
+# every test (unit, integration over real HTTP, moto, SQLite and
+# PostgreSQL, the deploy files). Needs PostgreSQL on 127.0.0.1:5432 (trust
+# auth, database `test`), or SCALEBOT_TEST_POSTGRES pointing at one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export SCALEBOT_VENV="${SCALEBOT_VENV:-/var/tmp/scalebot-venv}"
-if ! "$SCALEBOT_VENV/bin/python" -c 'import moto, importlib.metadata as m; assert m.version("moto") == "5.2.5"' 2>/dev/null; then
-  echo "installing moto into $SCALEBOT_VENV"
-  python3 -m venv "$SCALEBOT_VENV"
-  "$SCALEBOT_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
-fi
+# moto and the deploy files' validators; (re)installed whenever
+# tests/requirements*.txt changed.
+scripts/test-venv.sh
 
 # The web chat's end-to-end test drives Debian's headless Chromium through
 # chromedriver (tests/api/browser.rs); install both when they are missing.

@@ -11,6 +11,7 @@ mod buttons;
 mod check_cli;
 mod cloud_aws;
 mod confirm;
+mod deploy;
 mod discord;
 mod escalation;
 mod ingress;

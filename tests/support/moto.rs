@@ -36,11 +36,17 @@ pub fn aws_env() {
     });
 }
 
+/// The test virtualenv that `scripts/test.sh` installs from
+/// `tests/requirements*.txt`: moto, and the deploy files' validators.
+pub fn venv() -> String {
+    std::env::var("SCALEBOT_VENV").unwrap_or_else(|_| "/var/tmp/scalebot-venv".into())
+}
+
 fn moto_binary() -> String {
     if let Ok(bin) = std::env::var("MOTO_SERVER") {
         return bin;
     }
-    let venv = std::env::var("SCALEBOT_VENV").unwrap_or_else(|_| "/var/tmp/scalebot-venv".into());
+    let venv = venv();
     let candidate = format!("{venv}/bin/moto_server");
     if std::path::Path::new(&candidate).exists() {
         return candidate;

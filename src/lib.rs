@@ -6,6 +6,7 @@
 //! verifies and parses what arrives over HTTP or Socket Mode and hands it on.
 
 pub mod alarm;
+pub mod aws;
 pub mod catalog;
 pub mod chart;
 pub mod chat;
@@ -13,14 +14,17 @@ pub mod check;
 pub mod clock;
 pub mod cloud;
 pub mod config;
+pub mod demo;
+pub mod discord;
 pub mod domain;
 pub mod drills;
 pub mod engine;
 pub mod format;
-pub mod ingress;
 pub mod metrics;
 pub mod reports;
 pub mod schedule;
+pub mod server;
+pub mod slack;
 pub mod sns;
 pub mod startup;
 pub mod store;

@@ -234,13 +234,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(token) = Secrets::from_env().discord.bot_token else {
                 bail!("DISCORD_BOT_TOKEN is not set");
             };
-            let n = scalebot::chat::discord::register(
-                &settings.discord,
-                &token,
-                &catalog,
-                guild.as_deref(),
-            )
-            .await?;
+            let n =
+                scalebot::discord::register(&settings.discord, &token, &catalog, guild.as_deref())
+                    .await?;
             match guild {
                 Some(g) => println!("registered /scale for server {g} ({n} command(s))"),
                 None => println!(
@@ -262,8 +258,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let vars: BTreeMap<String, String> = vars.into_iter().collect();
             let cloud =
-                scalebot::cloud::aws::AwsCloud::new(&settings.aws, Arc::new(Metrics::default()))
-                    .await;
+                scalebot::aws::AwsCloud::new(&settings.aws, Arc::new(Metrics::default())).await;
             let now = chrono::Utc::now();
             let mut queries = QuerySet::default();
             let plan = ChartPlan::new(spec, &vars, now, &mut queries);

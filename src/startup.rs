@@ -9,21 +9,21 @@ use slack_morphism::prelude::SlackSigningSecret;
 use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
 use tokio::net::TcpListener;
 
+use crate::aws::AwsCloud;
 use crate::catalog::{Catalog, CatalogError};
 use crate::chart::ChartCatalog;
 use crate::chat::Chat;
-use crate::chat::discord::DiscordChat;
-use crate::chat::slack::SlackChat;
-use crate::chat::web::WebChat;
 use crate::clock::{Clock, SystemClock};
 use crate::cloud::Cloud;
-use crate::cloud::aws::AwsCloud;
-use crate::cloud::sim::{SimClock, SimCloud};
 use crate::config::{ConfigError, DiscordMode, Secrets, Settings};
+use crate::demo::chat::WebChat;
+use crate::demo::sim::{SimClock, SimCloud};
+use crate::discord::DiscordChat;
 use crate::engine::{ACTIONS, Engine, EngineParts};
-use crate::ingress::socket_mode::SocketMode;
-use crate::ingress::{AppState, router};
 use crate::metrics::Metrics;
+use crate::server::{AppState, router};
+use crate::slack::chat::SlackChat;
+use crate::slack::socket_mode::SocketMode;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,9 +44,9 @@ pub enum StartupError {
     #[error("Slack Socket Mode did not connect: {0}")]
     SocketMode(String),
     #[error("{0}")]
-    DiscordKey(#[from] crate::ingress::discord::BadKey),
+    DiscordKey(#[from] crate::discord::ingress::BadKey),
     #[error(transparent)]
-    DiscordClient(#[from] crate::chat::discord::ClientError),
+    DiscordClient(#[from] crate::discord::ClientError),
     #[error("Discord gateway did not start: {0}")]
     DiscordGateway(String),
     #[error("SNS ingress: {0}")]
@@ -87,7 +87,7 @@ pub struct Application {
     state: AppState,
     max_body_bytes: usize,
     socket_mode: Option<SocketMode>,
-    gateway: Option<crate::ingress::discord_gateway::Gateway>,
+    gateway: Option<crate::discord::gateway::Gateway>,
 }
 
 impl Application {
@@ -171,11 +171,11 @@ impl Application {
             Some(chat) => {
                 let verifier = match (settings.discord.mode, &secrets.discord.public_key) {
                     (DiscordMode::Http, Some(key)) => {
-                        Some(crate::ingress::discord::Verifier::from_hex(key.expose())?)
+                        Some(crate::discord::ingress::Verifier::from_hex(key.expose())?)
                     }
                     _ => None,
                 };
-                Some(Arc::new(crate::ingress::discord::DiscordIngress {
+                Some(Arc::new(crate::discord::ingress::DiscordIngress {
                     chat: chat.clone(),
                     verifier,
                 }))
@@ -184,7 +184,7 @@ impl Application {
         };
         let sns = sns_ingress(&settings)?;
         if let Some(ingress) = &sns {
-            engine.spawn(crate::ingress::sns::replay_unprocessed(
+            engine.spawn(crate::aws::sns_intake::replay_unprocessed(
                 engine.clone(),
                 ingress.clone(),
             ));
@@ -199,10 +199,10 @@ impl Application {
         };
         let gateway = match (&discord, &secrets.discord.bot_token) {
             (Some(ingress), Some(token)) if settings.discord.mode == DiscordMode::Gateway => Some(
-                crate::ingress::discord_gateway::Gateway::start(
+                crate::discord::gateway::Gateway::start(
                     engine.clone(),
                     ingress.clone(),
-                    crate::chat::discord::http(&settings.discord, token)?,
+                    crate::discord::http(&settings.discord, token)?,
                 )
                 .await
                 .map_err(|e| StartupError::DiscordGateway(e.to_string()))?,
@@ -266,7 +266,7 @@ impl Application {
             region: settings.aws.region.clone(),
         });
         engine.spawn_expiry();
-        crate::ingress::sim_alarms::spawn(engine.clone(), sim);
+        crate::demo::alarm_feed::spawn(engine.clone(), sim);
         let welcome = crate::chat::Message {
             title: Some("Welcome to the scalebot demo".into()),
             text: format!(
@@ -344,7 +344,7 @@ impl Application {
 /// The SNS verifier from `[sns]`; the test-only trust settings are warned about.
 fn sns_ingress(
     settings: &Settings,
-) -> Result<Option<Arc<crate::ingress::sns::SnsIngress>>, StartupError> {
+) -> Result<Option<Arc<crate::aws::sns_intake::SnsIngress>>, StartupError> {
     let cfg = &settings.sns;
     if cfg.allowed_topics.is_empty() {
         return Ok(None);
@@ -365,7 +365,7 @@ fn sns_ingress(
     if !cfg.cert_host_addresses.is_empty() {
         tracing::warn!(hosts = ?cfg.cert_host_addresses, "sns.cert_host_addresses is set: certificate hosts are reached at these addresses instead of through DNS (tests only)");
     }
-    let ingress = crate::ingress::sns::SnsIngress::new(verifier, &cfg.cert_host_addresses)
+    let ingress = crate::aws::sns_intake::SnsIngress::new(verifier, &cfg.cert_host_addresses)
         .map_err(|e| StartupError::Sns(e.to_string()))?;
     Ok(Some(Arc::new(ingress)))
 }

@@ -3,10 +3,7 @@
 //! demo's web chat).
 
 pub mod button;
-pub mod discord;
 pub mod pace;
-pub mod slack;
-pub mod web;
 
 use async_trait::async_trait;
 

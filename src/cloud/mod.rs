@@ -2,9 +2,6 @@
 //! only sees this trait; [`aws::AwsCloud`] implements it with the official
 //! SDK.
 
-pub mod aws;
-pub mod sim;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use scalebot::chat::button::ACTION_IDS;
-use scalebot::chat::discord::render::{components, parse_custom_id};
-use scalebot::chat::slack::blocks;
-use scalebot::chat::web::WebBody;
 use scalebot::chat::{Button, ButtonAction, ButtonStyle, Confirm, Message};
+use scalebot::demo::chat::WebBody;
+use scalebot::discord::render::{components, parse_custom_id};
+use scalebot::slack::chat::blocks;
 use serde_json::Value;
 
 use crate::support::demo::{spawn_demo, text_of};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use chrono::NaiveDate;
-use scalebot::cloud::aws::AwsCloud;
+use scalebot::aws::AwsCloud;
 use scalebot::cloud::{
     AlarmState, Cloud, CloudError, DailyCost, NewDbProxy, ReplicationGroup, ScalableTarget,
     ScalingPolicy,

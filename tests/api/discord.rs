@@ -619,11 +619,11 @@ async fn register_puts_the_catalog_as_guild_and_global_commands() {
     settings.catalog.charts_dir = format!("{root}/charts").into();
     let (catalog, _) = scalebot::startup::load_catalogs(&settings).expect("catalog");
     let token = scalebot::config::Secret::new(BOT_TOKEN);
-    let n = scalebot::chat::discord::register(&settings.discord, &token, &catalog, Some(GUILD_ID))
+    let n = scalebot::discord::register(&settings.discord, &token, &catalog, Some(GUILD_ID))
         .await
         .expect("registered for the guild");
     assert_eq!(n, 1);
-    let n = scalebot::chat::discord::register(&settings.discord, &token, &catalog, None)
+    let n = scalebot::discord::register(&settings.discord, &token, &catalog, None)
         .await
         .expect("registered globally");
     assert_eq!(n, 1);

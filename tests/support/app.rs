@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
+use scalebot::aws::AwsCloud;
 use scalebot::cloud::Cloud;
-use scalebot::cloud::aws::AwsCloud;
 use scalebot::config::{DiscordMode, DiscordSecrets, Secret, Secrets, Settings, SlackSecrets};
 use scalebot::engine::Engine;
 use scalebot::metrics::Metrics;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::alarm::Alarm;
 use crate::cloud::AlarmState;
-use crate::cloud::sim::SimCloud;
-use crate::cloud::sim::alarms::{Evaluator, Transition, runbook_alarms, sns_envelope};
+use crate::demo::sim::SimCloud;
+use crate::demo::sim::alarms::{Evaluator, Transition, runbook_alarms, sns_envelope};
 use crate::engine::Engine;
 
 /// Evaluates the simulated alarms every second of wall-clock time until

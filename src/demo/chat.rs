@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::{Attachment, Button, ButtonStyle, Chat, ChatError, Message, MessageRef, Tone};
+use crate::chat::{Attachment, Button, ButtonStyle, Chat, ChatError, Message, MessageRef, Tone};
 
 /// The author of everything the bot posts.
 pub const BOT: &str = "scalebot";

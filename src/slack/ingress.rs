@@ -5,6 +5,11 @@
 //! window, by slack-morphism's verifier). A request that fails gets 401 and
 //! changes nothing.
 
+use crate::engine::Engine;
+use axum::Router;
+use axum::routing::post;
+use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
@@ -14,7 +19,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::AppState;
 use crate::chat::ButtonAction;
 use crate::engine::{Ack, ButtonEvent, CommandRequest, Platform, Visibility};
 
@@ -73,7 +77,7 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// Verifies the signature and returns the body as text.
 fn verify<'b>(
-    state: &AppState,
+    state: &SlackState,
     headers: &HeaderMap,
     body: &'b Bytes,
 ) -> Result<&'b str, Rejection> {
@@ -101,7 +105,7 @@ fn verify<'b>(
     Ok(text)
 }
 
-fn reject(state: &AppState, route: &str, started: Instant, r: Rejection) -> Response {
+fn reject(state: &SlackState, route: &str, started: Instant, r: Rejection) -> Response {
     state
         .engine
         .metrics()
@@ -126,11 +130,31 @@ pub fn ack_json(ack: &Ack) -> AckBody {
             Visibility::InChannel => "in_channel",
         },
         text: ack.message.fallback(),
-        blocks: crate::chat::slack::blocks(&ack.message),
+        blocks: crate::slack::chat::blocks(&ack.message),
     }
 }
 
-pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// What the Slack routes need.
+#[derive(Clone)]
+pub struct SlackState {
+    pub engine: Arc<Engine>,
+    /// `None` when no signing secret is set: the HTTP Slack routes then
+    /// refuse everything (Socket Mode needs no signature).
+    pub slack_verifier: Option<Arc<SlackEventSignatureVerifier>>,
+}
+
+pub fn router(state: SlackState) -> Router {
+    Router::new()
+        .route("/slack/commands", post(commands))
+        .route("/slack/interactions", post(interactions))
+        .with_state(state)
+}
+
+pub async fn commands(
+    State(state): State<SlackState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     const ROUTE: &str = "/slack/commands";
     let started = Instant::now();
     let text = match verify(&state, &headers, &body) {
@@ -195,7 +219,7 @@ struct InteractionAction {
 /// Button clicks (`block_actions`): acknowledged at once with an empty
 /// 200; the engine handles the click afterwards and answers in the channel.
 pub async fn interactions(
-    State(state): State<AppState>,
+    State(state): State<SlackState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
-use super::pace::Pacer;
-use super::{Attachment, ButtonStyle, Chat, ChatError, Message, MessageRef};
+use crate::chat::pace::Pacer;
+use crate::chat::{Attachment, ButtonStyle, Chat, ChatError, Message, MessageRef};
 use crate::config::{Secret, SlackSettings};
 use crate::metrics::Metrics;
 

@@ -11,6 +11,8 @@
 //! and changes nothing: Discord itself sends bad signatures now and then to
 //! check that the endpoint refuses them.
 
+use axum::Router;
+use axum::routing::post;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,10 +25,9 @@ use ring::signature::{ED25519, UnparsedPublicKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
 use crate::chat::ButtonAction;
-use crate::chat::discord::render::{self, parse_custom_id};
-use crate::chat::discord::{DiscordChat, commands};
+use crate::discord::render::{self, parse_custom_id};
+use crate::discord::{DiscordChat, commands};
 use crate::engine::{ButtonEvent, CommandRequest, Engine, Platform};
 
 /// How far a request's timestamp may be from the bot's clock.
@@ -305,7 +306,7 @@ impl DiscordIngress {
     }
 }
 
-fn reject(state: &AppState, started: Instant, r: Rejection) -> Response {
+fn reject(state: &DiscordState, started: Instant, r: Rejection) -> Response {
     state
         .engine
         .metrics()
@@ -316,8 +317,23 @@ fn reject(state: &AppState, started: Instant, r: Rejection) -> Response {
 
 const ROUTE: &str = "/discord/interactions";
 
+/// What the Discord route needs.
+#[derive(Clone)]
+pub struct DiscordState {
+    pub engine: Arc<Engine>,
+    /// `None` when the bot serves Slack, or Discord through the gateway:
+    /// `/discord/interactions` then refuses everything.
+    pub discord: Option<Arc<DiscordIngress>>,
+}
+
+pub fn router(state: DiscordState) -> Router {
+    Router::new()
+        .route("/discord/interactions", post(interactions))
+        .with_state(state)
+}
+
 pub async fn interactions(
-    State(state): State<AppState>,
+    State(state): State<DiscordState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

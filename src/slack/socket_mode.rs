@@ -8,9 +8,9 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 use crate::chat::ButtonAction;
-use crate::chat::slack::{Connector, content};
 use crate::config::Secret;
 use crate::engine::{ButtonEvent, CommandRequest, Engine, Platform, Visibility};
+use crate::slack::chat::{Connector, content};
 
 pub struct SocketMode {
     listener: SlackClientSocketModeListener<Connector>,

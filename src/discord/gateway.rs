@@ -13,7 +13,7 @@ use serenity::gateway::ShardManager;
 use serenity::http::Http;
 use serenity::model::id::InteractionId;
 
-use super::discord::{DiscordIngress, Interaction as Wire};
+use super::ingress::{DiscordIngress, Interaction as Wire};
 use crate::engine::Engine;
 
 struct Handler {

@@ -22,12 +22,12 @@ pub use clock::{ManualClock, SimClock};
 pub use traffic::Drill;
 use traffic::{Timeline, Traffic};
 
-use super::{
+use crate::clock::Clock;
+use crate::cloud::{
     AccountConcurrency, AlarmState, Cloud, CloudError, DailyCost, DbInstance, DbProxy, MetricQuery,
     MetricRequest, NewDbProxy, ProvisionedConfig, ReplicationGroup, RestartOutcome, ScalableTarget,
     ScalingActivity, ScalingPolicy, Series,
 };
-use crate::clock::Clock;
 use crate::domain::FunctionName;
 
 /// The database and cache of the runbook.

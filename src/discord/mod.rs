@@ -12,6 +12,8 @@
 //! interaction token (a follow-up only they see).
 
 pub mod commands;
+pub mod gateway;
+pub mod ingress;
 pub mod render;
 
 use std::collections::{HashMap, VecDeque};
@@ -24,8 +26,8 @@ use serenity::builder::CreateAttachment;
 use serenity::http::{Http, HttpBuilder};
 use serenity::model::id::{ApplicationId, ChannelId, GuildId, MessageId};
 
-use super::pace::Pacer;
-use super::{Attachment, Chat, ChatError, Message, MessageRef};
+use crate::chat::pace::Pacer;
+use crate::chat::{Attachment, Chat, ChatError, Message, MessageRef};
 use crate::config::{DiscordSettings, Secret};
 use crate::metrics::Metrics;
 
@@ -537,7 +539,7 @@ impl Chat for DiscordChat {
         // Outside an interaction Discord has no message for one person: the
         // channel sees it, addressed to them.
         let mut addressed = message.clone();
-        addressed.text = format!("{} {}", super::mention(user), message.text);
+        addressed.text = format!("{} {}", crate::chat::mention(user), message.text);
         let mut body = render::body(&addressed);
         body["allowed_mentions"] = json!({ "users": [user] });
         self.send(snowflake("ephemeral", channel)?, &body, Vec::new())

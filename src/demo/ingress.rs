@@ -8,6 +8,9 @@
 //! user, channel or button, or whose JSON does not parse, get a 4xx with a
 //! sentence and change nothing.
 
+use crate::engine::Engine;
+use axum::Router;
+use axum::routing::{get, post};
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -21,10 +24,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::AppState;
 use crate::catalog::Parsed;
-use crate::chat::web::{WebBody, WebChat};
 use crate::chat::{ButtonAction, ButtonError};
+use crate::demo::chat::{WebBody, WebChat};
 use crate::engine::{ButtonEvent, CommandRequest, Platform, Visibility};
 
 const PAGE: &str = include_str!("../../assets/web/index.html");
@@ -64,13 +66,13 @@ impl IntoResponse for Rejection {
     }
 }
 
-fn web(state: &AppState) -> Result<Arc<WebChat>, Rejection> {
+fn web(state: &WebState) -> Result<Arc<WebChat>, Rejection> {
     state.web.clone().ok_or(Rejection::Disabled)
 }
 
 /// The demo user a request names; a page that has not picked one sends
 /// `null`, which gets a sentence rather than a serde error.
-fn known_user(state: &AppState, user: &Option<String>) -> Result<String, Rejection> {
+fn known_user(state: &WebState, user: &Option<String>) -> Result<String, Rejection> {
     let users = &state.engine.settings().demo.users;
     match user {
         None => Err(Rejection::NoUser(users.join(", "))),
@@ -83,7 +85,26 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Rejection> {
     serde_json::from_slice(body).map_err(|e| Rejection::Malformed(e.to_string()))
 }
 
-pub async fn page(State(state): State<AppState>) -> Response {
+/// What the web chat's routes need.
+#[derive(Clone)]
+pub struct WebState {
+    pub engine: Arc<Engine>,
+    /// `None` outside `scalebot demo`, where these routes answer 404.
+    pub web: Option<Arc<WebChat>>,
+}
+
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/web/api/state", get(self::state))
+        .route("/web/api/events", get(events))
+        .route("/web/api/command", post(command))
+        .route("/web/api/button", post(button))
+        .route("/web/files/{id}", get(file))
+        .with_state(state)
+}
+
+pub async fn page(State(state): State<WebState>) -> Response {
     match web(&state) {
         Ok(_) => Html(PAGE).into_response(),
         Err(r) => r.into_response(),
@@ -110,7 +131,7 @@ struct CommandInfo {
 
 /// The users to pick from; with `?user=`, also the channels, the history
 /// that user may see, and the catalog for completion.
-pub async fn state(State(state): State<AppState>, Query(q): Query<UserQuery>) -> Response {
+pub async fn state(State(state): State<WebState>, Query(q): Query<UserQuery>) -> Response {
     let web = match web(&state) {
         Ok(w) => w,
         Err(r) => return r.into_response(),
@@ -162,7 +183,7 @@ pub async fn state(State(state): State<AppState>, Query(q): Query<UserQuery>) ->
 
 /// Live updates for one user: every public event and that user's
 /// ephemeral ones. Ends at shutdown.
-pub async fn events(State(state): State<AppState>, Query(q): Query<UserQuery>) -> Response {
+pub async fn events(State(state): State<WebState>, Query(q): Query<UserQuery>) -> Response {
     let web = match web(&state) {
         Ok(w) => w,
         Err(r) => return r.into_response(),
@@ -213,7 +234,7 @@ struct CommandBody {
 /// ack goes back in the response and, visible to the typist only, into
 /// the channel. A command that does not parse is answered 422 with the
 /// engine's explanation.
-pub async fn command(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn command(State(state): State<WebState>, body: Bytes) -> Response {
     let result = async {
         let web = web(&state)?;
         let body: CommandBody = parse(&body)?;
@@ -289,7 +310,7 @@ struct ButtonBody {
 
 /// A click: acknowledged at once (202); the engine handles it afterwards
 /// and answers in the channel, exactly as for Slack's `block_actions`.
-pub async fn button(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn button(State(state): State<WebState>, body: Bytes) -> Response {
     let result = (|| {
         let web = web(&state)?;
         let body: ButtonBody = parse(&body)?;
@@ -329,7 +350,7 @@ pub async fn button(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 /// An uploaded file (charts, post-mortems).
-pub async fn file(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn file(State(state): State<WebState>, Path(id): Path<String>) -> Response {
     let web = match web(&state) {
         Ok(w) => w,
         Err(r) => return r.into_response(),

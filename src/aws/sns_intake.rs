@@ -6,6 +6,8 @@
 //! the bot did not keep. Processing (incidents, subscription confirmation)
 //! happens after the answer.
 
+use axum::Router;
+use axum::routing::post;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use crate::alarm::Alarm;
 use crate::chat::Message;
 use crate::engine::Engine;
@@ -74,7 +75,7 @@ impl SnsIngress {
 }
 
 fn refuse(
-    state: &AppState,
+    state: &SnsState,
     started: Instant,
     status: StatusCode,
     outcome: &str,
@@ -98,7 +99,19 @@ fn status_of(e: &SnsError) -> (StatusCode, &'static str) {
     }
 }
 
-pub async fn sns(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// What `/sns` needs.
+#[derive(Clone)]
+pub struct SnsState {
+    pub engine: Arc<Engine>,
+    /// `None` when no SNS topic is allowed: `/sns` then refuses everything.
+    pub sns: Option<Arc<SnsIngress>>,
+}
+
+pub fn router(state: SnsState) -> Router {
+    Router::new().route("/sns", post(sns)).with_state(state)
+}
+
+pub async fn sns(State(state): State<SnsState>, headers: HeaderMap, body: Bytes) -> Response {
     let started = Instant::now();
     let Some(ingress) = state.sns.clone() else {
         return refuse(

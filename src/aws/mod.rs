@@ -16,6 +16,7 @@ mod mocks;
 mod provisioned;
 mod rds;
 mod restart;
+pub mod sns_intake;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{
+use crate::cloud::{
     AccountConcurrency, AlarmState, Cloud, CloudError, DailyCost, DbInstance, DbProxy,
     MetricRequest, NewDbProxy, ProvisionedConfig, ReplicationGroup, RestartOutcome, ScalableTarget,
     ScalingActivity, ScalingPolicy, Series,

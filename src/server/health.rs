@@ -4,15 +4,17 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
-use super::AppState;
+use std::sync::Arc;
+
+use crate::engine::Engine;
 
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// Ready when the store answers.
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.engine.store().ping().await {
+pub async fn readyz(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
+    match engine.store().ping().await {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -24,12 +26,12 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.engine.metrics().render(),
+        engine.metrics().render(),
     )
 }

@@ -1,0 +1,8 @@
+//! `scalebot demo`: the web chat (its page, API and chat adapter), the
+//! simulated AWS account with its drills, and the feed that turns the
+//! simulation's alarm state changes into SNS-shaped notifications.
+
+pub mod alarm_feed;
+pub mod chat;
+pub mod ingress;
+pub mod sim;

@@ -5,7 +5,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
 use scalebot::catalog::{Catalog, Parsed};
 use scalebot::chart::ChartCatalog;
-use scalebot::engine::ACTIONS;
+use scalebot::engine::action_names;
 use sha2::Sha256;
 use slack_morphism::prelude::SlackSigningSecret;
 use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
@@ -26,7 +26,7 @@ fn bench(c: &mut Criterion) {
     let charts = ChartCatalog::load(format!("{root}/charts").as_ref()).expect("charts");
     let catalog = Catalog::load(
         format!("{root}/commands").as_ref(),
-        ACTIONS,
+        &action_names(),
         &charts.names(),
     )
     .expect("catalog");

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::catalog::{Catalog, Problem};
 use crate::chart::ChartCatalog;
 use crate::config::{ConfigError, Settings};
-use crate::engine::ACTIONS;
+use crate::engine::action_names;
 
 pub struct Summary {
     pub commands: usize,
@@ -32,7 +32,11 @@ pub fn run(config: &Path) -> Result<Summary, Vec<Problem>> {
             .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
             .collect()
     });
-    let catalog = match Catalog::load(&settings.catalog.commands_dir, ACTIONS, &chart_names) {
+    let catalog = match Catalog::load(
+        &settings.catalog.commands_dir,
+        &action_names(),
+        &chart_names,
+    ) {
         Ok(c) => Some(c),
         Err(mut e) => {
             problems.append(&mut e.0);

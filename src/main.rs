@@ -293,7 +293,7 @@ async fn export_snapshot(
             days.join(", ")
         );
     };
-    let json = scalebot::engine::snapshot::export_json(&row)
+    let json = scalebot::reports::snapshot::export_json(&row)
         .with_context(|| format!("snapshot {} cannot be read", row.id))?;
     println!("{json}");
     Ok(ExitCode::SUCCESS)

@@ -19,7 +19,7 @@ use crate::config::{ConfigError, DiscordMode, Secrets, Settings};
 use crate::demo::chat::WebChat;
 use crate::demo::sim::{SimClock, SimCloud};
 use crate::discord::DiscordChat;
-use crate::engine::{ACTIONS, Engine, EngineParts};
+use crate::engine::{Engine, EngineParts, action_names};
 use crate::metrics::Metrics;
 use crate::server::{AppState, router};
 use crate::slack::chat::SlackChat;
@@ -58,7 +58,11 @@ pub enum StartupError {
 /// Loads `commands/` and `charts/`, checking one against the other.
 pub fn load_catalogs(settings: &Settings) -> Result<(Catalog, ChartCatalog), CatalogError> {
     let charts = ChartCatalog::load(&settings.catalog.charts_dir).map_err(CatalogError)?;
-    let catalog = Catalog::load(&settings.catalog.commands_dir, ACTIONS, &charts.names())?;
+    let catalog = Catalog::load(
+        &settings.catalog.commands_dir,
+        &action_names(),
+        &charts.names(),
+    )?;
     Ok((catalog, charts))
 }
 
@@ -160,7 +164,7 @@ impl Application {
             tz: settings.display.tz(),
             region: settings.aws.region.clone(),
         });
-        engine.spawn_expiry();
+        engine.spawn_sweeps();
         engine.spawn_reports();
         let slack_verifier = secrets.slack.signing_secret.as_ref().map(|s| {
             Arc::new(SlackEventSignatureVerifier::new(&SlackSigningSecret::new(
@@ -265,7 +269,7 @@ impl Application {
             tz: settings.display.tz(),
             region: settings.aws.region.clone(),
         });
-        engine.spawn_expiry();
+        engine.spawn_sweeps();
         crate::demo::alarm_feed::spawn(engine.clone(), sim);
         let welcome = crate::chat::Message {
             title: Some("Welcome to the scalebot demo".into()),

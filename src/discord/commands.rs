@@ -204,7 +204,7 @@ mod tests {
                 .expect("charts");
         Catalog::load(
             std::path::Path::new(&format!("{root}/commands")),
-            crate::engine::ACTIONS,
+            &crate::engine::action_names(),
             &charts.names(),
         )
         .expect("catalog")

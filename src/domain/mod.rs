@@ -52,6 +52,12 @@ pub fn truncate(raw: &str, max_chars: usize) -> String {
     }
 }
 
+/// A short random id people can type: `INC-3F9A2C`, `P-07B1DE`.
+pub fn short_id(prefix: &str) -> String {
+    let raw = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    format!("{prefix}-{}", &raw[..6])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,11 +6,16 @@
 //! message's thread. Each part (metrics, targets, activities, costs) is read
 //! on its own, so a part that fails (a missing permission, an AWS error) is
 //! shown as that part's error and the rest of the report still stands.
-//! Scheduling, the store lease and posting live in `engine/reporting.rs`.
+//! Scheduling, the store lease and posting live in `service.rs`; policy
+//! snapshots (taken daily here, and before every change) in `snapshot.rs`.
 
 mod daily;
 mod monthly;
+mod service;
+pub mod snapshot;
 mod weekly;
+
+pub use service::{ReportError, ReportParts, ReportService};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;

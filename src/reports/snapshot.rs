@@ -5,10 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::incident::short_id;
-use super::{ActionError, Engine};
-use crate::cloud::{ScalableTarget, ScalingPolicy};
-use crate::store::SnapshotRow;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::cloud::{Cloud, CloudError, ScalableTarget, ScalingPolicy};
+use crate::domain::short_id;
+use crate::store::{SnapshotRow, Store, StoreError};
 
 /// The service namespaces whose policies the runbook backs up.
 pub const NAMESPACES: &[&str] = &["lambda", "elasticache"];
@@ -23,15 +25,34 @@ pub struct Snapshot {
     pub missing: Vec<String>,
 }
 
-impl Engine {
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("no scaling policies could be read ({0})")]
+    NothingRead(String),
+    #[error("the snapshot could not be written as JSON: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What taking a snapshot needs.
+pub struct Snapshotter<'a> {
+    pub cloud: &'a dyn Cloud,
+    pub store: &'a Store,
+    pub now: DateTime<Utc>,
+    /// The day a snapshot is filed under (`/scale rollback <day>`).
+    pub tz: Tz,
+}
+
+impl Snapshotter<'_> {
     /// Reads and stores a snapshot; returns its id and the namespaces it
     /// could not read. A namespace that fails (a missing permission, a
     /// service not used in this account) does not spoil the others.
-    pub async fn take_snapshot(&self, reason: &str) -> Result<(String, Vec<String>), ActionError> {
+    pub async fn take(&self, reason: &str) -> Result<(String, Vec<String>), SnapshotError> {
         let mut snap = Snapshot::default();
         for ns in NAMESPACES {
             let read = async {
-                Ok::<_, crate::cloud::CloudError>((
+                Ok::<_, CloudError>((
                     self.cloud.scalable_targets(ns).await?,
                     self.cloud.scaling_policies(ns).await?,
                 ))
@@ -45,18 +66,15 @@ impl Engine {
             }
         }
         if snap.missing.len() == NAMESPACES.len() {
-            return Err(ActionError::Refused(format!(
-                "no scaling policies could be read ({})",
-                snap.missing.join("; ")
-            )));
+            return Err(SnapshotError::NothingRead(snap.missing.join("; ")));
         }
-        let now = self.now();
+        let now = self.now;
         let row = SnapshotRow {
             id: short_id("S"),
             taken_ms: now.timestamp_millis(),
             day: now.with_timezone(&self.tz).format("%Y-%m-%d").to_string(),
             reason: reason.to_owned(),
-            body: serde_json::to_string(&snap).map_err(|e| ActionError::Spec(e.to_string()))?,
+            body: serde_json::to_string(&snap)?,
         };
         self.store.insert_snapshot(&row).await?;
         Ok((row.id, snap.missing))

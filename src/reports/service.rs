@@ -1,23 +1,98 @@
 //! Scheduled reports: the sweep that finds a due report, claims its slot in
 //! the store (so that of several replicas, and across restarts, exactly one
 //! posts it), builds it and posts it through the Chat port. The reports
-//! themselves are in `crate::reports`.
+//! themselves are in the sibling modules.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use super::{ActionError, Engine};
-use crate::chat::MessageRef;
+use super::snapshot::{SnapshotError, Snapshotter};
+use crate::chat::{Chat, ChatError, MessageRef};
+use crate::clock::Clock;
+use crate::cloud::Cloud;
+use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::reports::{self, Report, ReportKind, Scope};
-use crate::store::DAILY_SNAPSHOT;
+use crate::store::{DAILY_SNAPSHOT, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Chat(#[from] ChatError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Posts the reports, on schedule and on demand, and takes the policy
+/// snapshots (daily here; before every change for the plans).
+pub struct ReportService {
+    settings: Arc<Settings>,
+    cloud: Arc<dyn Cloud>,
+    chat: Arc<dyn Chat>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    tz: Tz,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+pub struct ReportParts {
+    pub settings: Arc<Settings>,
+    pub cloud: Arc<dyn Cloud>,
+    pub chat: Arc<dyn Chat>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub tz: Tz,
+    pub tasks: TaskTracker,
+    pub shutdown: CancellationToken,
+}
 
 /// A report whose message chat refused is tried again after this long
 /// (each try reads AWS again), until its catch-up window ends.
 const RETRY_UNPOSTED_AFTER: chrono::Duration = chrono::Duration::minutes(5);
 
-impl Engine {
+impl ReportService {
+    pub fn new(p: ReportParts) -> Arc<Self> {
+        Arc::new(Self {
+            settings: p.settings,
+            cloud: p.cloud,
+            chat: p.chat,
+            store: p.store,
+            metrics: p.metrics,
+            clock: p.clock,
+            tz: p.tz,
+            tasks: p.tasks,
+            shutdown: p.shutdown,
+        })
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Reads and stores a snapshot of the scaling policies (see
+    /// [`Snapshotter::take`]).
+    pub async fn take_snapshot(
+        &self,
+        reason: &str,
+    ) -> Result<(String, Vec<String>), SnapshotError> {
+        Snapshotter {
+            cloud: self.cloud.as_ref(),
+            store: &self.store,
+            now: self.now(),
+            tz: self.tz,
+        }
+        .take(reason)
+        .await
+    }
+
     /// Builds a report from what AWS answers now.
     pub async fn build_report(&self, kind: ReportKind) -> Report {
         let scope = Scope::from_settings(&self.settings);
@@ -33,7 +108,7 @@ impl Engine {
         kind: ReportKind,
         channel: &str,
         answers: Option<&str>,
-    ) -> Result<MessageRef, ActionError> {
+    ) -> Result<MessageRef, ReportError> {
         let mut report = self.build_report(kind).await;
         report.message.answers = answers.map(str::to_owned);
         if answers.is_none() && kind == ReportKind::Daily {
@@ -127,7 +202,7 @@ impl Engine {
         kind: ReportKind,
         slot: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<bool, ActionError> {
+    ) -> Result<bool, ReportError> {
         let slot_ms = slot.timestamp_millis();
         let now_ms = now.timestamp_millis();
         let won = self.store.claim_report(kind.key(), slot_ms, now_ms).await?

@@ -7,22 +7,81 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::alarms::IncidentVerb;
-use super::incident::short_id;
-use super::plan::Change;
-use super::{ActionError, CommandRequest, Engine, Platform, Proposal};
-use crate::catalog::{Invocation, Parsed};
+pub mod change;
+mod execute;
+mod undo;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::change::Change;
+use super::incidents::IncidentService;
+use super::request::{ActionError, ButtonEvent, CommandRequest, Proposal};
+use crate::catalog::Catalog;
+use crate::catalog::Invocation;
+use crate::chat::Chat;
 use crate::chat::{Button, ButtonAction, ButtonStyle, Confirm, Message, MessageRef, Tone, mention};
+use crate::clock::Clock;
+use crate::cloud::Cloud;
+use crate::config::Settings;
+use crate::domain::short_id;
 use crate::domain::state::PlanState;
+use crate::reports::ReportService;
+use crate::store::Store;
 use crate::store::{AuditEntry, AuditId, IncidentRow, PlanRow};
 
-/// A button click, verified by the ingress.
-#[derive(Debug, Clone)]
-pub struct ButtonEvent {
-    pub platform: Platform,
-    pub user: String,
-    pub channel: String,
-    pub action: ButtonAction,
+/// Plans: proposed, drawn, approved, claimed, executed (drift check →
+/// snapshot → apply → summary), expired, undone.
+pub struct PlanService {
+    settings: Arc<Settings>,
+    catalog: Arc<Catalog>,
+    cloud: Arc<dyn Cloud>,
+    chat: Arc<dyn Chat>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    tz: Tz,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+    incidents: Arc<IncidentService>,
+    reports: Arc<ReportService>,
+}
+
+pub struct PlanParts {
+    pub settings: Arc<Settings>,
+    pub catalog: Arc<Catalog>,
+    pub cloud: Arc<dyn Cloud>,
+    pub chat: Arc<dyn Chat>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub tz: Tz,
+    pub tasks: TaskTracker,
+    pub shutdown: CancellationToken,
+    pub incidents: Arc<IncidentService>,
+    pub reports: Arc<ReportService>,
+}
+
+impl PlanService {
+    pub fn new(p: PlanParts) -> Arc<Self> {
+        Arc::new(Self {
+            settings: p.settings,
+            catalog: p.catalog,
+            cloud: p.cloud,
+            chat: p.chat,
+            store: p.store,
+            clock: p.clock,
+            tz: p.tz,
+            tasks: p.tasks,
+            shutdown: p.shutdown,
+            incidents: p.incidents,
+            reports: p.reports,
+        })
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
 }
 
 /// What is stored in `plans.changes`: the changes and the notes shown with them.
@@ -65,10 +124,10 @@ enum View<'a> {
     Closed(String),
 }
 
-impl Engine {
+impl PlanService {
     /// Stores a plan, then posts it in the incident's thread with its
     /// buttons, and a pointer in the channel the command came from.
-    pub(super) async fn propose(
+    pub(crate) async fn propose(
         &self,
         req: &CommandRequest,
         inv: &Invocation,
@@ -83,6 +142,7 @@ impl Engine {
         };
         let existing = proposal.incident.clone().or_else(|| req.incident.clone());
         let incident = self
+            .incidents
             .incident_for(&req.user, &inv.canonical(), existing.as_deref())
             .await?;
         let now = self.now().timestamp_millis();
@@ -113,6 +173,7 @@ impl Engine {
         };
         self.store.insert_plan(&plan).await?;
         let posted = self
+            .incidents
             .thread(
                 &incident,
                 &req.user,
@@ -274,7 +335,7 @@ impl Engine {
         }
     }
 
-    async fn tell(&self, ev: &ButtonEvent, text: String) {
+    pub(crate) async fn tell(&self, ev: &ButtonEvent, text: String) {
         if let Err(e) = self
             .chat
             .ephemeral(&ev.channel, &ev.user, &Message::text(text))
@@ -330,69 +391,7 @@ impl Engine {
         }
     }
 
-    /// A button click; runs after the ingress has acknowledged it.
-    pub async fn on_button(self: &Arc<Self>, ev: ButtonEvent) {
-        let result = match &ev.action {
-            ButtonAction::ConfirmPlan { plan } => self.confirm_click(&ev, plan).await,
-            ButtonAction::CancelPlan { plan } => self.cancel_click(&ev, plan).await,
-            ButtonAction::Run { command, incident } => {
-                self.run_button(&ev, command, incident.clone()).await;
-                Ok(())
-            }
-            ButtonAction::Acknowledge { incident } => {
-                self.incident_click(&ev, IncidentVerb::Acknowledge, incident)
-                    .await
-            }
-            ButtonAction::Escalate { incident } => {
-                self.incident_click(&ev, IncidentVerb::Escalate, incident)
-                    .await
-            }
-            ButtonAction::Resolve { incident } => {
-                self.incident_click(&ev, IncidentVerb::Resolve, incident)
-                    .await
-            }
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, action = ev.action.action_id(), "button handling failed");
-            self.tell(&ev, format!("⚠️ That did not work: {e}")).await;
-        }
-    }
-
-    async fn incident_click(
-        &self,
-        ev: &ButtonEvent,
-        verb: IncidentVerb,
-        incident: &str,
-    ) -> Result<(), ActionError> {
-        if let Some(answer) = self.incident_button(&ev.user, verb, incident).await? {
-            self.tell(ev, answer).await;
-        }
-        Ok(())
-    }
-
-    /// A button that runs a command (e.g. "Raise reserved concurrency"),
-    /// as if the clicker had typed it.
-    async fn run_button(self: &Arc<Self>, ev: &ButtonEvent, text: &str, incident: Option<String>) {
-        let text = text.to_owned();
-        let ack = self
-            .accept(CommandRequest {
-                platform: ev.platform,
-                user: ev.user.clone(),
-                channel: ev.channel.clone(),
-                text,
-                incident,
-            })
-            .await;
-        if let Err(e) = self
-            .chat
-            .ephemeral(&ev.channel, &ev.user, &ack.message)
-            .await
-        {
-            tracing::warn!(error = %e, "ephemeral reply failed");
-        }
-    }
-
-    async fn confirm_click(
+    pub(crate) async fn confirm_click(
         self: &Arc<Self>,
         ev: &ButtonEvent,
         plan_id: &str,
@@ -460,19 +459,20 @@ impl Engine {
         if (approvals.len() as i64) < plan.approvals_needed {
             if fresh {
                 if let Some(incident) = self.incident_of(&plan).await {
-                    self.thread(
-                        &incident,
-                        &ev.user,
-                        "approval",
-                        &Message::text(format!(
-                            "👍 {} approved plan `{}` ({} of {}).",
-                            mention(&ev.user),
-                            plan.id,
-                            approvals.len(),
-                            plan.approvals_needed
-                        )),
-                    )
-                    .await?;
+                    self.incidents
+                        .thread(
+                            &incident,
+                            &ev.user,
+                            "approval",
+                            &Message::text(format!(
+                                "👍 {} approved plan `{}` ({} of {}).",
+                                mention(&ev.user),
+                                plan.id,
+                                approvals.len(),
+                                plan.approvals_needed
+                            )),
+                        )
+                        .await?;
                 }
                 self.redraw(&plan, View::Pending(&approvals)).await;
             } else {
@@ -500,7 +500,11 @@ impl Engine {
         self.execute(plan, approvals).await
     }
 
-    async fn cancel_click(&self, ev: &ButtonEvent, plan_id: &str) -> Result<(), ActionError> {
+    pub(crate) async fn cancel_click(
+        &self,
+        ev: &ButtonEvent,
+        plan_id: &str,
+    ) -> Result<(), ActionError> {
         let what = format!("cancel {plan_id}");
         let Some(plan) = self.store.plan(plan_id).await? else {
             self.tell(ev, format!("There is no plan `{plan_id}`."))
@@ -546,13 +550,14 @@ impl Engine {
         );
         self.redraw(&plan, View::Closed(text.clone())).await;
         if let Some(incident) = self.incident_of(&plan).await {
-            self.thread(
-                &incident,
-                &ev.user,
-                "cancelled",
-                &Message::text(format!("Plan `{}`: {text}", plan.id)),
-            )
-            .await?;
+            self.incidents
+                .thread(
+                    &incident,
+                    &ev.user,
+                    "cancelled",
+                    &Message::text(format!("Plan `{}`: {text}", plan.id)),
+                )
+                .await?;
         }
         Ok(())
     }
@@ -579,22 +584,22 @@ impl Engine {
                 .to_owned();
         self.redraw(plan, View::Closed(text.clone())).await;
         if let Some(incident) = self.incident_of(plan).await {
-            self.thread(
-                &incident,
-                "scalebot",
-                "expired",
-                &Message::text(format!("Plan `{}`: {text}", plan.id)),
-            )
-            .await?;
+            self.incidents
+                .thread(
+                    &incident,
+                    "scalebot",
+                    "expired",
+                    &Message::text(format!("Plan `{}`: {text}", plan.id)),
+                )
+                .await?;
         }
         Ok(())
     }
 
-    /// Every second until shutdown: escalates due incidents and expires due
-    /// plans. Several replicas may run this; the conditional updates let one
-    /// of them announce each.
+    /// Every second until shutdown: expires due plans. Several replicas
+    /// may run this; the conditional update lets one of them announce each.
     pub fn spawn_expiry(self: &Arc<Self>) {
-        let engine = self.clone();
+        let me = self.clone();
         let stop = self.shutdown.clone();
         self.tasks.spawn(async move {
             loop {
@@ -602,23 +607,10 @@ impl Engine {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
-                if let Err(e) = engine.escalate_due().await {
-                    tracing::warn!(error = %e, "escalation sweep failed");
-                }
-                if let Err(e) = engine.remind_due().await {
-                    tracing::warn!(error = %e, "reminder sweep failed");
-                }
-                if let Err(e) = engine.auto_resolve_due().await {
-                    tracing::warn!(error = %e, "auto-resolve sweep failed");
-                }
-                match engine
-                    .store
-                    .expire_due_plans(engine.now().timestamp_millis())
-                    .await
-                {
+                match me.store.expire_due_plans(me.now().timestamp_millis()).await {
                     Ok(expired) => {
                         for plan in expired {
-                            if let Err(e) = engine.announce_expired(&plan).await {
+                            if let Err(e) = me.announce_expired(&plan).await {
                                 tracing::warn!(plan = %plan.id, error = %e, "expiry not announced");
                             }
                         }
@@ -627,220 +619,6 @@ impl Engine {
                 }
             }
         });
-    }
-
-    /// Runs a claimed plan: drift check, each change, results, monitor.
-    async fn execute(
-        self: &Arc<Self>,
-        plan: PlanRow,
-        approvers: Vec<String>,
-    ) -> Result<(), ActionError> {
-        let doc = doc_of(&plan);
-        let incident = self.incident_of(&plan).await;
-        let post = |kind: &'static str, message: Message| {
-            let incident = incident.clone();
-            async move {
-                match &incident {
-                    Some(i) => self.thread(i, "scalebot", kind, &message).await.map(|_| ()),
-                    None => Ok(()),
-                }
-            }
-        };
-        let names: Vec<String> = approvers.iter().map(|a| mention(a)).collect();
-        post(
-            "confirmed",
-            Message::text(format!(
-                "▶️ Plan `{}` confirmed by {}. Checking AWS again before changing anything…{}",
-                plan.id,
-                names.join(" and "),
-                if plan.dry_run { " (dry run)" } else { "" }
-            )),
-        )
-        .await?;
-
-        // Drift: what AWS holds now must still be what the plan showed.
-        let mut refreshed = Vec::with_capacity(doc.changes.len());
-        for change in &doc.changes {
-            match change.refresh(self.cloud.as_ref()).await {
-                Ok(c) => refreshed.push(c),
-                Err(e) => {
-                    let now = self.now().timestamp_millis();
-                    self.store
-                        .finish_plan(&plan.id, PlanState::Failed, "[]", now)
-                        .await?;
-                    self.redraw(&plan, View::Executed(PlanState::Failed)).await;
-                    post(
-                        "failed",
-                        Message {
-                            tone: Tone::Bad,
-                            text: format!("❌ Could not read AWS before executing plan `{}`: {e}. Nothing was changed.", plan.id),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                    return Ok(());
-                }
-            }
-        }
-        let drifted: Vec<String> = doc
-            .changes
-            .iter()
-            .zip(&refreshed)
-            .filter(|(a, b)| !a.same_start(b))
-            .map(|(a, b)| {
-                let (what, was, _) = a.describe();
-                let (_, is, _) = b.describe();
-                format!("{what} was {was} when planned and is {is} now")
-            })
-            .collect();
-        if !drifted.is_empty() {
-            let now = self.now().timestamp_millis();
-            self.store
-                .finish_plan(&plan.id, PlanState::Superseded, "[]", now)
-                .await?;
-            self.redraw(
-                &plan,
-                View::Closed(
-                    "🔁 Superseded: AWS changed after this plan was shown; nothing was changed."
-                        .into(),
-                ),
-            )
-            .await;
-            post(
-                "drift",
-                Message {
-                    tone: Tone::Warning,
-                    text: format!(
-                        "🔁 AWS changed since plan `{}` was shown: {}. Nothing was changed; a fresh plan follows.",
-                        plan.id,
-                        drifted.join("; ")
-                    ),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            let req = CommandRequest {
-                platform: platform_of(&plan.platform),
-                user: plan.requester.clone(),
-                channel: plan.channel.clone(),
-                text: plan.command.clone(),
-                incident: plan.incident_id.clone(),
-            };
-            let inv = match self.catalog.parse(&plan.command) {
-                Parsed::Run(inv) => inv,
-                _ => {
-                    return Err(ActionError::Spec(format!(
-                        "`{}` no longer parses",
-                        plan.command
-                    )));
-                }
-            };
-            let mut proposal = Proposal::new(refreshed, doc.notes.clone());
-            proposal.undo_of = plan.undo_of.clone();
-            proposal.incident = plan.incident_id.clone();
-            self.propose(&req, &inv, proposal, Some(&plan)).await?;
-            return Ok(());
-        }
-
-        // The rollback command restores from these; a failed snapshot is
-        // reported but does not hold up an emergency change.
-        if !plan.dry_run {
-            let warning = match self
-                .take_snapshot(&format!("before plan {}", plan.id))
-                .await
-            {
-                Ok((_, missing)) if missing.is_empty() => None,
-                Ok((id, missing)) => Some(format!(
-                    "Snapshot {id} of the scaling policies is incomplete ({}).",
-                    missing.join("; ")
-                )),
-                Err(e) => Some(format!("Could not snapshot the scaling policies ({e}).")),
-            };
-            if let Some(text) = warning {
-                post(
-                    "snapshot",
-                    Message {
-                        tone: Tone::Warning,
-                        text: format!("⚠️ {text} Continuing with the change."),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            }
-        }
-        let changed_at = self.now();
-        let mut results = Vec::with_capacity(refreshed.len());
-        for change in &refreshed {
-            let (what, from, to) = change.describe();
-            let result = if plan.dry_run {
-                Ok(format!("DRY RUN: would change {what} from {from} to {to}"))
-            } else {
-                change.apply(self.cloud.as_ref()).await
-            };
-            let (ok, note) = match result {
-                Ok(note) => (true, note),
-                Err(e) => (false, format!("{what}: {e}")),
-            };
-            results.push(ChangeResult { ok, note });
-        }
-        let oks = results.iter().filter(|r| r.ok).count();
-        let state = if oks == results.len() {
-            PlanState::Done
-        } else if oks == 0 {
-            PlanState::Failed
-        } else {
-            PlanState::Partial
-        };
-        let outcome = serde_json::to_string(&results).unwrap_or_else(|_| "[]".into());
-        self.store
-            .finish_plan(&plan.id, state, &outcome, self.now().timestamp_millis())
-            .await?;
-        self.redraw(&plan, View::Executed(state)).await;
-        let lines: Vec<String> = results
-            .iter()
-            .map(|r| format!("{} {}", if r.ok { "✅" } else { "❌" }, r.note))
-            .collect();
-        let undo = if oks > 0 && refreshed.iter().any(|c| c.inverse().is_some()) && !plan.dry_run {
-            format!("\nTo revert: `/scale undo {}`", plan.id)
-        } else {
-            String::new()
-        };
-        let summary = Message {
-            tone: outcome_tone(state),
-            text: format!(
-                "Plan `{}` {}:\n{}{undo}",
-                plan.id,
-                match state {
-                    PlanState::Done => "executed",
-                    PlanState::Partial => "partly executed; nothing was skipped silently",
-                    _ => "failed",
-                },
-                lines.join("\n")
-            ),
-            ..Default::default()
-        };
-        post("executed", summary.clone()).await?;
-        if incident.as_ref().is_none_or(|i| i.channel != plan.channel) {
-            self.chat.post(&plan.channel, None, &summary).await?;
-        }
-        if !plan.dry_run
-            && let Some(incident) = incident
-        {
-            for (change, result) in refreshed.iter().zip(&results) {
-                if let (Change::Reserved { function, to, .. }, true) = (change, result.ok) {
-                    self.spawn_monitor(incident.clone(), function.clone(), *to, changed_at);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn platform_of(s: &str) -> Platform {
-    match s {
-        "discord" => Platform::Discord,
-        "web" => Platform::Web,
-        _ => Platform::Slack,
     }
 }
 

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::incident::level_name;
-use super::{ActionError, Engine};
+use super::IncidentService;
+use super::level_name;
 use crate::alarm::Alarm;
 use crate::chat::{Button, ButtonAction, ButtonStyle, Message, MessageRef, Tone, mention};
 use crate::domain::state::IncidentState;
+use crate::engine::request::ActionError;
 use crate::store::IncidentRow;
 
 /// What an incident was opened from, stored with it as JSON.
@@ -42,7 +43,7 @@ fn button(label: &str, action: ButtonAction, style: ButtonStyle) -> Button {
     }
 }
 
-impl Engine {
+impl IncidentService {
     /// The root message as the incident stands now.
     pub(crate) fn root_message(&self, incident: &IncidentRow) -> Message {
         let context = RootContext::of(incident);

@@ -6,11 +6,10 @@
 //! actor, levels reached, plans confirmed and their results, time to
 //! acknowledge and to resolve).
 
+use super::{IncidentService, IncidentVerb, level_name};
 use crate::catalog::Invocation;
 use crate::chat::{Attachment, Message, MessageRef, Tone};
-use crate::engine::alarms::IncidentVerb;
-use crate::engine::incident::level_name;
-use crate::engine::{ActionError, CommandRequest, Engine, Outcome, Reply};
+use crate::engine::request::{ActionError, CommandRequest, Outcome, Reply};
 use crate::format::stamp;
 use crate::store::IncidentRow;
 
@@ -23,9 +22,9 @@ fn minutes(ms: i64) -> String {
     }
 }
 
-pub(super) async fn list(engine: &Engine) -> Result<Outcome, ActionError> {
-    let open = engine.store.open_incidents().await?;
-    let now = engine.now().timestamp_millis();
+pub(crate) async fn list(incidents: &IncidentService) -> Result<Outcome, ActionError> {
+    let open = incidents.store.open_incidents().await?;
+    let now = incidents.now().timestamp_millis();
     let text = if open.is_empty() {
         "No open incidents.".to_owned()
     } else {
@@ -56,8 +55,8 @@ pub(super) async fn list(engine: &Engine) -> Result<Outcome, ActionError> {
 
 const VERBS: [&str; 6] = ["status", "ack", "escalate", "keep", "resolve", "timeline"];
 
-pub(super) async fn run(
-    engine: &Engine,
+pub(crate) async fn run(
+    incidents: &IncidentService,
     inv: &Invocation,
     req: &CommandRequest,
 ) -> Result<Outcome, ActionError> {
@@ -65,7 +64,7 @@ pub(super) async fn run(
         .word("id")
         .ok_or_else(|| ActionError::Spec("an `id` argument".into()))?;
     // In an incident's own channel the id can be left out: `/scale incident ack`.
-    let (id, verb) = match engine.store.incident_by_channel(&req.channel).await? {
+    let (id, verb) = match incidents.store.incident_by_channel(&req.channel).await? {
         Some(here) if VERBS.contains(&first.to_lowercase().as_str()) => {
             (here.id, first.to_lowercase())
         }
@@ -74,7 +73,7 @@ pub(super) async fn run(
             inv.word("verb").unwrap_or("status").to_owned(),
         ),
     };
-    let Some(incident) = engine.store.incident(&id).await? else {
+    let Some(incident) = incidents.store.incident(&id).await? else {
         return Err(ActionError::Refused(format!("there is no incident `{id}`")));
     };
     let text = match verb.as_str() {
@@ -84,13 +83,13 @@ pub(super) async fn run(
             } else {
                 IncidentVerb::Resolve
             };
-            match engine.incident_button(&req.user, action, &id).await? {
+            match incidents.act(&req.user, action, &id).await? {
                 Some(answer) => answer,
                 None => format!("Incident `{id}`: {verb} recorded in its thread."),
             }
         }
-        "escalate" => match engine
-            .incident_button(&req.user, IncidentVerb::Escalate, &id)
+        "escalate" => match incidents
+            .act(&req.user, IncidentVerb::Escalate, &id)
             .await?
         {
             Some(answer) => answer,
@@ -100,7 +99,7 @@ pub(super) async fn run(
             ),
         },
         "keep" => {
-            if engine.keep_open(&incident, &req.user).await? {
+            if incidents.keep_open(&incident, &req.user).await? {
                 format!("Incident `{id}` stays open until someone resolves it.")
             } else {
                 format!(
@@ -120,7 +119,7 @@ pub(super) async fn run(
                     "a note needs text: `/scale incident <id> note <text>`".into(),
                 ));
             }
-            engine
+            incidents
                 .thread(
                     &incident,
                     &req.user,
@@ -131,12 +130,12 @@ pub(super) async fn run(
             format!("Note added to incident `{id}`.")
         }
         "timeline" => {
-            let markdown = timeline(engine, &incident).await?;
+            let markdown = timeline(incidents, &incident).await?;
             let root = incident.root_ts.as_ref().map(|ts| MessageRef {
                 channel: incident.channel.clone(),
                 id: ts.clone(),
             });
-            engine
+            incidents
                 .chat
                 .upload(
                     &incident.channel,
@@ -152,7 +151,7 @@ pub(super) async fn run(
                 .await?;
             format!("The post-mortem timeline of `{id}` is attached in its thread.")
         }
-        _ => status(engine, &incident),
+        _ => status(incidents, &incident),
     };
     Ok(Outcome::Reply(Reply {
         message: Message {
@@ -164,7 +163,7 @@ pub(super) async fn run(
     }))
 }
 
-fn status(engine: &Engine, i: &IncidentRow) -> String {
+fn status(incidents: &IncidentService, i: &IncidentRow) -> String {
     let opened = chrono::DateTime::from_timestamp_millis(i.opened_ms).unwrap_or_default();
     format!(
         "*{}* {}\n{} · {} · opened {}{}{}",
@@ -172,7 +171,7 @@ fn status(engine: &Engine, i: &IncidentRow) -> String {
         i.title,
         level_name(i.level),
         i.state,
-        stamp(opened, engine.tz),
+        stamp(opened, incidents.tz),
         i.acked_ms
             .map(|a| format!(" · acknowledged after {}", minutes(a - i.opened_ms)))
             .unwrap_or_default(),
@@ -183,16 +182,19 @@ fn status(engine: &Engine, i: &IncidentRow) -> String {
 }
 
 /// The incident as a Markdown post-mortem, from the stored rows only.
-pub(crate) async fn timeline(engine: &Engine, i: &IncidentRow) -> Result<String, ActionError> {
-    let tz = engine.tz;
+pub(crate) async fn timeline(
+    incidents: &IncidentService,
+    i: &IncidentRow,
+) -> Result<String, ActionError> {
+    let tz = incidents.tz;
     let at = |ms: i64| {
         stamp(
             chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default(),
             tz,
         )
     };
-    let events = engine.store.incident_events(&i.id).await?;
-    let plans = engine.store.plans_of_incident(&i.id).await?;
+    let events = incidents.store.incident_events(&i.id).await?;
+    let plans = incidents.store.plans_of_incident(&i.id).await?;
     let mut md = format!("# Post-mortem: {} — {}\n\n", i.id, i.title);
     md.push_str(&format!(
         "- Opened: {}\n- Highest level reached: {}\n- State: {}\n",
@@ -219,7 +221,7 @@ pub(crate) async fn timeline(engine: &Engine, i: &IncidentRow) -> Result<String,
         md.push_str("None.\n");
     }
     for p in &plans {
-        let approvers = engine.store.approvals(&p.id).await?;
+        let approvers = incidents.store.approvals(&p.id).await?;
         md.push_str(&format!(
             "- `{}` `/scale {}` requested by {} — {}{}\n",
             p.id,

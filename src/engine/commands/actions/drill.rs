@@ -4,10 +4,16 @@
 
 use crate::catalog::Invocation;
 use crate::chat::{Message, Tone};
-use crate::drills::Drill;
-use crate::engine::{ActionError, Engine, Outcome, Reply};
+use crate::drills::{Drill, Drills};
+use crate::engine::request::{ActionError, Outcome, Reply};
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+use super::ActionContext;
+
+pub async fn run(
+    cx: &ActionContext<'_>,
+    drills: Option<&dyn Drills>,
+    inv: &Invocation,
+) -> Result<Outcome, ActionError> {
     let name = inv
         .word("scenario")
         .ok_or_else(|| ActionError::Spec("a `scenario` argument".into()))?;
@@ -16,7 +22,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
             "there is no drill `{name}`; drills: throttling, rds, cost, storm"
         ))
     })?;
-    let Some(drills) = &engine.drills else {
+    let Some(drills) = drills else {
         return Err(ActionError::Refused(format!(
             "drills run only on the simulated account of `scalebot demo`; this bot is connected to a real AWS account, so `{}` was not started and nothing was changed",
             drill.as_str()
@@ -32,7 +38,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         Drill::Cost => "`/scale cost 7`, then `/scale cost-runaway` or `/scale provisioned`",
         Drill::Storm => "`/scale incidents`, then acknowledge and work through each incident",
     };
-    let incidents = &engine.settings.channels.incidents;
+    let incidents = &cx.settings.channels.incidents;
     let message = Message {
         title: Some(format!("Drill started: {}", drill.as_str())),
         tone: Tone::Warning,
@@ -42,7 +48,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         ),
         footer: Some(format!(
             "Simulated account · started {}",
-            crate::format::stamp(engine.now(), engine.tz)
+            crate::format::stamp(cx.now(), cx.tz)
         )),
         ..Default::default()
     }

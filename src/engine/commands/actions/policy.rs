@@ -11,34 +11,33 @@
 
 use crate::catalog::Invocation;
 use crate::cloud::{ScalableTarget, ScalingPolicy};
-use crate::engine::plan::Change;
-use crate::engine::{ActionError, Engine, Outcome, Proposal};
+use crate::engine::plans::change::Change;
+use crate::engine::request::{ActionError, Outcome, Proposal};
+
+use super::ActionContext;
 
 pub(crate) const DIMENSION: &str = "lambda:function:ProvisionedConcurrency";
 pub(crate) const METRIC: &str = "LambdaProvisionedConcurrencyUtilization";
 
-pub(crate) fn policy_name(engine: &Engine) -> String {
-    format!(
-        "{}-lambda-scaling-policy",
-        engine.settings.runbook.environment
-    )
+pub(crate) fn policy_name(cx: &ActionContext<'_>) -> String {
+    format!("{}-lambda-scaling-policy", cx.settings.runbook.environment)
 }
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
     let function = inv
         .function("function")
         .ok_or_else(|| ActionError::Spec("a `function` argument".into()))?;
     let value = inv
         .number("value")
         .ok_or_else(|| ActionError::Spec("a `value` argument".into()))?;
-    let alias = &engine.settings.runbook.default_alias;
+    let alias = &cx.settings.runbook.default_alias;
     let resource_id = format!("function:{function}:{alias}");
     // The function must exist before a policy is planned for it.
-    engine.cloud.reserved_concurrency(function).await?;
-    let guard = engine.settings.function(function.as_str());
+    cx.cloud.reserved_concurrency(function).await?;
+    let guard = cx.settings.function(function.as_str());
     let mut changes = Vec::new();
     let mut notes = Vec::new();
-    let target = engine
+    let target = cx
         .cloud
         .scalable_targets("lambda")
         .await?
@@ -63,8 +62,8 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
             guard.max_provisioned.max(min)
         ));
     }
-    let name = policy_name(engine);
-    let existing = engine
+    let name = policy_name(cx);
+    let existing = cx
         .cloud
         .scaling_policies("lambda")
         .await?

@@ -8,10 +8,12 @@
 
 use crate::catalog::Invocation;
 
-use crate::engine::plan::Change;
-use crate::engine::{ActionError, Engine, Outcome, Proposal};
+use crate::engine::plans::change::Change;
+use crate::engine::request::{ActionError, Outcome, Proposal};
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+use super::ActionContext;
+
+pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
     let function = inv
         .function("function")
         .ok_or_else(|| ActionError::Spec("a `function` argument".into()))?;
@@ -19,7 +21,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         .word("alias")
         .ok_or_else(|| ActionError::Spec("an `alias` argument".into()))?;
     let to = super::count_or_clear(inv, "value")?;
-    let guard = engine.settings.function(function.as_str());
+    let guard = cx.settings.function(function.as_str());
     if let Some(n) = to
         && (n < guard.min_provisioned.max(1) || n > guard.max_provisioned)
     {
@@ -30,7 +32,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
             guard.max_provisioned
         )));
     }
-    let from = engine
+    let from = cx
         .cloud
         .provisioned_configs(function)
         .await?
@@ -46,7 +48,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     let per_hour = |n: Option<i32>| {
         f64::from(n.unwrap_or(0)) * f64::from(guard.memory_mb) / 1024.0
             * 3600.0
-            * engine.settings.prices.provisioned_gb_second
+            * cx.settings.prices.provisioned_gb_second
     };
     let notes = vec![format!(
         "Estimated provisioned-concurrency cost: ${}/hour now → ${}/hour after ({} MB per environment, \
@@ -54,7 +56,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         money(per_hour(from)),
         money(per_hour(to)),
         guard.memory_mb,
-        engine.settings.prices.provisioned_gb_second
+        cx.settings.prices.provisioned_gb_second
     )];
 
     Ok(Outcome::Proposal(Proposal::new(

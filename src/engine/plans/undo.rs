@@ -2,19 +2,28 @@
 //! values recorded before it ran, through the same confirmation. Changes
 //! that failed are not reverted; restarts and new proxies have no inverse.
 
+use super::change::Change;
+use super::{PlanService, changes_of, results_of};
 use crate::catalog::Invocation;
-use crate::engine::plan::Change;
-use crate::engine::{ActionError, CommandRequest, Engine, Outcome, Proposal};
+use crate::engine::request::{ActionError, CommandRequest, Outcome, Proposal};
 
-pub(super) async fn run(
-    engine: &Engine,
-    inv: &Invocation,
-    _req: &CommandRequest,
-) -> Result<Outcome, ActionError> {
+impl PlanService {
+    /// `/scale undo <plan>`: a proposal that reverts the changes of `plan`
+    /// that succeeded.
+    pub(crate) async fn undo(
+        &self,
+        inv: &Invocation,
+        _req: &CommandRequest,
+    ) -> Result<Outcome, ActionError> {
+        undo(self, inv).await
+    }
+}
+
+async fn undo(plans: &PlanService, inv: &Invocation) -> Result<Outcome, ActionError> {
     let id = inv
         .word("plan")
         .ok_or_else(|| ActionError::Spec("a `plan` argument".into()))?;
-    let Some(plan) = engine.store.plan(id).await? else {
+    let Some(plan) = plans.store.plan(id).await? else {
         return Err(ActionError::Refused(format!("there is no plan `{id}`")));
     };
     if !plan.state.executed() {
@@ -23,8 +32,8 @@ pub(super) async fn run(
             plan.state
         )));
     }
-    let changes = crate::engine::confirm::changes_of(&plan);
-    let results = crate::engine::confirm::results_of(&plan);
+    let changes = changes_of(&plan);
+    let results = results_of(&plan);
     let inverses: Vec<Change> = changes
         .iter()
         .enumerate()

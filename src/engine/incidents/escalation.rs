@@ -8,8 +8,9 @@
 
 use std::sync::Arc;
 
-use super::{ActionError, Engine};
+use super::IncidentService;
 use crate::chat::{Message, Tone};
+use crate::engine::request::ActionError;
 use crate::store::IncidentRow;
 
 /// How chat writes a mention of a user or a group: a Slack user group
@@ -24,9 +25,49 @@ fn mention(id: &str) -> String {
     }
 }
 
-impl Engine {
+impl IncidentService {
+    /// Escalation, reminders and auto-resolve, each swept every `every` in
+    /// a task of its own until shutdown, so that a slow chat call in one
+    /// does not hold up the others. Several replicas may run them; the
+    /// store's conditional updates let one announce each step.
+    pub(crate) fn spawn_sweeps(self: &Arc<Self>, every: std::time::Duration) {
+        let sweeps: [(&'static str, Sweep); 3] = [
+            ("escalation", |s| {
+                Box::pin(async move { s.escalate_due().await })
+            }),
+            ("reminder", |s| {
+                Box::pin(async move { s.remind_due().await })
+            }),
+            ("auto-resolve", |s| {
+                Box::pin(async move { s.auto_resolve_due().await })
+            }),
+        ];
+        for (name, sweep) in sweeps {
+            let me = self.clone();
+            let stop = self.shutdown.clone();
+            self.tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                    if let Err(e) = sweep(me.clone()).await {
+                        tracing::warn!(sweep = name, error = %e, "sweep failed");
+                    }
+                }
+            });
+        }
+    }
+}
+
+type Sweep =
+    fn(
+        Arc<IncidentService>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ActionError>> + Send>>;
+
+impl IncidentService {
     /// When an incident at `level` (1-based) should move up, if ever.
-    pub(super) fn escalation_deadline(&self, level: i64, from_ms: i64) -> Option<i64> {
+    pub(crate) fn escalation_deadline(&self, level: i64, from_ms: i64) -> Option<i64> {
         let idx = usize::try_from(level - 1).ok()?;
         let after = self
             .settings
@@ -39,7 +80,7 @@ impl Engine {
 
     /// When the people of `level` are next reminded of an unacknowledged
     /// incident, if ever.
-    pub(super) fn reminder_deadline(&self, level: i64, from_ms: i64) -> Option<i64> {
+    pub(crate) fn reminder_deadline(&self, level: i64, from_ms: i64) -> Option<i64> {
         let idx = usize::try_from(level - 1).ok()?;
         let every = self
             .settings
@@ -50,7 +91,7 @@ impl Engine {
         Some(from_ms + (every as i64) * 1000)
     }
 
-    pub(super) async fn escalate_due(self: &Arc<Self>) -> Result<(), ActionError> {
+    pub(crate) async fn escalate_due(self: &Arc<Self>) -> Result<(), ActionError> {
         let now = self.now().timestamp_millis();
         for incident in self.store.due_escalations(now).await? {
             let next_level = incident.level + 1;
@@ -75,7 +116,7 @@ impl Engine {
     }
 
     /// `/scale incident <id> escalate`: moves up one level now.
-    pub(super) async fn escalate_now(
+    pub(crate) async fn escalate_now(
         &self,
         incident: &IncidentRow,
         by: &str,
@@ -206,9 +247,9 @@ impl Engine {
     }
 }
 
-impl Engine {
+impl IncidentService {
     /// Reminds the current level's people of open, unacknowledged incidents.
-    pub(super) async fn remind_due(&self) -> Result<(), ActionError> {
+    pub(crate) async fn remind_due(&self) -> Result<(), ActionError> {
         let now = self.now().timestamp_millis();
         for (incident, due) in self.store.due_reminders(now).await? {
             let next = self.reminder_deadline(incident.level, now);

@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::Engine;
+use super::IncidentService;
 use crate::chart::plan::{ChartPlan, QuerySet, by_id, image};
 use crate::chat::{Image, Message, MessageRef, Tone};
 use crate::domain::FunctionName;
 use crate::format::number;
 use crate::store::IncidentRow;
 
-impl Engine {
-    pub(super) fn spawn_monitor(
+impl IncidentService {
+    pub(crate) fn spawn_monitor(
         self: &Arc<Self>,
         incident: IncidentRow,
         function: String,

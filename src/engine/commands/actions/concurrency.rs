@@ -7,18 +7,20 @@
 //! function's guardrails or AWS's 100-unreserved floor would not allow.
 
 use crate::catalog::Invocation;
-use crate::engine::plan::Change;
-use crate::engine::{ActionError, Engine, Outcome, Proposal};
+use crate::engine::plans::change::Change;
+use crate::engine::request::{ActionError, Outcome, Proposal};
+
+use super::ActionContext;
 
 /// AWS keeps this much of the account's concurrency unreserved.
 const UNRESERVED_FLOOR: i32 = 100;
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
     let function = inv
         .function("function")
         .ok_or_else(|| ActionError::Spec("a `function` argument".into()))?;
     let to = super::count_or_clear(inv, "value")?;
-    let guard = engine.settings.function(function.as_str());
+    let guard = cx.settings.function(function.as_str());
     if let Some(n) = to
         && (n < guard.min_reserved || n > guard.max_reserved)
     {
@@ -28,7 +30,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
             guard.min_reserved, guard.max_reserved
         )));
     }
-    let from = engine.cloud.reserved_concurrency(function).await?;
+    let from = cx.cloud.reserved_concurrency(function).await?;
     if from == to {
         return Err(ActionError::Refused(format!(
             "`{function}` already has reserved concurrency {}; nothing to change",
@@ -38,7 +40,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     }
     // The account figure is context, not a precondition: AWS enforces the
     // floor itself, so a role without GetAccountSettings still gets a plan.
-    let notes = match engine.cloud.account_concurrency().await {
+    let notes = match cx.cloud.account_concurrency().await {
         Ok(account) => {
             let after = account.unreserved + from.unwrap_or(0) - to.unwrap_or(0);
             if after < UNRESERVED_FLOOR {

@@ -9,18 +9,20 @@
 //! only policies whose name starts with `{env}-`, and their targets.
 
 use crate::catalog::Invocation;
-use crate::engine::plan::Change;
-use crate::engine::snapshot::{NAMESPACES, Snapshot};
-use crate::engine::{ActionError, Engine, Outcome, Proposal};
+use crate::engine::plans::change::Change;
+use crate::engine::request::{ActionError, Outcome, Proposal};
+use crate::reports::snapshot::{NAMESPACES, Snapshot};
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+use super::ActionContext;
+
+pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
     let date = inv
         .date("date")
         .ok_or_else(|| ActionError::Spec("a `date` argument".into()))?;
     let env = inv.word("env").map(str::to_owned);
     let day = date.format("%Y-%m-%d").to_string();
-    let Some(row) = engine.store.snapshot_of_day(&day).await? else {
-        let days = engine.store.snapshot_days(7).await?;
+    let Some(row) = cx.store.snapshot_of_day(&day).await? else {
+        let days = cx.store.snapshot_days(7).await?;
         return Err(ActionError::Refused(if days.is_empty() {
             format!("there is no snapshot of {day}; the bot has taken none yet")
         } else {
@@ -40,7 +42,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
             .iter()
             .any(|m| m.starts_with(&format!("{ns}:")))
     }) {
-        let current_targets = engine.cloud.scalable_targets(ns).await?;
+        let current_targets = cx.cloud.scalable_targets(ns).await?;
         // With an environment, only the targets that environment's
         // policies scale are restored.
         let in_env = |resource: &str| {
@@ -65,7 +67,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
                 });
             }
         }
-        let current_policies = engine.cloud.scaling_policies(ns).await?;
+        let current_policies = cx.cloud.scaling_policies(ns).await?;
         for p in snap.policies.iter().filter(|p| {
             p.namespace == **ns
                 && env
@@ -105,7 +107,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     let notes = vec![format!(
         "Restores snapshot {} taken {} ({}).",
         row.id,
-        crate::format::stamp(taken, engine.tz),
+        crate::format::stamp(taken, cx.tz),
         row.reason
     )];
     Ok(Outcome::Proposal(Proposal::new(changes, notes)))

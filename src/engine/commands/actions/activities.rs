@@ -20,7 +20,9 @@ use crate::catalog::Invocation;
 use crate::chat::{Message, Tone};
 use crate::cloud::ScalingActivity;
 use crate::domain::truncate;
-use crate::engine::{ActionError, Engine, Outcome, Reply};
+use crate::engine::request::{ActionError, Outcome, Reply};
+
+use super::ActionContext;
 use crate::format::{stamp, when};
 
 /// One page of `DescribeScalingActivities`: the sample the frequency
@@ -30,7 +32,7 @@ const SAMPLE: usize = 50;
 /// Statuses of activities that did not do what they set out to do.
 const NOT_DONE: &[&str] = &["Failed", "Unfulfilled"];
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
     let shown = usize::try_from(inv.integer("n").unwrap_or(10).clamp(1, 50)).unwrap_or(10);
     let namespace = inv
         .spec
@@ -42,16 +44,16 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         shown,
         per_hour: usize::try_from(inv.spec.param_i64("frequent_per_hour", 6).max(1)).unwrap_or(6),
     };
-    let activities = engine
+    let activities = cx
         .cloud
         .scaling_activities(namespace, SAMPLE.max(shown) as i32)
         .await?;
-    let now = engine.clock.now();
-    let mut message = report(namespace, &activities, limit, now, engine.tz);
+    let now = cx.clock.now();
+    let mut message = report(namespace, &activities, limit, now, cx.tz);
     message.footer = Some(format!(
         "Application Auto Scaling · {} · {} · runbook: troubleshooting, scaling too aggressive or too slow",
-        engine.region,
-        stamp(now, engine.tz)
+        cx.region,
+        stamp(now, cx.tz)
     ));
     Ok(Outcome::Reply(Reply {
         message,

@@ -18,8 +18,10 @@ use chrono::{DateTime, Duration, Utc};
 use crate::catalog::Invocation;
 use crate::chart::plan::{ChartPlan, QuerySet, by_id, image};
 use crate::chat::{Button, ButtonAction, ButtonStyle, Message, Tone};
-use crate::cloud::{DbProxy, Series};
-use crate::engine::{ActionError, Engine, Outcome, Reply};
+use crate::cloud::{DbInstance, DbProxy, Series};
+use crate::engine::request::{ActionError, Outcome, Reply};
+
+use super::ActionContext;
 use crate::format::{number, stamp, time_of_day};
 
 /// The runbook names its proxy after the instance (`matbakh-db` →
@@ -39,10 +41,10 @@ fn valid_identifier(db: &str) -> bool {
         && !db.contains("--")
 }
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
     let db = inv
         .word("db")
-        .unwrap_or(engine.settings.runbook.database.as_str())
+        .unwrap_or(cx.settings.runbook.database.as_str())
         .to_owned();
     if !valid_identifier(&db) {
         return Err(ActionError::Refused(format!(
@@ -55,12 +57,12 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
 
     // Metrics of a database that does not exist are merely empty; asking
     // RDS first turns a typo into "does not exist" instead of "no data".
-    let instance = engine.cloud.db_instance(&db).await?;
+    let instance = cx.cloud.db_instance(&db).await?;
     // The proxy is context, not the answer: without rds:DescribeDBProxies
     // the connection figures are still worth posting.
-    let proxies = engine.cloud.db_proxies().await;
+    let proxies = cx.cloud.db_proxies().await;
 
-    let now = engine.clock.now();
+    let now = cx.clock.now();
     let dims = || vec![("DBInstanceIdentifier".to_owned(), db.clone())];
     let mut queries = QuerySet::default();
     let q_conn = queries.add("AWS/RDS", "DatabaseConnections", dims(), "Maximum", period);
@@ -71,7 +73,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         .spec
         .chart
         .as_deref()
-        .and_then(|name| engine.charts.get(name))
+        .and_then(|name| cx.charts.get(name))
         .map(|spec| ChartPlan::new(spec, &vars, now, &mut queries));
     let start = chart
         .as_ref()
@@ -79,8 +81,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         .unwrap_or(now - Duration::hours(3))
         .min(now - window - Duration::seconds(i64::from(period)));
     let results = by_id(
-        engine
-            .cloud
+        cx.cloud
             .metric_data(&queries.into_request(start, now))
             .await?,
     );
@@ -93,7 +94,46 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         since,
     );
 
-    let tz = engine.tz;
+    let proxy = ProxyStatus::of(&db, proxies);
+    let mut message = reply(cx, &db, &instance, &figures, &proxy, window, period, now);
+    let mut images = Vec::new();
+    if let Some(plan) = chart {
+        let data = plan.data(&results, cx.tz);
+        images.push(image(
+            &data,
+            format!("rds-connections-{db}-{}.png", now.format("%Y%m%dT%H%M")),
+        )?);
+    }
+    // Step 2 of the runbook; it still goes through a plan and a
+    // confirmation. Not offered when the proxies could not be read: that
+    // might create a second proxy next to an existing one.
+    if matches!(proxy, ProxyStatus::None(_)) {
+        message.buttons.push(Button {
+            label: "Enable RDS Proxy".into(),
+            action: ButtonAction::Run {
+                command: format!("rds proxy {db}"),
+                incident: None,
+            },
+            style: ButtonStyle::Primary,
+            confirm: None,
+        });
+    }
+    Ok(Outcome::Reply(Reply { message, images }))
+}
+
+/// The reply's text and fields.
+#[allow(clippy::too_many_arguments)] // each is one figure of the reply
+fn reply(
+    cx: &ActionContext<'_>,
+    db: &str,
+    instance: &DbInstance,
+    figures: &Figures,
+    proxy: &ProxyStatus,
+    window: Duration,
+    period: u32,
+    now: DateTime<Utc>,
+) -> Message {
+    let tz = cx.tz;
     let minutes = window.num_minutes();
     let mut text = match figures.recent_max {
         Some(max) => format!(
@@ -126,9 +166,8 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
             number(base)
         ));
     }
-    let proxy = ProxyStatus::of(&db, proxies);
     text.push('\n');
-    text.push_str(&proxy.sentence(&db));
+    text.push_str(&proxy.sentence(db));
 
     let tone = if instance.status != "available" || figures.recent_max.is_none() || surge {
         Tone::Warning
@@ -141,19 +180,16 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         p.map(|(t, v)| format!("{} at {}", number(v), time_of_day(t, tz)))
             .unwrap_or_else(|| "n/a".into())
     };
-    let mut message = Message {
+    Message {
         title: Some(format!("RDS connections: {db}")),
         tone,
         text,
-        fields: Vec::new(),
         footer: Some(format!(
             "CloudWatch AWS/RDS · {} · {} · runbook: RDS connection pool exhaustion, step 1",
-            engine.region,
+            cx.region,
             stamp(now, tz)
         )),
-        buttons: Vec::new(),
-        broadcast: false,
-        answers: None,
+        ..Default::default()
     }
     .field(
         format!("Connections (max, {minutes} min)"),
@@ -175,31 +211,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         "Instance",
         format!("{} · {}", instance.engine, instance.status),
     )
-    .field("RDS Proxy", proxy.field());
-
-    let mut images = Vec::new();
-    if let Some(plan) = chart {
-        let data = plan.data(&results, tz);
-        images.push(image(
-            &data,
-            format!("rds-connections-{db}-{}.png", now.format("%Y%m%dT%H%M")),
-        )?);
-    }
-    // Step 2 of the runbook; it still goes through a plan and a
-    // confirmation. Not offered when the proxies could not be read: that
-    // might create a second proxy next to an existing one.
-    if matches!(proxy, ProxyStatus::None(_)) {
-        message.buttons.push(Button {
-            label: "Enable RDS Proxy".into(),
-            action: ButtonAction::Run {
-                command: format!("rds proxy {db}"),
-                incident: None,
-            },
-            style: ButtonStyle::Primary,
-            confirm: None,
-        });
-    }
-    Ok(Outcome::Reply(Reply { message, images }))
+    .field("RDS Proxy", proxy.field())
 }
 
 #[derive(Debug, Default, PartialEq)]

@@ -4,11 +4,11 @@
 //! is its file's `params.report` (`daily`, `weekly` or `monthly`).
 
 use crate::catalog::Invocation;
-use crate::engine::{ActionError, CommandRequest, Engine, Outcome};
-use crate::reports::ReportKind;
+use crate::engine::request::{ActionError, CommandRequest, Outcome};
+use crate::reports::{ReportKind, ReportService};
 
 pub(super) async fn run(
-    engine: &Engine,
+    reports: &ReportService,
     inv: &Invocation,
     req: &CommandRequest,
 ) -> Result<Outcome, ActionError> {
@@ -23,7 +23,7 @@ pub(super) async fn run(
             "a `params.report` of daily, weekly or monthly, not `{key}`"
         ))
     })?;
-    engine
+    reports
         .post_report(kind, &req.channel, Some(&req.user))
         .await?;
     Ok(Outcome::Posted)

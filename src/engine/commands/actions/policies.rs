@@ -16,10 +16,12 @@ use std::collections::HashMap;
 use crate::catalog::Invocation;
 use crate::chat::{Message, Tone};
 use crate::cloud::{AlarmState, ScalableTarget, ScalingPolicy};
-use crate::engine::{ActionError, Engine, Outcome, Reply};
+use crate::engine::request::{ActionError, Outcome, Reply};
+
+use super::ActionContext;
 use crate::format::{number, stamp};
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
     let namespace = match inv.word("service").unwrap_or("lambda") {
         "elasticache" => "elasticache",
         "lambda" => "lambda",
@@ -32,8 +34,8 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     let max_listed =
         usize::try_from(inv.spec.param_i64("max_policies", 15).clamp(1, 40)).unwrap_or(15);
     let (policies, targets) = tokio::join!(
-        engine.cloud.scaling_policies(namespace),
-        engine.cloud.scalable_targets(namespace)
+        cx.cloud.scaling_policies(namespace),
+        cx.cloud.scalable_targets(namespace)
     );
     let (policies, targets) = (policies?, targets?);
 
@@ -44,14 +46,13 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     let alarms = if names.is_empty() {
         Ok(Vec::new())
     } else {
-        engine
-            .cloud
+        cx.cloud
             .alarm_states(&names)
             .await
             .map_err(|e| e.to_string())
     };
 
-    let now = engine.clock.now();
+    let now = cx.clock.now();
     let mut message = report(
         namespace,
         &policies,
@@ -61,8 +62,8 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
     );
     message.footer = Some(format!(
         "Application Auto Scaling and CloudWatch alarms · {} · {} · runbook: troubleshooting, auto-scaling not triggering",
-        engine.region,
-        stamp(now, engine.tz)
+        cx.region,
+        stamp(now, cx.tz)
     ));
     Ok(Outcome::Reply(Reply {
         message,

@@ -9,17 +9,19 @@
 //! as it is.
 
 use crate::catalog::Invocation;
-use crate::engine::plan::Change;
-use crate::engine::{ActionError, Engine, Outcome, Proposal};
+use crate::engine::plans::change::Change;
+use crate::engine::request::{ActionError, Outcome, Proposal};
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+use super::ActionContext;
+
+pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
     let functions = inv.functions("functions");
     if functions.is_empty() {
         return Err(ActionError::Spec("a `functions` argument".into()));
     }
     // Every function must exist before anything is planned.
     for f in &functions {
-        engine.cloud.reserved_concurrency(f).await?;
+        cx.cloud.reserved_concurrency(f).await?;
     }
     let names: Vec<String> = functions.iter().map(|f| format!("`{f}`")).collect();
     let notes = vec![

@@ -10,22 +10,24 @@
 use crate::catalog::Invocation;
 use crate::cloud::{CloudError, ScalableTarget};
 use crate::domain::FunctionName;
-use crate::engine::plan::Change;
-use crate::engine::{ActionError, Engine, Outcome, Proposal};
+use crate::engine::plans::change::Change;
+use crate::engine::request::{ActionError, Outcome, Proposal};
+
+use super::ActionContext;
 
 use super::policy::DIMENSION;
 
 /// The configured functions that exist, and a note naming the others.
 async fn existing_functions(
-    engine: &Engine,
+    cx: &ActionContext<'_>,
 ) -> Result<(Vec<(FunctionName, Option<i32>)>, Vec<String>), ActionError> {
     let mut found = Vec::new();
     let mut missing = Vec::new();
-    for name in &engine.settings.runbook.functions {
+    for name in &cx.settings.runbook.functions {
         let Ok(f) = FunctionName::parse(name) else {
             continue;
         };
-        match engine.cloud.reserved_concurrency(&f).await {
+        match cx.cloud.reserved_concurrency(&f).await {
             Ok(r) => found.push((f, r)),
             Err(CloudError::NotFound { .. }) => missing.push(format!("`{name}`")),
             Err(e) => return Err(e.into()),
@@ -43,14 +45,14 @@ async fn existing_functions(
 /// target (fewer provisioned environments), then cap every configured
 /// function's reserved concurrency (the runbook's `for func in …` loop).
 pub(super) async fn cost_runaway(
-    engine: &Engine,
+    cx: &ActionContext<'_>,
     _inv: &Invocation,
 ) -> Result<Outcome, ActionError> {
-    let target = engine.settings.runbook.cost_runaway_target;
-    let cap = engine.settings.runbook.cost_runaway_reserved;
-    let (functions, mut notes) = existing_functions(engine).await?;
+    let target = cx.settings.runbook.cost_runaway_target;
+    let cap = cx.settings.runbook.cost_runaway_reserved;
+    let (functions, mut notes) = existing_functions(cx).await?;
     let mut changes = Vec::new();
-    let policies = engine.cloud.scaling_policies("lambda").await?;
+    let policies = cx.cloud.scaling_policies("lambda").await?;
     for p in policies.iter().filter(|p| {
         p.dimension == DIMENSION
             && functions
@@ -98,12 +100,15 @@ pub(super) async fn cost_runaway(
 /// replicas to min 0 / max 1. Unlike the runbook it lists the functions'
 /// real provisioned configs instead of deleting one on `$LATEST` (which
 /// AWS never has) and hiding the error with `|| true`.
-pub(super) async fn scale_down(engine: &Engine, _inv: &Invocation) -> Result<Outcome, ActionError> {
-    let minimal = engine.settings.runbook.scale_down_reserved;
-    let (functions, mut notes) = existing_functions(engine).await?;
+pub(super) async fn scale_down(
+    cx: &ActionContext<'_>,
+    _inv: &Invocation,
+) -> Result<Outcome, ActionError> {
+    let minimal = cx.settings.runbook.scale_down_reserved;
+    let (functions, mut notes) = existing_functions(cx).await?;
     let mut changes = Vec::new();
     for (f, current) in &functions {
-        for pc in engine.cloud.provisioned_configs(f).await? {
+        for pc in cx.cloud.provisioned_configs(f).await? {
             changes.push(Change::Provisioned {
                 function: f.to_string(),
                 qualifier: pc.qualifier.clone(),
@@ -119,10 +124,10 @@ pub(super) async fn scale_down(engine: &Engine, _inv: &Invocation) -> Result<Out
             });
         }
     }
-    let group = &engine.settings.runbook.cache_group;
+    let group = &cx.settings.runbook.cache_group;
     let resource_id = format!("replication-group/{group}");
     let dimension = "elasticache:replication-group:Replicas";
-    let current = engine
+    let current = cx
         .cloud
         .scalable_targets("elasticache")
         .await?

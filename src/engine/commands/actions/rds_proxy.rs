@@ -8,8 +8,10 @@
 
 use crate::catalog::Invocation;
 use crate::cloud::NewDbProxy;
-use crate::engine::plan::Change;
-use crate::engine::{ActionError, Engine, Outcome, Proposal};
+use crate::engine::plans::change::Change;
+use crate::engine::request::{ActionError, Outcome, Proposal};
+
+use super::ActionContext;
 
 fn engine_family(engine: &str) -> Option<&'static str> {
     let e = engine.to_ascii_lowercase();
@@ -24,12 +26,12 @@ fn engine_family(engine: &str) -> Option<&'static str> {
     }
 }
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
     let db = inv
         .word("db")
         .map(str::to_owned)
-        .unwrap_or_else(|| engine.settings.runbook.database.clone());
-    let cfg = &engine.settings.rds_proxy;
+        .unwrap_or_else(|| cx.settings.runbook.database.clone());
+    let cfg = &cx.settings.rds_proxy;
     let missing: Vec<&str> = [
         ("rds_proxy.secret_arn", cfg.secret_arn.is_empty()),
         ("rds_proxy.role_arn", cfg.role_arn.is_empty()),
@@ -45,7 +47,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
             missing.join(", ")
         )));
     }
-    let instance = engine.cloud.db_instance(&db).await?;
+    let instance = cx.cloud.db_instance(&db).await?;
     let family = match cfg.engine_family.as_str() {
         "" => engine_family(&instance.engine).ok_or_else(|| {
             ActionError::Refused(format!(
@@ -65,7 +67,7 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         },
     };
     let name = format!("{db}-proxy");
-    if let Some(p) = engine
+    if let Some(p) = cx
         .cloud
         .db_proxies()
         .await?

@@ -19,22 +19,24 @@ use crate::chart::plan::{image, series_color};
 use crate::chart::{Axis, ChartData, SeriesData};
 use crate::chat::{Message, Tone};
 use crate::cloud::DailyCost;
-use crate::engine::{ActionError, Engine, Outcome, Reply};
+use crate::engine::request::{ActionError, Outcome, Reply};
+
+use super::ActionContext;
 use crate::format::{Change, change, signed_usd, stamp, usd};
 
 /// After the top services' palette colours, "other" in grey.
 const OTHER_COLOR: (u8, u8, u8) = (127, 127, 127);
 
-pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, ActionError> {
+pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
     let days = inv.integer("days").unwrap_or(7).clamp(1, 90);
-    let now = engine.clock.now();
+    let now = cx.clock.now();
     // Cost Explorer's days are UTC days; today is incomplete, so it is the
     // exclusive end.
     let end = now.date_naive();
     let start = end - Duration::days(days);
     // Yesterday against the day before needs two days even for `cost 1`.
     let fetch_start = start.min(end - Duration::days(2));
-    let costs = engine.cloud.daily_costs(fetch_start, end).await?;
+    let costs = cx.cloud.daily_costs(fetch_start, end).await?;
 
     let report = CostReport::new(&costs, fetch_start, start, end);
     let top_fields =
@@ -43,11 +45,11 @@ pub(super) async fn run(engine: &Engine, inv: &Invocation) -> Result<Outcome, Ac
         usize::try_from(inv.spec.param_i64("chart_services", 5).clamp(1, 8)).unwrap_or(5);
     let alert = inv.spec.param_i64("alert_increase_percent", 20) as f64 / 100.0;
 
-    let tz = engine.tz;
+    let tz = cx.tz;
     let mut message = report.message(days, top_fields, alert);
     message.footer = Some(format!(
         "Cost Explorer BlendedCost by service, UTC days (recent days are estimates and can lag up to a day) · {} · {} · runbook: cost runaway emergency, step 1",
-        engine.region,
+        cx.region,
         stamp(now, tz)
     ));
 

@@ -6,14 +6,16 @@
 
 use std::sync::Arc;
 
-use super::incident::{NewIncident, level_name};
-use super::root::RootContext;
-use super::{ActionError, Engine, Outcome};
+use super::IncidentService;
+use super::top_message::RootContext;
+use super::{NewIncident, level_name};
 use crate::alarm::{Alarm, AlarmState};
 use crate::catalog::Parsed;
 use crate::chat::{Button, ButtonAction, ButtonStyle, Message, MessageRef, Tone};
 use crate::config::JoinBy;
 use crate::domain::state::IncidentState;
+use crate::engine::commands::actions::{self, Action, ActionContext};
+use crate::engine::request::{ActionError, Outcome};
 use crate::store::IncidentRow;
 
 /// The runbook commands that fit an alarm's metric, as button values.
@@ -118,13 +120,13 @@ impl Repeats {
 
 /// What a person does to an incident, by button or by command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum IncidentVerb {
+pub enum IncidentVerb {
     Acknowledge,
     Escalate,
     Resolve,
 }
 
-impl Engine {
+impl IncidentService {
     /// The alarm's metric over the last 3 hours with its threshold, for
     /// single-metric alarms (metric math is left to the console link).
     async fn alarm_chart(&self, alarm: &Alarm) -> Option<crate::chat::Image> {
@@ -187,9 +189,9 @@ impl Engine {
     }
 
     /// The alarm's part of an incident's root message: reason, metric,
-    /// console link and the runbook buttons; [`Engine::root_message`] adds
+    /// console link and the runbook buttons; [`IncidentService::root_message`] adds
     /// the incident's title, state, times and buttons.
-    pub(super) fn alarm_root(&self, incident: &IncidentRow, alarm: &Alarm) -> Message {
+    pub(crate) fn alarm_root(&self, incident: &IncidentRow, alarm: &Alarm) -> Message {
         let trigger = alarm.trigger.as_ref();
         let metric = trigger
             .and_then(|t| {
@@ -252,147 +254,164 @@ impl Engine {
             self.note_alarm_state(&incident.id, &name, state.as_str(), now)
                 .await?;
         }
-        match (alarm.state(), existing) {
+        let said = |kind: &'static str, text: String| (kind, Message::text(text));
+        let (incident, (kind, message)) = match (alarm.state(), existing) {
             (Some(AlarmState::Alarm), Some(incident))
                 if incident.state == IncidentState::Recovered =>
             {
-                // Firing again: no longer recovered, and not resolving itself.
-                self.store
-                    .set_auto_resolve(&incident.id, IncidentState::Open, None, now)
-                    .await?;
-                self.thread(
-                    &incident,
-                    "cloudwatch",
-                    "alarm",
-                    &Message::text(format!("🚨 `{name}` is in ALARM again: {reason}")),
-                )
-                .await?;
-                self.request_redraw(&incident.id);
+                return self.fired_again(&incident, &name, &reason, now).await;
             }
             (Some(AlarmState::Alarm), Some(incident)) => {
-                self.repeat(&incident, &name, &reason).await?;
+                return self.repeat(&incident, &name, &reason).await;
             }
             (Some(AlarmState::Alarm), None) => {
-                let new = NewIncident {
-                    title: format!("ALARM: {name}"),
-                    level: 1,
-                    source: "alarm",
-                    dedup_key: Some(key.clone()),
-                    reason: reason.clone(),
-                    context: RootContext::Alarm(Box::new(alarm.clone())),
-                    acknowledged_by: None,
-                };
-                let incident = match self.open_incident(new, "cloudwatch").await {
-                    Ok(incident) => incident,
-                    // Another replica opened it first (the store allows one
-                    // unresolved incident per key): join that one.
-                    Err(e) => match self.store.open_incident_by_key(&key).await? {
-                        Some(theirs) => {
-                            self.note_alarm_state(&theirs.id, &name, "ALARM", now)
-                                .await?;
-                            return self.repeat(&theirs, &name, &reason).await;
-                        }
-                        None => return Err(e),
-                    },
-                };
-                self.note_alarm_state(&incident.id, &name, "ALARM", now)
-                    .await?;
-                if let Some(image) = self.alarm_chart(&alarm).await {
-                    let root = incident.root_ts.as_ref().map(|ts| MessageRef {
-                        channel: incident.channel.clone(),
-                        id: ts.clone(),
-                    });
-                    self.chat
-                        .upload_png(&incident.channel, root.as_ref(), &image)
-                        .await?;
-                }
-                self.diagnose(&incident, &alarm).await?;
+                return self.open_for_alarm(&alarm, &key, &name, &reason, now).await;
             }
             (Some(AlarmState::Ok), Some(incident)) => {
-                let still = self.store.firing_alarms(&incident.id).await?;
-                if !still.is_empty() {
-                    self.thread(
-                        &incident,
-                        "cloudwatch",
-                        "alarm_ok",
-                        &Message::text(format!(
-                            "✅ `{name}` is OK again; still in ALARM: {}.",
-                            still
-                                .iter()
-                                .map(|a| format!("`{a}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )),
-                    )
-                    .await?;
-                    return Ok(());
-                }
-                let resolve_at = self
-                    .settings
-                    .escalation
-                    .resolve_after_ok_seconds
-                    .map(|q| now + (q as i64) * 1000);
-                self.store
-                    .set_auto_resolve(&incident.id, IncidentState::Recovered, resolve_at, now)
-                    .await?;
-                self.thread(
-                    &incident,
-                    "cloudwatch",
-                    "recovered",
-                    &Message {
-                        tone: Tone::Good,
-                        text: format!("✅ `{name}` is OK again: {reason}"),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-                // The recovery chart: the same metric, now back under its threshold.
-                if let Some(image) = self.alarm_chart(&alarm).await {
-                    let root = incident.root_ts.as_ref().map(|ts| MessageRef {
-                        channel: incident.channel.clone(),
-                        id: ts.clone(),
-                    });
-                    self.chat
-                        .upload_png(&incident.channel, root.as_ref(), &image)
-                        .await?;
-                }
-                self.request_redraw(&incident.id);
-            }
-            (Some(AlarmState::InsufficientData), Some(incident)) => {
-                self.thread(
-                    &incident,
-                    "cloudwatch",
-                    "insufficient_data",
-                    &Message::text(format!(
-                        "⚪ `{name}` has INSUFFICIENT_DATA: {reason} Check that the metric is still published."
-                    )),
-                )
-                .await?;
+                return self.alarm_ok(&incident, &alarm, &name, &reason, now).await;
             }
             (state, None) => {
                 // Not an incident, but shown rather than dropped.
                 let label = state.map(|s| s.as_str()).unwrap_or("an unknown state");
-                self.chat
-                    .post(
-                        &self.settings.channels.incidents,
-                        None,
-                        &Message::text(format!(
-                            "ℹ️ CloudWatch alarm `{name}` is {label}: {reason}"
-                        )),
-                    )
-                    .await?;
+                let text = format!("ℹ️ CloudWatch alarm `{name}` is {label}: {reason}");
+                let channel = &self.settings.channels.incidents;
+                self.chat.post(channel, None, &Message::text(text)).await?;
+                return Ok(());
             }
-            (None, Some(incident)) => {
-                self.thread(
-                    &incident,
-                    "cloudwatch",
+            (Some(AlarmState::InsufficientData), Some(incident)) => (
+                incident,
+                said(
+                    "insufficient_data",
+                    format!(
+                        "⚪ `{name}` has INSUFFICIENT_DATA: {reason} Check that the metric is still published."
+                    ),
+                ),
+            ),
+            (None, Some(incident)) => (
+                incident,
+                said(
                     "unknown_state",
-                    &Message::text(format!(
-                        "`{name}` reported a state CloudWatch does not define: {reason}"
-                    )),
-                )
+                    format!("`{name}` reported a state CloudWatch does not define: {reason}"),
+                ),
+            ),
+        };
+        self.thread(&incident, "cloudwatch", kind, &message).await?;
+        Ok(())
+    }
+
+    /// A recovered incident whose alarm fires again: no longer recovered,
+    /// and not resolving itself.
+    async fn fired_again(
+        &self,
+        incident: &IncidentRow,
+        name: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), ActionError> {
+        self.store
+            .set_auto_resolve(&incident.id, IncidentState::Open, None, now)
+            .await?;
+        let text = format!("🚨 `{name}` is in ALARM again: {reason}");
+        self.thread(incident, "cloudwatch", "alarm", &Message::text(text))
+            .await?;
+        self.request_redraw(&incident.id);
+        Ok(())
+    }
+
+    /// A new incident for a firing alarm: its root, chart and L1
+    /// diagnostics. If another replica opened it first, this joins it.
+    async fn open_for_alarm(
+        self: &Arc<Self>,
+        alarm: &Alarm,
+        key: &str,
+        name: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), ActionError> {
+        let new = NewIncident {
+            title: format!("ALARM: {name}"),
+            level: 1,
+            source: "alarm",
+            dedup_key: Some(key.to_owned()),
+            reason: reason.to_owned(),
+            context: RootContext::Alarm(Box::new(alarm.clone())),
+            acknowledged_by: None,
+        };
+        let incident = match self.open_incident(new, "cloudwatch").await {
+            Ok(incident) => incident,
+            // Another replica opened it first (the store allows one
+            // unresolved incident per key): join that one.
+            Err(e) => match self.store.open_incident_by_key(key).await? {
+                Some(theirs) => {
+                    self.note_alarm_state(&theirs.id, name, "ALARM", now)
+                        .await?;
+                    return self.repeat(&theirs, name, reason).await;
+                }
+                None => return Err(e),
+            },
+        };
+        self.note_alarm_state(&incident.id, name, "ALARM", now)
+            .await?;
+        self.attach_alarm_chart(&incident, alarm).await?;
+        self.diagnose(&incident, alarm).await
+    }
+
+    /// An alarm back to OK: the incident recovers once every alarm joined
+    /// to it is OK, and then resolves itself after the quiet period.
+    async fn alarm_ok(
+        &self,
+        incident: &IncidentRow,
+        alarm: &Alarm,
+        name: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), ActionError> {
+        let still = self.store.firing_alarms(&incident.id).await?;
+        if !still.is_empty() {
+            let firing: Vec<String> = still.iter().map(|a| format!("`{a}`")).collect();
+            let text = format!(
+                "✅ `{name}` is OK again; still in ALARM: {}.",
+                firing.join(", ")
+            );
+            self.thread(incident, "cloudwatch", "alarm_ok", &Message::text(text))
                 .await?;
-            }
+            return Ok(());
+        }
+        let resolve_at = self
+            .settings
+            .escalation
+            .resolve_after_ok_seconds
+            .map(|q| now + (q as i64) * 1000);
+        self.store
+            .set_auto_resolve(&incident.id, IncidentState::Recovered, resolve_at, now)
+            .await?;
+        let message = Message {
+            tone: Tone::Good,
+            text: format!("✅ `{name}` is OK again: {reason}"),
+            ..Default::default()
+        };
+        self.thread(incident, "cloudwatch", "recovered", &message)
+            .await?;
+        // The recovery chart: the same metric, now back under its threshold.
+        self.attach_alarm_chart(incident, alarm).await?;
+        self.request_redraw(&incident.id);
+        Ok(())
+    }
+
+    /// The alarm's chart in the incident's thread, when it can be drawn.
+    async fn attach_alarm_chart(
+        &self,
+        incident: &IncidentRow,
+        alarm: &Alarm,
+    ) -> Result<(), ActionError> {
+        if let Some(image) = self.alarm_chart(alarm).await {
+            let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+                channel: incident.channel.clone(),
+                id: ts.clone(),
+            });
+            self.chat
+                .upload_png(&incident.channel, root.as_ref(), &image)
+                .await?;
         }
         Ok(())
     }
@@ -494,18 +513,23 @@ impl Engine {
         let Parsed::Run(inv) = self.catalog.parse(&command) else {
             return Ok(());
         };
-        let req = super::CommandRequest {
-            platform: super::Platform::Slack,
-            user: "scalebot".into(),
-            channel: incident.channel.clone(),
-            text: command.clone(),
-            incident: Some(incident.id.clone()),
+        let Some(action) = Action::parse(&inv.spec.action) else {
+            return Ok(());
+        };
+        let cx = ActionContext {
+            settings: &self.settings,
+            cloud: self.cloud.as_ref(),
+            charts: &self.charts,
+            clock: self.clock.as_ref(),
+            tz: self.tz,
+            region: &self.region,
+            store: &self.store,
         };
         let root = incident.root_ts.as_ref().map(|ts| MessageRef {
             channel: incident.channel.clone(),
             id: ts.clone(),
         });
-        match super::actions::run(self, &inv, &req).await {
+        match actions::run(action, &cx, &inv).await {
             Ok(Outcome::Reply(reply)) => {
                 let mut message = reply.message;
                 message.title = message.title.map(|t| format!("L1 diagnostics · {t}"));
@@ -533,7 +557,7 @@ impl Engine {
 
     /// The Acknowledge, Escalate and Resolve buttons of an incident's root
     /// message (and the same words after `/scale incident <id>`).
-    pub(super) async fn incident_button(
+    pub(crate) async fn act(
         &self,
         user: &str,
         verb: IncidentVerb,
@@ -580,7 +604,7 @@ impl Engine {
     }
 
     /// Resolves recovered incidents whose quiet period is over.
-    pub(super) async fn auto_resolve_due(&self) -> Result<(), ActionError> {
+    pub(crate) async fn auto_resolve_due(&self) -> Result<(), ActionError> {
         let now = self.now().timestamp_millis();
         for incident in self.store.due_auto_resolves(now).await? {
             if !self.store.resolve_incident(&incident.id, now).await? {
@@ -611,7 +635,7 @@ impl Engine {
     }
 
     /// `/scale incident <id> keep`: a recovered incident stays open.
-    pub(super) async fn keep_open(
+    pub(crate) async fn keep_open(
         &self,
         incident: &IncidentRow,
         user: &str,

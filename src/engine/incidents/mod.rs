@@ -1,16 +1,130 @@
-//! Incidents as the engine uses them: opened (or joined) for every changing
-//! command, with a root message in the incident channel and every step a
-//! reply in its thread. Each step is stored before it is posted.
+//! The incident service: alarms in (intake), the incident's top message,
+//! escalation and reminders, the watch after a change, and the incident
+//! commands. An incident is opened (or joined) for every alarm and every
+//! changing command; each step is stored before it is posted in its
+//! thread.
 
-use crate::chat::{Message, MessageRef};
+mod commands;
+mod escalation;
+mod intake;
+mod monitor;
+mod top_message;
+
+use std::sync::{Arc, Weak};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use dashmap::DashMap;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::catalog::{Catalog, Invocation};
+use crate::chart::ChartCatalog;
+use crate::chat::{Chat, Message, MessageRef};
+use crate::clock::Clock;
+use crate::cloud::Cloud;
+use crate::config::Settings;
+use crate::domain::short_id;
 use crate::domain::state::IncidentState;
-use crate::store::{IncidentEvent, IncidentRow};
+use crate::engine::request::{ActionError, CommandRequest, Outcome};
+use crate::store::{IncidentEvent, IncidentRow, Store};
 
-use super::root::RootContext;
-use super::{ActionError, Engine};
+pub use intake::IncidentVerb;
+use top_message::RootContext;
+
+pub struct IncidentService {
+    settings: Arc<Settings>,
+    catalog: Arc<Catalog>,
+    charts: Arc<ChartCatalog>,
+    cloud: Arc<dyn Cloud>,
+    chat: Arc<dyn Chat>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    tz: Tz,
+    region: String,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+    /// One alarm's notifications are handled one at a time, in order.
+    alarm_locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Incidents whose root message is due for a (coalesced) redraw.
+    redraws: DashMap<String, ()>,
+    /// Repeated alarm notifications per incident, waiting to be posted as one.
+    repeats: DashMap<String, intake::Repeats>,
+    /// (incident, alarm) → the state last stored in `incident_alarms`.
+    alarm_states: DashMap<(String, String), String>,
+    /// The service itself, for work it schedules from `&self`.
+    me: Weak<IncidentService>,
+}
+
+pub struct IncidentParts {
+    pub settings: Arc<Settings>,
+    pub catalog: Arc<Catalog>,
+    pub charts: Arc<ChartCatalog>,
+    pub cloud: Arc<dyn Cloud>,
+    pub chat: Arc<dyn Chat>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub tz: Tz,
+    pub region: String,
+    pub tasks: TaskTracker,
+    pub shutdown: CancellationToken,
+}
+
+impl IncidentService {
+    pub fn new(p: IncidentParts) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            settings: p.settings,
+            catalog: p.catalog,
+            charts: p.charts,
+            cloud: p.cloud,
+            chat: p.chat,
+            store: p.store,
+            clock: p.clock,
+            tz: p.tz,
+            region: p.region,
+            tasks: p.tasks,
+            shutdown: p.shutdown,
+            alarm_locks: DashMap::new(),
+            redraws: DashMap::new(),
+            repeats: DashMap::new(),
+            alarm_states: DashMap::new(),
+            me: me.clone(),
+        })
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn spawn<F>(&self, work: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(work);
+    }
+
+    /// `/scale incidents`.
+    pub async fn list(&self) -> Result<Outcome, ActionError> {
+        commands::list(self).await
+    }
+
+    /// `/scale incident <id> [verb]`.
+    pub async fn command(
+        &self,
+        inv: &Invocation,
+        req: &CommandRequest,
+    ) -> Result<Outcome, ActionError> {
+        commands::run(self, inv, req).await
+    }
+
+    /// The incident's timeline as a Markdown post-mortem.
+    pub async fn timeline(&self, incident: &IncidentRow) -> Result<String, ActionError> {
+        commands::timeline(self, incident).await
+    }
+}
 
 /// What a new incident starts with.
-pub(super) struct NewIncident {
+pub(crate) struct NewIncident {
     pub title: String,
     pub level: i64,
     /// `manual` or `alarm`.
@@ -26,11 +140,6 @@ pub(super) struct NewIncident {
 }
 
 /// Short ids people can type: `INC-7F3K2Q`, `P-9XK2LD`.
-pub(super) fn short_id(prefix: &str) -> String {
-    let raw = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
-    format!("{prefix}-{}", &raw[..6])
-}
-
 pub(crate) fn level_name(level: i64) -> &'static str {
     match level {
         1 => "L1 automated response",
@@ -40,10 +149,10 @@ pub(crate) fn level_name(level: i64) -> &'static str {
     }
 }
 
-impl Engine {
+impl IncidentService {
     /// The incident a command's plan belongs to: the one given if it is
     /// still open, otherwise a new L2 "manual intervention" incident.
-    pub(super) async fn incident_for(
+    pub(crate) async fn incident_for(
         &self,
         requester: &str,
         command: &str,
@@ -71,7 +180,7 @@ impl Engine {
 
     /// Stores a new incident and its "opened" event, then posts its root
     /// message; returns it with the root's handle.
-    pub(super) async fn open_incident(
+    pub(crate) async fn open_incident(
         &self,
         new: NewIncident,
         actor: &str,
@@ -134,7 +243,7 @@ impl Engine {
     }
 
     /// Stores an incident event that has no message of its own.
-    pub(super) async fn record_event(
+    pub(crate) async fn record_event(
         &self,
         incident: &IncidentRow,
         actor: &str,
@@ -155,7 +264,7 @@ impl Engine {
     }
 
     /// Stores an event, then posts it as a reply in the incident's thread.
-    pub(super) async fn thread(
+    pub(crate) async fn thread(
         &self,
         incident: &IncidentRow,
         actor: &str,

@@ -1,0 +1,274 @@
+//! The command service: a parsed command becomes an immediate ack and, for
+//! real work, a background job that runs its action and posts the outcome;
+//! a click becomes the action its button names.
+
+pub mod actions;
+mod help;
+mod report;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio_util::task::TaskTracker;
+
+use self::actions::{Action, ActionContext};
+use super::incidents::{IncidentService, IncidentVerb};
+use super::plans::PlanService;
+use super::request::{Ack, ActionError, ButtonEvent, CommandRequest, Outcome, Reply, Visibility};
+use crate::catalog::{Catalog, Invocation, Parsed};
+use crate::chart::ChartCatalog;
+use crate::chat::{ButtonAction, Chat, ChatError, Message, Tone};
+use crate::clock::Clock;
+use crate::cloud::Cloud;
+use crate::config::Settings;
+use crate::drills::Drills;
+use crate::reports::ReportService;
+use crate::store::{AuditEntry, AuditId, Store};
+
+pub struct CommandService {
+    pub(super) settings: Arc<Settings>,
+    pub(super) catalog: Arc<Catalog>,
+    pub(super) charts: Arc<ChartCatalog>,
+    pub(super) cloud: Arc<dyn Cloud>,
+    pub(super) drills: Option<Arc<dyn Drills>>,
+    pub(super) chat: Arc<dyn Chat>,
+    pub(super) store: Store,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) tz: Tz,
+    pub(super) region: String,
+    pub(super) tasks: TaskTracker,
+    pub(super) plans: Arc<PlanService>,
+    pub(super) incidents: Arc<IncidentService>,
+    pub(super) reports: Arc<ReportService>,
+}
+
+impl CommandService {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Answers at once; real work continues in the background and reports
+    /// into the channel. Nothing reaches AWS for input that does not parse.
+    pub async fn accept(self: &Arc<Self>, req: CommandRequest) -> Ack {
+        let id = AuditId::new();
+        let parsed = self.catalog.parse(&req.text);
+        let (command, outcome, detail, ack) = match parsed {
+            Parsed::Help(topic) => (
+                "help".to_owned(),
+                "answered",
+                String::new(),
+                Ack {
+                    job: false,
+                    visibility: Visibility::Ephemeral,
+                    message: match topic {
+                        Some(spec) => help::command(&spec),
+                        None => help::catalog(&self.catalog),
+                    },
+                },
+            ),
+            Parsed::Error(e) => (
+                crate::domain::truncate(req.text.trim(), 200),
+                "rejected",
+                e.to_string(),
+                Ack {
+                    job: false,
+                    visibility: Visibility::Ephemeral,
+                    message: Message {
+                        tone: Tone::Warning,
+                        text: format!("{} {e}", Tone::Warning.emoji()),
+                        footer: Some("`/scale help` lists every command.".into()),
+                        ..Default::default()
+                    },
+                },
+            ),
+            Parsed::Run(inv) => {
+                let command = inv.canonical();
+                let ack = Ack {
+                    job: true,
+                    visibility: Visibility::Ephemeral,
+                    message: Message::text(format!("⏳ Running `/scale {command}`…")),
+                };
+                let me = self.clone();
+                let (req2, id2) = (req.clone(), id.clone());
+                self.tasks
+                    .spawn(async move { me.run(inv, req2, id2).await });
+                (command, "accepted", String::new(), ack)
+            }
+        };
+        let entry = AuditEntry {
+            id: id.0,
+            at_ms: self.now().timestamp_millis(),
+            platform: req.platform.as_str().into(),
+            actor: req.user.clone(),
+            channel: req.channel.clone(),
+            command,
+            outcome: outcome.into(),
+            detail,
+            finished_ms: None,
+        };
+        if let Err(e) = self.store.audit(entry).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+        ack
+    }
+
+    async fn run(self: Arc<Self>, inv: Invocation, req: CommandRequest, id: AuditId) {
+        let span = tracing::info_span!("command", command = %inv.canonical(), user = %req.user);
+        let _enter = span.enter();
+        let result = self.run_action(&inv, &req).await;
+        let (outcome, detail) = match result {
+            Ok(Outcome::Reply(mut reply)) => {
+                reply.message.answers = Some(req.user.clone());
+                match self.deliver(&req.channel, reply).await {
+                    Ok(()) => ("ok", String::new()),
+                    Err(e) => ("chat_failed", e.to_string()),
+                }
+            }
+            Ok(Outcome::Posted) => ("ok", String::new()),
+            Ok(Outcome::Proposal(proposal)) => {
+                match self.plans.propose(&req, &inv, proposal, None).await {
+                    Ok(plan_id) => ("planned", plan_id),
+                    Err(e) => self.report_failure(&req, &inv, e).await,
+                }
+            }
+            Err(e) => self.report_failure(&req, &inv, e).await,
+        };
+        if let Err(e) = self.store.audit_finish(&id, outcome, &detail).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+    }
+
+    /// Runs the action a command file names, with what that action needs.
+    async fn run_action(
+        &self,
+        inv: &Invocation,
+        req: &CommandRequest,
+    ) -> Result<Outcome, ActionError> {
+        let action = Action::parse(&inv.spec.action)
+            .ok_or_else(|| ActionError::Spec(format!("no action `{}`", inv.spec.action)))?;
+        let cx = ActionContext {
+            settings: &self.settings,
+            cloud: self.cloud.as_ref(),
+            charts: &self.charts,
+            clock: self.clock.as_ref(),
+            tz: self.tz,
+            region: &self.region,
+            store: &self.store,
+        };
+        match action {
+            Action::Undo => self.plans.undo(inv, req).await,
+            Action::Incidents => self.incidents.list().await,
+            Action::Incident => self.incidents.command(inv, req).await,
+            Action::Report => report::run(&self.reports, inv, req).await,
+            Action::Drill => actions::drill::run(&cx, self.drills.as_deref(), inv).await,
+            other => actions::run(other, &cx, inv).await,
+        }
+    }
+
+    async fn report_failure(
+        &self,
+        req: &CommandRequest,
+        inv: &Invocation,
+        e: ActionError,
+    ) -> (&'static str, String) {
+        tracing::info!(error = %e, "command failed");
+        let (tone, outcome) = match e {
+            ActionError::Refused(_) => (Tone::Warning, "refused"),
+            _ => (Tone::Bad, "failed"),
+        };
+        let message = Message {
+            title: Some(format!("Could not run /scale {}", inv.canonical())),
+            tone,
+            text: capitalise(&e.to_string()),
+            answers: Some(req.user.clone()),
+            ..Default::default()
+        };
+        match self.chat.post(&req.channel, None, &message).await {
+            Ok(_) => (outcome, e.to_string()),
+            Err(chat) => (
+                outcome,
+                format!("{e}; and the error could not be posted: {chat}"),
+            ),
+        }
+    }
+
+    async fn deliver(&self, channel: &str, reply: Reply) -> Result<(), ChatError> {
+        self.chat.post(channel, None, &reply.message).await?;
+        for image in &reply.images {
+            self.chat.upload_png(channel, None, image).await?;
+        }
+        Ok(())
+    }
+
+    /// A button click; runs after the ingress has acknowledged it.
+    pub async fn on_button(self: &Arc<Self>, ev: ButtonEvent) {
+        let result = match &ev.action {
+            ButtonAction::ConfirmPlan { plan } => self.plans.confirm_click(&ev, plan).await,
+            ButtonAction::CancelPlan { plan } => self.plans.cancel_click(&ev, plan).await,
+            ButtonAction::Run { command, incident } => {
+                self.run_button(&ev, command, incident.clone()).await;
+                Ok(())
+            }
+            ButtonAction::Acknowledge { incident } => {
+                self.incident_click(&ev, IncidentVerb::Acknowledge, incident)
+                    .await
+            }
+            ButtonAction::Escalate { incident } => {
+                self.incident_click(&ev, IncidentVerb::Escalate, incident)
+                    .await
+            }
+            ButtonAction::Resolve { incident } => {
+                self.incident_click(&ev, IncidentVerb::Resolve, incident)
+                    .await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, action = ev.action.action_id(), "button handling failed");
+            self.plans
+                .tell(&ev, format!("⚠️ That did not work: {e}"))
+                .await;
+        }
+    }
+
+    async fn incident_click(
+        &self,
+        ev: &ButtonEvent,
+        verb: IncidentVerb,
+        incident: &str,
+    ) -> Result<(), ActionError> {
+        if let Some(answer) = self.incidents.act(&ev.user, verb, incident).await? {
+            self.plans.tell(ev, answer).await;
+        }
+        Ok(())
+    }
+
+    /// A button that runs a command (e.g. "Raise reserved concurrency"),
+    /// as if the clicker had typed it.
+    async fn run_button(self: &Arc<Self>, ev: &ButtonEvent, text: &str, incident: Option<String>) {
+        let ack = self
+            .accept(CommandRequest {
+                platform: ev.platform,
+                user: ev.user.clone(),
+                channel: ev.channel.clone(),
+                text: text.to_owned(),
+                incident,
+            })
+            .await;
+        if let Err(e) = self
+            .chat
+            .ephemeral(&ev.channel, &ev.user, &ack.message)
+            .await
+        {
+            tracing::warn!(error = %e, "ephemeral reply failed");
+        }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}

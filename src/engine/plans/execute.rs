@@ -1,0 +1,282 @@
+//! Running a claimed plan: drift check → snapshot → apply → summary, then
+//! the watch on what should move. Each step is a reply in the incident's
+//! thread.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::change::Change;
+use super::{ChangeResult, PlanDoc, PlanService, View, doc_of, outcome_tone};
+use crate::catalog::Parsed;
+use crate::chat::{Message, Tone, mention};
+use crate::domain::state::PlanState;
+use crate::engine::request::{ActionError, CommandRequest, Platform, Proposal};
+use crate::store::{IncidentRow, PlanRow};
+
+/// The plan being run and the incident whose thread it reports into.
+struct Run<'a> {
+    plan: &'a PlanRow,
+    incident: Option<IncidentRow>,
+}
+
+impl PlanService {
+    /// Runs a claimed plan. Only the caller whose claim changed the row
+    /// gets here, so each plan runs at most once.
+    pub(super) async fn execute(
+        self: &Arc<Self>,
+        plan: PlanRow,
+        approvers: Vec<String>,
+    ) -> Result<(), ActionError> {
+        let doc = doc_of(&plan);
+        let run = Run {
+            incident: self.incident_of(&plan).await,
+            plan: &plan,
+        };
+        self.post(&run, "confirmed", confirmed(&plan, &approvers))
+            .await?;
+        let Some(refreshed) = self.check_drift(&run, &doc).await? else {
+            return Ok(());
+        };
+        if !plan.dry_run {
+            self.snapshot_before(&run).await?;
+        }
+        let changed_at = self.now();
+        let results = self.apply(&plan, &refreshed).await;
+        self.summarise(&run, &refreshed, &results).await?;
+        self.watch(&run, &refreshed, &results, changed_at);
+        Ok(())
+    }
+
+    async fn post(&self, run: &Run<'_>, kind: &str, message: Message) -> Result<(), ActionError> {
+        match &run.incident {
+            Some(i) => self
+                .incidents
+                .thread(i, "scalebot", kind, &message)
+                .await
+                .map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// What AWS holds now must still be what the plan showed. `None` when
+    /// it is not: nothing runs, and a fresh plan is proposed instead.
+    async fn check_drift(
+        self: &Arc<Self>,
+        run: &Run<'_>,
+        doc: &PlanDoc,
+    ) -> Result<Option<Vec<Change>>, ActionError> {
+        let plan = run.plan;
+        let mut refreshed = Vec::with_capacity(doc.changes.len());
+        for change in &doc.changes {
+            match change.refresh(self.cloud.as_ref()).await {
+                Ok(c) => refreshed.push(c),
+                Err(e) => {
+                    let now = self.now().timestamp_millis();
+                    self.store
+                        .finish_plan(&plan.id, PlanState::Failed, "[]", now)
+                        .await?;
+                    self.redraw(plan, View::Executed(PlanState::Failed)).await;
+                    let text = format!(
+                        "❌ Could not read AWS before executing plan `{}`: {e}. Nothing was changed.",
+                        plan.id
+                    );
+                    self.post(run, "failed", toned(Tone::Bad, text)).await?;
+                    return Ok(None);
+                }
+            }
+        }
+        let drifted: Vec<String> = doc
+            .changes
+            .iter()
+            .zip(&refreshed)
+            .filter(|(a, b)| !a.same_start(b))
+            .map(|(a, b)| {
+                let (what, was, _) = a.describe();
+                let (_, is, _) = b.describe();
+                format!("{what} was {was} when planned and is {is} now")
+            })
+            .collect();
+        if drifted.is_empty() {
+            return Ok(Some(refreshed));
+        }
+        self.supersede(run, doc, refreshed, &drifted).await?;
+        Ok(None)
+    }
+
+    /// Closes a drifted plan and proposes the same command again with the
+    /// values AWS holds now.
+    async fn supersede(
+        self: &Arc<Self>,
+        run: &Run<'_>,
+        doc: &PlanDoc,
+        refreshed: Vec<Change>,
+        drifted: &[String],
+    ) -> Result<(), ActionError> {
+        let plan = run.plan;
+        let now = self.now().timestamp_millis();
+        self.store
+            .finish_plan(&plan.id, PlanState::Superseded, "[]", now)
+            .await?;
+        let closed = "🔁 Superseded: AWS changed after this plan was shown; nothing was changed.";
+        self.redraw(plan, View::Closed(closed.into())).await;
+        let text = format!(
+            "🔁 AWS changed since plan `{}` was shown: {}. Nothing was changed; a fresh plan follows.",
+            plan.id,
+            drifted.join("; ")
+        );
+        self.post(run, "drift", toned(Tone::Warning, text)).await?;
+        let req = CommandRequest {
+            platform: Platform::parse(&plan.platform),
+            user: plan.requester.clone(),
+            channel: plan.channel.clone(),
+            text: plan.command.clone(),
+            incident: plan.incident_id.clone(),
+        };
+        let Parsed::Run(inv) = self.catalog.parse(&plan.command) else {
+            return Err(ActionError::Spec(format!(
+                "`{}` no longer parses",
+                plan.command
+            )));
+        };
+        let mut proposal = Proposal::new(refreshed, doc.notes.clone());
+        proposal.undo_of = plan.undo_of.clone();
+        proposal.incident = plan.incident_id.clone();
+        self.propose(&req, &inv, proposal, Some(plan)).await?;
+        Ok(())
+    }
+
+    /// The rollback command restores from these; a failed snapshot is
+    /// reported but does not hold up an emergency change.
+    async fn snapshot_before(&self, run: &Run<'_>) -> Result<(), ActionError> {
+        let reason = format!("before plan {}", run.plan.id);
+        let warning = match self.reports.take_snapshot(&reason).await {
+            Ok((_, missing)) if missing.is_empty() => None,
+            Ok((id, missing)) => Some(format!(
+                "Snapshot {id} of the scaling policies is incomplete ({}).",
+                missing.join("; ")
+            )),
+            Err(e) => Some(format!("Could not snapshot the scaling policies ({e}).")),
+        };
+        match warning {
+            Some(text) => {
+                let text = format!("⚠️ {text} Continuing with the change.");
+                self.post(run, "snapshot", toned(Tone::Warning, text)).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Each change in turn; one failing does not stop the others.
+    async fn apply(&self, plan: &PlanRow, changes: &[Change]) -> Vec<ChangeResult> {
+        let mut results = Vec::with_capacity(changes.len());
+        for change in changes {
+            let (what, from, to) = change.describe();
+            let result = if plan.dry_run {
+                Ok(format!("DRY RUN: would change {what} from {from} to {to}"))
+            } else {
+                change.apply(self.cloud.as_ref()).await
+            };
+            let (ok, note) = match result {
+                Ok(note) => (true, note),
+                Err(e) => (false, format!("{what}: {e}")),
+            };
+            results.push(ChangeResult { ok, note });
+        }
+        results
+    }
+
+    /// Stores the outcome, then says it: in the thread, and in the channel
+    /// the command came from when that is elsewhere.
+    async fn summarise(
+        &self,
+        run: &Run<'_>,
+        changes: &[Change],
+        results: &[ChangeResult],
+    ) -> Result<(), ActionError> {
+        let plan = run.plan;
+        let oks = results.iter().filter(|r| r.ok).count();
+        let state = if oks == results.len() {
+            PlanState::Done
+        } else if oks == 0 {
+            PlanState::Failed
+        } else {
+            PlanState::Partial
+        };
+        let outcome = serde_json::to_string(results).unwrap_or_else(|_| "[]".into());
+        self.store
+            .finish_plan(&plan.id, state, &outcome, self.now().timestamp_millis())
+            .await?;
+        self.redraw(plan, View::Executed(state)).await;
+        let undoable = oks > 0 && changes.iter().any(|c| c.inverse().is_some());
+        let summary = summary(plan, state, results, undoable && !plan.dry_run);
+        self.post(run, "executed", summary.clone()).await?;
+        if run
+            .incident
+            .as_ref()
+            .is_none_or(|i| i.channel != plan.channel)
+        {
+            self.chat.post(&plan.channel, None, &summary).await?;
+        }
+        Ok(())
+    }
+
+    /// The runbook's step 3 after a reserved-concurrency change: watch the
+    /// throttles until they settle.
+    fn watch(
+        &self,
+        run: &Run<'_>,
+        changes: &[Change],
+        results: &[ChangeResult],
+        changed_at: DateTime<Utc>,
+    ) {
+        let (false, Some(incident)) = (run.plan.dry_run, &run.incident) else {
+            return;
+        };
+        for (change, result) in changes.iter().zip(results) {
+            if let (Change::Reserved { function, to, .. }, true) = (change, result.ok) {
+                self.incidents
+                    .spawn_monitor(incident.clone(), function.clone(), *to, changed_at);
+            }
+        }
+    }
+}
+
+fn confirmed(plan: &PlanRow, approvers: &[String]) -> Message {
+    let names: Vec<String> = approvers.iter().map(|a| mention(a)).collect();
+    Message::text(format!(
+        "▶️ Plan `{}` confirmed by {}. Checking AWS again before changing anything…{}",
+        plan.id,
+        names.join(" and "),
+        if plan.dry_run { " (dry run)" } else { "" }
+    ))
+}
+
+fn summary(plan: &PlanRow, state: PlanState, results: &[ChangeResult], undo: bool) -> Message {
+    let lines: Vec<String> = results
+        .iter()
+        .map(|r| format!("{} {}", if r.ok { "✅" } else { "❌" }, r.note))
+        .collect();
+    let undo = if undo {
+        format!("\nTo revert: `/scale undo {}`", plan.id)
+    } else {
+        String::new()
+    };
+    let done = match state {
+        PlanState::Done => "executed",
+        PlanState::Partial => "partly executed; nothing was skipped silently",
+        _ => "failed",
+    };
+    toned(
+        outcome_tone(state),
+        format!("Plan `{}` {done}:\n{}{undo}", plan.id, lines.join("\n")),
+    )
+}
+
+fn toned(tone: Tone, text: String) -> Message {
+    Message {
+        tone,
+        text,
+        ..Default::default()
+    }
+}

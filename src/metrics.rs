@@ -34,6 +34,37 @@ struct MethodLabels {
     method: String,
 }
 
+/// The `outcome` label of one inbound request (`scalebot_requests_total`).
+///
+/// A handler that knows why it answered as it did (a refusal's reason, or
+/// an answer that is not simply "ok", such as a duplicate or an ignored
+/// event) puts one into its response's extensions; the server's request
+/// layer reads it and counts the request. A response without one (a route
+/// with nothing to say, an unmatched path, a body over the limit) gets
+/// [`Outcome::from_status`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Outcome(pub &'static str);
+
+impl Outcome {
+    pub const OK: Outcome = Outcome("ok");
+
+    /// The outcome of a response whose handler named none.
+    pub fn from_status(status: u16) -> Self {
+        match status {
+            ..400 => Outcome::OK,
+            404 => Outcome("not_found"),
+            405 => Outcome("method_not_allowed"),
+            413 => Outcome("too_large"),
+            400..500 => Outcome("client_error"),
+            _ => Outcome("server_error"),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RouteLabels, Counter>,
@@ -163,5 +194,21 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn an_outcome_follows_the_status_when_no_handler_named_one() {
+        assert_eq!(Outcome::from_status(200), Outcome::OK);
+        assert_eq!(Outcome::from_status(202), Outcome::OK);
+        assert_eq!(Outcome::from_status(404).as_str(), "not_found");
+        assert_eq!(Outcome::from_status(405).as_str(), "method_not_allowed");
+        assert_eq!(Outcome::from_status(413).as_str(), "too_large");
+        assert_eq!(Outcome::from_status(422).as_str(), "client_error");
+        assert_eq!(Outcome::from_status(503).as_str(), "server_error");
     }
 }

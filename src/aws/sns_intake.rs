@@ -9,8 +9,9 @@
 use axum::Router;
 use axum::routing::post;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -19,7 +20,10 @@ use axum::response::{IntoResponse, Response};
 use crate::alarm::Alarm;
 use crate::chat::Message;
 use crate::engine::Engine;
+use crate::metrics::Outcome;
 use crate::sns::{MessageType, SnsError, SnsMessage, Verifier, check_subscribe_url};
+
+pub const ROUTE: &str = "/sns";
 
 /// Signing certificates are small; a larger answer is not one.
 const MAX_CERT_BYTES: usize = 64 * 1024;
@@ -74,28 +78,77 @@ impl SnsIngress {
     }
 }
 
-fn refuse(
-    state: &SnsState,
-    started: Instant,
-    status: StatusCode,
-    outcome: &str,
-    text: String,
-) -> Response {
-    state
-        .engine
-        .metrics()
-        .request("/sns", outcome, Some(started.elapsed().as_secs_f64()));
-    tracing::info!(outcome, reason = %text, "SNS message refused");
-    (status, format!("{text}\n")).into_response()
+/// Why a delivery is refused: its status (a 5xx makes SNS retry), its
+/// one-line body and its `outcome` label; nothing is stored.
+#[derive(Debug, thiserror::Error)]
+enum Rejection {
+    #[error("SNS ingress is off: no sns.allowed_topics in the config")]
+    Disabled,
+    /// `x-amz-sns-rawdelivery: true`.
+    #[error("{}", SnsError::RawDelivery)]
+    RawDelivery,
+    /// The body is not an SNS message (whatever the reason, raw delivery
+    /// without its header included).
+    #[error(transparent)]
+    Unparsed(SnsError),
+    #[error("header x-amz-sns-message-type {declared} does not match Type {kind}")]
+    TypeMismatch {
+        declared: String,
+        kind: &'static str,
+    },
+    /// The topic, certificate URL, certificate or signature check failed.
+    #[error(transparent)]
+    Unverified(SnsError),
+    /// The certificate host may be briefly unreachable: a 5xx makes SNS try
+    /// again.
+    #[error("{0}")]
+    CertUnavailable(String),
+    #[error("not stored; retry")]
+    NotStored,
 }
 
-fn status_of(e: &SnsError) -> (StatusCode, &'static str) {
-    match e {
-        SnsError::TopicNotAllowed(_) => (StatusCode::FORBIDDEN, "topic_not_allowed"),
-        SnsError::BadSignature | SnsError::SignatureEncoding => {
-            (StatusCode::UNAUTHORIZED, "bad_signature")
+impl Rejection {
+    fn status(&self) -> StatusCode {
+        match self {
+            Rejection::Disabled => StatusCode::NOT_FOUND,
+            Rejection::RawDelivery | Rejection::Unparsed(_) | Rejection::TypeMismatch { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            Rejection::Unverified(SnsError::TopicNotAllowed(_)) => StatusCode::FORBIDDEN,
+            Rejection::Unverified(SnsError::BadSignature | SnsError::SignatureEncoding) => {
+                StatusCode::UNAUTHORIZED
+            }
+            Rejection::Unverified(_) => StatusCode::BAD_REQUEST,
+            Rejection::CertUnavailable(_) | Rejection::NotStored => StatusCode::SERVICE_UNAVAILABLE,
         }
-        _ => (StatusCode::BAD_REQUEST, "invalid"),
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self {
+            Rejection::Disabled => "disabled",
+            Rejection::RawDelivery => "raw_delivery",
+            Rejection::Unparsed(_) | Rejection::TypeMismatch { .. } => "invalid",
+            Rejection::Unverified(SnsError::TopicNotAllowed(_)) => "topic_not_allowed",
+            Rejection::Unverified(SnsError::BadSignature | SnsError::SignatureEncoding) => {
+                "bad_signature"
+            }
+            Rejection::Unverified(_) => "invalid",
+            Rejection::CertUnavailable(_) => "cert_unavailable",
+            Rejection::NotStored => "store_error",
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let outcome = self.outcome();
+        tracing::info!(outcome, reason = %self, "SNS message refused");
+        (
+            self.status(),
+            Extension(Outcome(outcome)),
+            format!("{self}\n"),
+        )
+            .into_response()
     }
 }
 
@@ -108,87 +161,48 @@ pub struct SnsState {
 }
 
 pub fn router(state: SnsState) -> Router {
-    Router::new().route("/sns", post(sns)).with_state(state)
+    Router::new().route(ROUTE, post(sns)).with_state(state)
 }
 
-pub async fn sns(State(state): State<SnsState>, headers: HeaderMap, body: Bytes) -> Response {
-    let started = Instant::now();
-    let Some(ingress) = state.sns.clone() else {
-        return refuse(
-            &state,
-            started,
-            StatusCode::NOT_FOUND,
-            "disabled",
-            "SNS ingress is off: no sns.allowed_topics in the config".into(),
-        );
-    };
+async fn sns(
+    State(state): State<SnsState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Rejection> {
+    let ingress = state.sns.clone().ok_or(Rejection::Disabled)?;
     if headers
         .get("x-amz-sns-rawdelivery")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     {
-        let e = SnsError::RawDelivery;
-        return refuse(
-            &state,
-            started,
-            StatusCode::BAD_REQUEST,
-            "raw_delivery",
-            e.to_string(),
-        );
+        return Err(Rejection::RawDelivery);
     }
-    let msg = match SnsMessage::from_json(&body) {
-        Ok(m) => m,
-        Err(e) => {
-            return refuse(
-                &state,
-                started,
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                e.to_string(),
-            );
-        }
-    };
+    let msg = SnsMessage::from_json(&body).map_err(Rejection::Unparsed)?;
     if let Some(declared) = headers
         .get("x-amz-sns-message-type")
         .and_then(|v| v.to_str().ok())
         && declared != msg.kind.as_str()
     {
-        return refuse(
-            &state,
-            started,
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            format!(
-                "header x-amz-sns-message-type {declared} does not match Type {}",
-                msg.kind.as_str()
-            ),
-        );
+        return Err(Rejection::TypeMismatch {
+            declared: declared.to_owned(),
+            kind: msg.kind.as_str(),
+        });
     }
-    if let Err(e) = ingress.verifier.precheck(&msg) {
-        let (status, outcome) = status_of(&e);
-        return refuse(&state, started, status, outcome, e.to_string());
-    }
-    let verified = match ingress.verifier.cached_key(&msg.signing_cert_url) {
+    ingress
+        .verifier
+        .precheck(&msg)
+        .map_err(Rejection::Unverified)?;
+    match ingress.verifier.cached_key(&msg.signing_cert_url) {
         Some(key) => ingress.verifier.verify_with_key(&msg, &key),
-        None => match ingress.fetch_cert(&msg.signing_cert_url).await {
-            Ok(pem) => ingress.verifier.verify(&msg, &pem),
-            // The certificate host may be briefly unreachable: a 5xx makes
-            // SNS try again.
-            Err(e) => {
-                return refuse(
-                    &state,
-                    started,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "cert_unavailable",
-                    e,
-                );
-            }
-        },
-    };
-    if let Err(e) = verified {
-        let (status, outcome) = status_of(&e);
-        return refuse(&state, started, status, outcome, e.to_string());
+        None => {
+            let pem = ingress
+                .fetch_cert(&msg.signing_cert_url)
+                .await
+                .map_err(Rejection::CertUnavailable)?;
+            ingress.verifier.verify(&msg, &pem)
+        }
     }
+    .map_err(Rejection::Unverified)?;
     let engine = state.engine.clone();
     let now = engine.now().timestamp_millis();
     let body_text = String::from_utf8_lossy(&body);
@@ -202,31 +216,21 @@ pub async fn sns(State(state): State<SnsState>, headers: HeaderMap, body: Bytes)
     match engine.store().record_sns(record).await {
         Ok(true) => {}
         Ok(false) => {
-            state.engine.metrics().request(
-                "/sns",
-                "duplicate",
-                Some(started.elapsed().as_secs_f64()),
-            );
-            return (StatusCode::OK, "duplicate\n").into_response();
+            return Ok((
+                StatusCode::OK,
+                Extension(Outcome("duplicate")),
+                "duplicate\n",
+            )
+                .into_response());
         }
         Err(e) => {
             tracing::error!(error = %e, "SNS message not stored");
-            return refuse(
-                &state,
-                started,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_error",
-                "not stored; retry".into(),
-            );
+            return Err(Rejection::NotStored);
         }
     }
-    state
-        .engine
-        .metrics()
-        .request("/sns", "ok", Some(started.elapsed().as_secs_f64()));
     let e2 = engine.clone();
     engine.spawn(async move { process(e2, ingress, msg).await });
-    (StatusCode::OK, "stored\n").into_response()
+    Ok((StatusCode::OK, "stored\n").into_response())
 }
 
 /// Processes what an earlier run stored but did not get to (it stopped

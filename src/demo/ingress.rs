@@ -14,12 +14,12 @@ use axum::routing::{get, post};
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -28,9 +28,12 @@ use crate::catalog::Parsed;
 use crate::chat::{ButtonAction, ButtonError};
 use crate::demo::chat::{WebBody, WebChat};
 use crate::engine::{ButtonEvent, CommandRequest, Platform, Visibility};
+use crate::metrics::Outcome;
 
 const PAGE: &str = include_str!("../../assets/web/index.html");
 
+/// Why a web chat request is refused: its status, a JSON body with the
+/// sentence, and the `refused` outcome; nothing changed.
 #[derive(Debug, thiserror::Error)]
 enum Rejection {
     #[error("the web chat runs only in `scalebot demo`")]
@@ -62,7 +65,12 @@ impl IntoResponse for Rejection {
             }
         };
         tracing::info!(reason = %self, "web chat request refused");
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
+        (
+            status,
+            Extension(Outcome("refused")),
+            Json(json!({ "error": self.to_string() })),
+        )
+            .into_response()
     }
 }
 
@@ -233,7 +241,7 @@ struct CommandBody {
 /// A typed command: the same `engine.accept` as a Slack slash command. The
 /// ack goes back in the response and, visible to the typist only, into
 /// the channel. A command that does not parse is answered 422 with the
-/// engine's explanation.
+/// engine's explanation (outcome `ok`: the request itself was fine).
 pub async fn command(State(state): State<WebState>, body: Bytes) -> Response {
     let result = async {
         let web = web(&state)?;
@@ -277,25 +285,10 @@ pub async fn command(State(state): State<WebState>, body: Bytes) -> Response {
             "message": WebBody::from(&ack.message),
             "error": (!parsed_ok).then(|| ack.message.text.clone()),
         });
-        Ok((status, Json(reply)))
+        Ok((status, Extension(Outcome::OK), Json(reply)))
     }
     .await;
-    match result {
-        Ok(r) => {
-            state
-                .engine
-                .metrics()
-                .request("/web/api/command", "ok", None);
-            r.into_response()
-        }
-        Err(r) => {
-            state
-                .engine
-                .metrics()
-                .request("/web/api/command", "refused", None);
-            r.into_response()
-        }
-    }
+    result.into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,19 +326,9 @@ pub async fn button(State(state): State<WebState>, body: Bytes) -> Response {
             state
                 .engine
                 .spawn(async move { engine.on_button(event).await });
-            state
-                .engine
-                .metrics()
-                .request("/web/api/button", "ok", None);
             (StatusCode::ACCEPTED, Json(json!({ "ok": true }))).into_response()
         }
-        Err(r) => {
-            state
-                .engine
-                .metrics()
-                .request("/web/api/button", "refused", None);
-            r.into_response()
-        }
+        Err(r) => r.into_response(),
     }
 }
 

@@ -14,13 +14,12 @@
 use axum::Router;
 use axum::routing::post;
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use ring::signature::{ED25519, UnparsedPublicKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -29,6 +28,7 @@ use crate::chat::ButtonAction;
 use crate::discord::render::{self, parse_custom_id};
 use crate::discord::{DiscordChat, commands};
 use crate::engine::{ButtonEvent, CommandRequest, Engine, Platform};
+use crate::metrics::Outcome;
 
 /// How far a request's timestamp may be from the bot's clock.
 const MAX_AGE_SECS: i64 = 300;
@@ -39,6 +39,8 @@ const APPLICATION_COMMAND: u8 = 2;
 const MESSAGE_COMPONENT: u8 = 3;
 const AUTOCOMPLETE: u8 = 4;
 
+/// Why an interaction is refused: over HTTP its status, its one-line body
+/// and its `outcome` label; nothing reaches the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
     #[error("missing X-Signature-Ed25519 or X-Signature-Timestamp")]
@@ -76,6 +78,18 @@ impl Rejection {
             Rejection::UnknownType(_) => "unknown_type",
             Rejection::Disabled => "disabled",
         }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        tracing::info!(route = ROUTE, reason = %self, "request refused");
+        (
+            self.status(),
+            Extension(Outcome(self.outcome())),
+            format!("{self}\n"),
+        )
+            .into_response()
     }
 }
 
@@ -306,16 +320,7 @@ impl DiscordIngress {
     }
 }
 
-fn reject(state: &DiscordState, started: Instant, r: Rejection) -> Response {
-    state
-        .engine
-        .metrics()
-        .request(ROUTE, r.outcome(), Some(started.elapsed().as_secs_f64()));
-    tracing::info!(route = ROUTE, reason = %r, "request refused");
-    (r.status(), format!("{r}\n")).into_response()
-}
-
-const ROUTE: &str = "/discord/interactions";
+pub const ROUTE: &str = "/discord/interactions";
 
 /// What the Discord route needs.
 #[derive(Clone)]
@@ -328,7 +333,7 @@ pub struct DiscordState {
 
 pub fn router(state: DiscordState) -> Router {
     Router::new()
-        .route("/discord/interactions", post(interactions))
+        .route(ROUTE, post(interactions))
         .with_state(state)
 }
 
@@ -336,37 +341,21 @@ pub async fn interactions(
     State(state): State<DiscordState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let started = Instant::now();
-    let Some(ingress) = state.discord.clone() else {
-        return reject(&state, started, Rejection::Disabled);
-    };
-    let Some(verifier) = &ingress.verifier else {
-        return reject(&state, started, Rejection::Disabled);
-    };
+) -> Result<Json<Value>, Rejection> {
+    let ingress = state.discord.clone().ok_or(Rejection::Disabled)?;
+    let verifier = ingress.verifier.as_ref().ok_or(Rejection::Disabled)?;
     let now = state.engine.now().timestamp();
-    if let Err(r) = verifier.verify(&headers, &body, now) {
-        return reject(&state, started, r);
-    }
-    let ix: Interaction = match serde_json::from_slice(&body) {
-        Ok(ix) => ix,
-        Err(e) => return reject(&state, started, Rejection::Malformed(e.to_string())),
-    };
-    let handled = match ingress.handle(&state.engine, ix).await {
-        Ok(h) => h,
-        Err(r) => return reject(&state, started, r),
-    };
+    verifier.verify(&headers, &body, now)?;
+    let ix: Interaction =
+        serde_json::from_slice(&body).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    let handled = ingress.handle(&state.engine, ix).await?;
     if let Some(click) = handled.click {
         let engine = state.engine.clone();
         state
             .engine
             .spawn(async move { engine.on_button(click).await });
     }
-    state
-        .engine
-        .metrics()
-        .request(ROUTE, "ok", Some(started.elapsed().as_secs_f64()));
-    Json(handled.response).into_response()
+    Ok(Json(handled.response))
 }
 
 #[cfg(test)]

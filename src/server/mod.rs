@@ -1,13 +1,17 @@
 //! The HTTP server: each platform brings its own routes and state; this
 //! module only puts them together with health, readiness and metrics, and
-//! the limits every route shares.
+//! the layers every route shares: the body limit, and the request metrics
+//! (`request_metrics.rs`), which count every request once, so no handler
+//! does.
 
 mod health;
+mod request_metrics;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::get;
 use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
 
@@ -17,6 +21,18 @@ use crate::demo::ingress::{self as web, WebState};
 use crate::discord::ingress::{self as discord, DiscordIngress, DiscordState};
 use crate::engine::Engine;
 use crate::slack::ingress::{self as slack, SlackState};
+
+use request_metrics::RequestMetrics;
+
+/// The routes that acknowledge a platform's delivery (Slack's and
+/// Discord's 3-second window, SNS's timeout): their latency also goes into
+/// `scalebot_ack_seconds`.
+const ACK_ROUTES: &[&str] = &[
+    slack::COMMANDS_ROUTE,
+    slack::INTERACTIONS_ROUTE,
+    discord::ROUTE,
+    sns_intake::ROUTE,
+];
 
 /// What the routes are built from. A platform that is not configured
 /// still has its routes, which answer 404 (so that a misdirected request
@@ -32,6 +48,10 @@ pub struct AppState {
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let engine = state.engine.clone();
+    let request_metrics = RequestMetrics {
+        metrics: engine.metrics().clone(),
+        ack_routes: ACK_ROUTES,
+    };
     Router::new()
         .merge(slack::router(SlackState {
             engine: engine.clone(),
@@ -57,4 +77,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .with_state(engine),
         )
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        // `layer`, not `route_layer`: the fallback (404) is counted too.
+        .layer(middleware::from_fn_with_state(
+            request_metrics,
+            request_metrics::record,
+        ))
 }

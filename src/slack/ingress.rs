@@ -10,17 +10,20 @@ use axum::Router;
 use axum::routing::post;
 use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 
 use crate::chat::ButtonAction;
 use crate::engine::{Ack, ButtonEvent, CommandRequest, Platform, Visibility};
+use crate::metrics::Outcome;
+
+pub const COMMANDS_ROUTE: &str = "/slack/commands";
+pub const INTERACTIONS_ROUTE: &str = "/slack/interactions";
 
 /// The slash-command form fields the bot uses (Slack sends more).
 #[derive(Debug, Deserialize)]
@@ -32,6 +35,8 @@ struct SlashForm {
     channel_id: String,
 }
 
+/// Why a Slack request is refused: its status, its one-line body and its
+/// `outcome` label; nothing was parsed or changed.
 #[derive(Debug, thiserror::Error)]
 enum Rejection {
     #[error("missing X-Slack-Signature or X-Slack-Request-Timestamp")]
@@ -71,6 +76,18 @@ impl Rejection {
     }
 }
 
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        tracing::info!(reason = %self, "request refused");
+        (
+            self.status(),
+            Extension(Outcome(self.outcome())),
+            format!("{self}\n"),
+        )
+            .into_response()
+    }
+}
+
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -105,15 +122,6 @@ fn verify<'b>(
     Ok(text)
 }
 
-fn reject(state: &SlackState, route: &str, started: Instant, r: Rejection) -> Response {
-    state
-        .engine
-        .metrics()
-        .request(route, r.outcome(), Some(started.elapsed().as_secs_f64()));
-    tracing::info!(route, reason = %r, "request refused");
-    (r.status(), format!("{r}\n")).into_response()
-}
-
 #[derive(serde::Serialize)]
 pub struct AckBody {
     response_type: &'static str,
@@ -145,26 +153,19 @@ pub struct SlackState {
 
 pub fn router(state: SlackState) -> Router {
     Router::new()
-        .route("/slack/commands", post(commands))
-        .route("/slack/interactions", post(interactions))
+        .route(COMMANDS_ROUTE, post(commands))
+        .route(INTERACTIONS_ROUTE, post(interactions))
         .with_state(state)
 }
 
-pub async fn commands(
+async fn commands(
     State(state): State<SlackState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    const ROUTE: &str = "/slack/commands";
-    let started = Instant::now();
-    let text = match verify(&state, &headers, &body) {
-        Ok(t) => t,
-        Err(r) => return reject(&state, ROUTE, started, r),
-    };
-    let form: SlashForm = match serde_urlencoded::from_str(text) {
-        Ok(f) => f,
-        Err(e) => return reject(&state, ROUTE, started, Rejection::Malformed(e.to_string())),
-    };
+) -> Result<Json<AckBody>, Rejection> {
+    let text = verify(&state, &headers, &body)?;
+    let form: SlashForm =
+        serde_urlencoded::from_str(text).map_err(|e| Rejection::Malformed(e.to_string()))?;
     tracing::debug!(command = %form.command, user = %form.user_id, "slash command");
     let ack = state
         .engine
@@ -176,11 +177,7 @@ pub async fn commands(
             incident: None,
         })
         .await;
-    state
-        .engine
-        .metrics()
-        .request(ROUTE, "ok", Some(started.elapsed().as_secs_f64()));
-    Json(ack_json(&ack)).into_response()
+    Ok(Json(ack_json(&ack)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,30 +215,24 @@ struct InteractionAction {
 
 /// Button clicks (`block_actions`): acknowledged at once with an empty
 /// 200; the engine handles the click afterwards and answers in the channel.
-pub async fn interactions(
+/// The outcome is `ignored` for anything but clicks, else that of the last
+/// button (`ok`, or `refused` for a button the bot does not draw).
+async fn interactions(
     State(state): State<SlackState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    const ROUTE: &str = "/slack/interactions";
-    let started = Instant::now();
-    let text = match verify(&state, &headers, &body) {
-        Ok(t) => t,
-        Err(r) => return reject(&state, ROUTE, started, r),
-    };
-    let payload: InteractionPayload = match serde_urlencoded::from_str::<InteractionForm>(text)
+) -> Result<(StatusCode, Extension<Outcome>), Rejection> {
+    let text = verify(&state, &headers, &body)?;
+    let payload: InteractionPayload = serde_urlencoded::from_str::<InteractionForm>(text)
         .map_err(|e| e.to_string())
         .and_then(|f| serde_json::from_str(&f.payload).map_err(|e| e.to_string()))
-    {
-        Ok(p) => p,
-        Err(e) => return reject(&state, ROUTE, started, Rejection::Malformed(e)),
-    };
+        .map_err(Rejection::Malformed)?;
     let channel = payload
         .channel
         .map(|c| c.id)
         .or_else(|| payload.container.and_then(|c| c.channel_id))
         .unwrap_or_default();
-    let mut outcome = "ignored";
+    let mut outcome = Outcome("ignored");
     if payload.kind == "block_actions" {
         for action in payload.actions {
             let action = match ButtonAction::parse(&action.action_id, &action.value) {
@@ -249,11 +240,11 @@ pub async fn interactions(
                 Err(e) => {
                     // Not a button this bot draws; Slack only needs the 200.
                     tracing::info!(error = %e, "click on a button the bot does not know");
-                    outcome = "refused";
+                    outcome = Outcome("refused");
                     continue;
                 }
             };
-            outcome = "ok";
+            outcome = Outcome::OK;
             let event = ButtonEvent {
                 platform: Platform::Slack,
                 user: payload.user.id.clone(),
@@ -266,9 +257,5 @@ pub async fn interactions(
                 .spawn(async move { engine.on_button(event).await });
         }
     }
-    state
-        .engine
-        .metrics()
-        .request(ROUTE, outcome, Some(started.elapsed().as_secs_f64()));
-    StatusCode::OK.into_response()
+    Ok((StatusCode::OK, Extension(outcome)))
 }

@@ -197,6 +197,26 @@ async fn every_bad_interaction_is_refused_and_changes_nothing() {
         400
     );
 
+    // Each request counted once, under its reason.
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    for (outcome, n) in [
+        ("ok", 1),
+        ("bad_signature", 3),
+        ("stale", 2),
+        ("missing_signature", 2),
+        ("malformed", 3),
+        ("unknown_type", 2),
+    ] {
+        let series = format!(
+            r#"scalebot_requests_total{{route="/discord/interactions",outcome="{outcome}"}} {n}"#
+        );
+        assert!(metrics.contains(&series), "{series} in:\n{metrics}");
+    }
+    assert!(
+        metrics.contains(r#"scalebot_ack_seconds_count{route="/discord/interactions"} 13"#),
+        "{metrics}"
+    );
+
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(app.fake_discord().calls().is_empty(), "nothing was posted");
     assert!(app.audit().await.is_empty(), "nothing reached the engine");

@@ -263,3 +263,81 @@ async fn without_a_signing_secret_http_commands_are_off() {
     assert_eq!(resp.status(), 404);
     app.stop().await;
 }
+
+/// Every request is counted once, by the server's request layer: the route
+/// axum matched (`unmatched` for none), the outcome its handler named (or
+/// one from the status when no handler ran or named one), and the ack
+/// latency for the platform routes only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_layer_counts_routes_and_outcomes() {
+    let app = spawn_app(Options::default()).await;
+    let form = "application/x-www-form-urlencoded";
+
+    // Accepted, and refused by the handler's error type.
+    app.command("help", "U1", "C1").await;
+    let unsigned = app
+        .http
+        .post(format!("{}/slack/commands", app.base))
+        .header("content-type", form)
+        .body(slash_body("help", "U1", "C1"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unsigned.status(), 401);
+
+    // Answered 200, with the outcome the handler named: not a click, and
+    // a click on a button the bot does not draw.
+    let not_a_click = serde_json::json!({"type": "view_submission", "user": {"id": "U1"}});
+    let body = serde_urlencoded::to_string([("payload", not_a_click.to_string())]).expect("form");
+    let ignored = app
+        .post_signed("/slack/interactions", body, form, now())
+        .await;
+    assert_eq!(ignored.status(), 200);
+    assert_eq!(app.click("U1", "C1", "no.such.button", "x").await, 200);
+
+    // No handler ran: no route, a wrong method, a body over the limit.
+    assert_eq!(app.get("/no/such/route").await.status(), 404);
+    assert_eq!(app.get("/slack/commands").await.status(), 405);
+    let huge = format!(
+        "{}&pad={}",
+        slash_body("help", "U1", "C1"),
+        "x".repeat(70 * 1024)
+    );
+    let oversized = app.post_signed("/slack/commands", huge, form, now()).await;
+    assert_eq!(oversized.status(), 413);
+    assert_eq!(app.get("/healthz").await.status(), 200);
+
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    for (route, outcome) in [
+        ("/slack/commands", "ok"),
+        ("/slack/commands", "missing_signature"),
+        ("/slack/interactions", "ignored"),
+        ("/slack/interactions", "refused"),
+        ("unmatched", "not_found"),
+        ("/slack/commands", "method_not_allowed"),
+        ("/slack/commands", "too_large"),
+        ("/healthz", "ok"),
+    ] {
+        let series = format!(r#"scalebot_requests_total{{route="{route}",outcome="{outcome}"}} 1"#);
+        assert!(metrics.contains(&series), "{series} in:\n{metrics}");
+    }
+    // Each request once: four on /slack/commands, one series each.
+    let on_commands: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with(r#"scalebot_requests_total{route="/slack/commands","#))
+        .collect();
+    assert_eq!(on_commands.len(), 4, "{on_commands:?}");
+    assert!(
+        metrics.contains(r#"scalebot_ack_seconds_count{route="/slack/commands"} 4"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"scalebot_ack_seconds_count{route="/slack/interactions"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains(r#"scalebot_ack_seconds_count{route="/healthz"}"#),
+        "health checks are no acks: {metrics}"
+    );
+    app.stop().await;
+}

@@ -333,6 +333,22 @@ async fn bad_messages_get_4xx_and_change_nothing() {
     .await;
     assert_eq!(status, 400, "header and body disagree");
 
+    // Each refusal counted once, under its reason.
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    for (outcome, n) in [
+        ("bad_signature", 2),
+        ("topic_not_allowed", 1),
+        ("invalid", 6),
+        ("raw_delivery", 1),
+    ] {
+        let series = format!(r#"scalebot_requests_total{{route="/sns",outcome="{outcome}"}} {n}"#);
+        assert!(metrics.contains(&series), "{series} in:\n{metrics}");
+    }
+    assert!(
+        metrics.contains(r#"scalebot_ack_seconds_count{route="/sns"} 10"#),
+        "{metrics}"
+    );
+
     assert_eq!(
         app.engine.store().sns_count().await.expect("count"),
         0,

@@ -119,6 +119,33 @@ async fn bad_input_is_refused_with_a_sentence_and_changes_nothing() {
         .expect("file");
     assert_eq!(r.status().as_u16(), 404);
 
+    // Each request counted once: a command that reached the engine is `ok`
+    // even when its answer is 422; the web routes keep no ack latency.
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    for (route, outcome, n) in [
+        ("/web/api/command", "ok", 2),
+        ("/web/api/command", "refused", 6),
+        ("/web/api/button", "refused", 3),
+        ("/web/api/state", "refused", 1),
+        ("/web/files/{id}", "refused", 1),
+    ] {
+        let series =
+            format!(r#"scalebot_requests_total{{route="{route}",outcome="{outcome}"}} {n}"#);
+        assert!(metrics.contains(&series), "{series} in:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains(r#"scalebot_ack_seconds_count{route="/web"#),
+        "{metrics}"
+    );
+
     // Only alice's own answers to the two parse errors were added, visible
     // to her alone; nothing public, no incident, no plan.
     tokio::time::sleep(Duration::from_millis(300)).await;

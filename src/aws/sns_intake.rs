@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::alarm::Alarm;
-use crate::chat::Message;
-use crate::engine::Engine;
+
+use crate::engine::{Engine, Inbound};
 use crate::metrics::Outcome;
 use crate::sns::{MessageType, SnsError, SnsMessage, Verifier, check_subscribe_url};
 
@@ -260,60 +260,45 @@ pub async fn replay_unprocessed(engine: Arc<Engine>, ingress: Arc<SnsIngress>) {
     }
 }
 
+/// Turns a stored SNS message into what the engine takes in (confirming a
+/// subscription with AWS on the way), then hands it over.
 async fn process(engine: Arc<Engine>, ingress: Arc<SnsIngress>, msg: SnsMessage) {
-    let incidents = engine.settings().channels.incidents.clone();
-    let result: Result<(), String> = match msg.kind {
+    let inbound = match msg.kind {
         MessageType::Notification => match Alarm::from_message(&msg.message) {
-            Ok(alarm) => engine.on_alarm(alarm).await.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("not a CloudWatch alarm: {e}")),
+            Ok(alarm) => Ok(Inbound::Alarm(Box::new(alarm))),
+            Err(e) => Ok(Inbound::NotUnderstood {
+                topic: msg.topic_arn.clone(),
+                subject: msg.subject.clone(),
+                why: format!("not a CloudWatch alarm ({e})"),
+            }),
         },
-        MessageType::SubscriptionConfirmation => {
-            let url = msg.subscribe_url.clone().unwrap_or_default();
-            match check_subscribe_url(&url, ingress.verifier.extra_hosts()) {
-                Err(e) => Err(e.to_string()),
-                Ok(()) => match ingress.http.get(&url).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let text = format!(
-                            "🔔 Subscribed to SNS topic `{}`: its alarms now open incidents here.",
-                            msg.topic_arn
-                        );
-                        engine
-                            .chat()
-                            .post(&incidents, None, &Message::text(text))
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| e.to_string())
-                    }
-                    Ok(r) => Err(format!("confirming the subscription: HTTP {}", r.status())),
-                    Err(e) => Err(format!("confirming the subscription: {e}")),
-                },
-            }
-        }
-        MessageType::UnsubscribeConfirmation => {
-            let text = format!(
-                "🔕 SNS topic `{}` unsubscribed this endpoint.",
-                msg.topic_arn
-            );
-            engine
-                .chat()
-                .post(&incidents, None, &Message::text(text))
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
+        MessageType::SubscriptionConfirmation => confirm(&ingress, &msg).await,
+        MessageType::UnsubscribeConfirmation => Ok(Inbound::Unsubscribed {
+            topic: msg.topic_arn.clone(),
+        }),
     };
-    match result {
-        Ok(()) => {
-            if let Err(e) = engine
-                .store()
-                .mark_sns_processed(&msg.message_id, engine.now().timestamp_millis())
-                .await
-            {
-                tracing::warn!(error = %e, "SNS message not marked processed");
-            }
-        }
-        Err(e) => {
-            tracing::warn!(message_id = %msg.message_id, error = %e, "SNS message not processed")
-        }
+    let result = match inbound {
+        Ok(inbound) => engine
+            .take_in(&msg.message_id, inbound)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::warn!(message_id = %msg.message_id, error = %e, "SNS message not processed");
+    }
+}
+
+/// Confirms a subscription by visiting its `SubscribeURL` (checked like a
+/// certificate URL first).
+async fn confirm(ingress: &SnsIngress, msg: &SnsMessage) -> Result<Inbound, String> {
+    let url = msg.subscribe_url.clone().unwrap_or_default();
+    check_subscribe_url(&url, ingress.verifier.extra_hosts()).map_err(|e| e.to_string())?;
+    match ingress.http.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Ok(Inbound::Subscribed {
+            topic: msg.topic_arn.clone(),
+        }),
+        Ok(r) => Err(format!("confirming the subscription: HTTP {}", r.status())),
+        Err(e) => Err(format!("confirming the subscription: {e}")),
     }
 }

@@ -1,7 +1,7 @@
 //! Alarms from the simulated account, on the same path as `/sns`: each
 //! state change is stored as an SNS notification (deduplicated on its
-//! message id), parsed by `alarm.rs`, handed to `engine.on_alarm`, and
-//! marked processed. Only the signature check is skipped: the message
+//! message id), parsed by `alarm.rs` and taken in by the engine like any
+//! stored SNS message (`Engine::take_in`). Only the signature check is skipped: the message
 //! never left the process.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use crate::alarm::Alarm;
 use crate::cloud::AlarmState;
 use crate::demo::sim::SimCloud;
 use crate::demo::sim::alarms::{Evaluator, Transition, runbook_alarms, sns_envelope};
-use crate::engine::Engine;
+use crate::engine::{Engine, Inbound};
 
 /// Evaluates the simulated alarms every second of wall-clock time until
 /// the engine drains.
@@ -71,17 +71,8 @@ async fn deliver(engine: &Arc<Engine>, region: &str, t: Transition) {
     tracing::info!(alarm = %t.name, state = t.new.as_str(), "simulated alarm");
     let e2 = engine.clone();
     engine.spawn(async move {
-        match e2.on_alarm(alarm).await {
-            Ok(()) => {
-                if let Err(e) = e2
-                    .store()
-                    .mark_sns_processed(&id, e2.now().timestamp_millis())
-                    .await
-                {
-                    tracing::warn!(error = %e, "simulated alarm not marked processed");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "simulated alarm not processed"),
+        if let Err(e) = e2.take_in(&id, Inbound::Alarm(Box::new(alarm))).await {
+            tracing::warn!(error = %e, "simulated alarm not processed");
         }
     });
 }

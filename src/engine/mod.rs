@@ -5,6 +5,7 @@
 //! platforms hand verified input to; each service owns what it needs.
 
 pub(crate) mod commands;
+mod inbox;
 pub(crate) mod incidents;
 pub mod plans;
 mod request;
@@ -19,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use self::commands::CommandService;
 pub use self::commands::actions::Action;
+pub use self::inbox::Inbound;
 use self::incidents::{IncidentParts, IncidentService};
 use self::plans::{PlanParts, PlanService};
 pub use self::request::{

@@ -585,3 +585,50 @@ async fn a_recovered_incident_resolves_after_the_quiet_period_unless_kept_open()
     assert_eq!(open[0].state.as_str(), "recovered");
     app.stop().await;
 }
+
+/// A verified message on an allowed topic that is not an alarm (a Budgets
+/// text, say) is said once with its subject and marked processed, so that
+/// it is neither dropped silently nor taken up again at every start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_is_not_an_alarm_is_said_once_and_marked_processed() {
+    let app = app().await;
+    let signer = SnsSigner::get();
+    let msg = signer.notification(
+        TOPIC,
+        "msg-not-an-alarm",
+        Some("AWS Budgets: monthly-budget has exceeded your alert threshold"),
+        "AWS Budget Notification December 01, 2026\nBudget Name: monthly-budget\nACTUAL Amount: $1,234.56",
+    );
+    assert_eq!(deliver(&app, &msg, &[]).await, (200, "stored\n".into()));
+    let post = app.wait_incident_post("was not understood").await;
+    let text = message_text(&post);
+    assert!(text.contains("monthly-budget has exceeded"), "{text}");
+    let started = std::time::Instant::now();
+    while !app
+        .engine
+        .store()
+        .unprocessed_sns(10)
+        .await
+        .expect("read")
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "still unprocessed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // SNS retries a delivery it thinks failed: the copy is a duplicate,
+    // not a second post.
+    let (status, _) = deliver(&app, &msg, &[]).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let said = app
+        .slack
+        .posts(INCIDENTS)
+        .iter()
+        .filter(|p| message_text(p).contains("was not understood"))
+        .count();
+    assert_eq!(said, 1);
+    app.stop().await;
+}

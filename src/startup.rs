@@ -280,7 +280,7 @@ impl Application {
                  `/scale cost 7`, or `/scale help` for every command. Alarms open incidents in <#{}>.\n\
                  Open a second tab as another user to try two-person approvals.",
                 demo.speed, settings.channels.incidents
-            ),
+            ).into(),
             ..Default::default()
         };
         if let Err(e) = web.post(DEMO_OPS_CHANNEL, None, &welcome).await {

@@ -4,10 +4,12 @@
 
 pub mod button;
 pub mod pace;
+pub mod text;
 
 use async_trait::async_trait;
 
 pub use button::{ButtonAction, ButtonError};
+pub use text::{Span, Syntax, Text};
 
 /// Where a message is, so it can be replied to or updated.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -72,11 +74,12 @@ pub struct Button {
 pub struct Message {
     pub title: Option<String>,
     pub tone: Tone,
-    /// Markdown-ish text: `*bold*`, `` `code` ``, line breaks.
-    pub text: String,
+    /// Spans: the bot's markup (`*bold*`, `` `code` ``), verbatim outside
+    /// text, typed mentions, channels and links.
+    pub text: Text,
     pub fields: Vec<Field>,
-    /// Small print under the message (sources, times).
-    pub footer: Option<String>,
+    /// Small print under the message (sources, times, links).
+    pub footer: Option<Text>,
     pub buttons: Vec<Button>,
     /// A thread reply that the whole channel should see too (Slack's
     /// `reply_broadcast`); ignored outside a thread.
@@ -88,7 +91,7 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn text(text: impl Into<String>) -> Self {
+    pub fn text(text: impl Into<Text>) -> Self {
         Self {
             text: text.into(),
             ..Default::default()
@@ -110,7 +113,7 @@ impl Message {
             s.push_str(t);
             s.push_str(": ");
         }
-        s.push_str(&self.text);
+        s.push_str(&self.text.plain());
         s
     }
 }
@@ -200,9 +203,4 @@ pub trait Chat: Send + Sync + 'static {
 
     /// The members of a user group (Slack `S…` ids, Discord role ids).
     async fn group_members(&self, group: &str) -> Result<Vec<String>, ChatError>;
-}
-
-/// How every chat platform writes a mention of a user.
-pub fn mention(user: &str) -> String {
-    format!("<@{user}>")
 }

@@ -11,7 +11,9 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::{Attachment, Button, ButtonStyle, Chat, ChatError, Message, MessageRef, Tone};
+use crate::chat::{
+    Attachment, Button, ButtonStyle, Chat, ChatError, Message, MessageRef, Syntax, Tone,
+};
 
 /// The author of everything the bot posts.
 pub const BOT: &str = "scalebot";
@@ -54,6 +56,42 @@ pub struct WebBody {
     pub buttons: Vec<WebButton>,
 }
 
+/// The page's markup (Slack-like: `*bold*`, `` `code` ``, `<@user>`,
+/// `<#channel>`, `<url|label>`). Outside text has the characters the page
+/// would read as markup replaced by look-alikes, so it shows as typed and
+/// mentions nobody.
+pub struct WebMarkup;
+
+impl Syntax for WebMarkup {
+    fn markup(&self, s: &str) -> String {
+        s.to_owned()
+    }
+    fn verbatim(&self, s: &str) -> String {
+        s.chars()
+            .map(|c| match c {
+                '<' => '‹',
+                '>' => '›',
+                '*' => '∗',
+                '`' => 'ˋ',
+                '_' => '＿',
+                other => other,
+            })
+            .collect()
+    }
+    fn user(&self, id: &str) -> String {
+        format!("<@{id}>")
+    }
+    fn group(&self, id: &str) -> String {
+        format!("<@{}>", id.trim_start_matches('&'))
+    }
+    fn channel(&self, id: &str) -> String {
+        format!("<#{id}>")
+    }
+    fn link(&self, url: &str, label: &str) -> String {
+        format!("<{url}|{}>", self.verbatim(label))
+    }
+}
+
 impl From<&Message> for WebBody {
     fn from(m: &Message) -> Self {
         let button = |b: &Button| WebButton {
@@ -80,7 +118,7 @@ impl From<&Message> for WebBody {
                 Tone::Warning => "warning",
                 Tone::Bad => "bad",
             },
-            text: m.text.clone(),
+            text: m.text.render(&WebMarkup),
             fields: m
                 .fields
                 .iter()
@@ -89,7 +127,7 @@ impl From<&Message> for WebBody {
                     value: f.value.clone(),
                 })
                 .collect(),
-            footer: m.footer.clone(),
+            footer: m.footer.as_ref().map(|f| f.render(&WebMarkup)),
             buttons: m.buttons.iter().map(button).collect(),
         }
     }

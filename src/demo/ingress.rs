@@ -283,7 +283,7 @@ pub async fn command(State(state): State<WebState>, body: Bytes) -> Response {
             "ok": parsed_ok,
             "visibility": visibility,
             "message": WebBody::from(&ack.message),
-            "error": (!parsed_ok).then(|| ack.message.text.clone()),
+            "error": (!parsed_ok).then(|| ack.message.text.plain()),
         });
         Ok((status, Extension(Outcome::OK), Json(reply)))
     }

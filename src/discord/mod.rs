@@ -539,7 +539,10 @@ impl Chat for DiscordChat {
         // Outside an interaction Discord has no message for one person: the
         // channel sees it, addressed to them.
         let mut addressed = message.clone();
-        addressed.text = format!("{} {}", crate::chat::mention(user), message.text);
+        addressed.text = crate::chat::Text::new()
+            .user(user)
+            .markup(" ")
+            .append(message.text.clone());
         let mut body = render::body(&addressed);
         body["allowed_mentions"] = json!({ "users": [user] });
         self.send(snowflake("ephemeral", channel)?, &body, Vec::new())

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::chat::{ButtonAction, ButtonStyle, Message, Tone};
+use crate::chat::{ButtonAction, ButtonStyle, Message, Syntax, Tone};
 
 /// Discord's limits (developer docs, "Embed Limits" and "Components").
 pub const CONTENT_MAX: usize = 2000;
@@ -54,6 +54,80 @@ pub fn markdown(text: &str) -> String {
             out.push_str("**");
         } else {
             out.push(c);
+        }
+    }
+    out
+}
+
+/// Discord markdown for the neutral text spans. Outside text has its
+/// markdown escaped and `@everyone`/`@here` broken, so it formats nothing
+/// and pings nobody (`allowed_mentions` on every message is the second
+/// guard).
+pub struct DiscordMarkdown;
+
+impl Syntax for DiscordMarkdown {
+    fn markup(&self, s: &str) -> String {
+        markdown(s)
+    }
+    fn verbatim(&self, s: &str) -> String {
+        escape_markdown(s)
+    }
+    fn user(&self, id: &str) -> String {
+        format!("<@{id}>")
+    }
+    fn group(&self, id: &str) -> String {
+        match id.strip_prefix('&') {
+            Some(role) => format!("<@&{role}>"),
+            // A Slack user group on Discord names nobody.
+            None => format!("@{}", escape_markdown(id)),
+        }
+    }
+    fn channel(&self, id: &str) -> String {
+        format!("<#{id}>")
+    }
+    fn link(&self, url: &str, label: &str) -> String {
+        format!("[{}]({})", escape_markdown(label), url.replace(')', "%29"))
+    }
+}
+
+/// Embed footers show no markdown at all.
+struct FooterText;
+
+impl Syntax for FooterText {
+    fn markup(&self, s: &str) -> String {
+        s.replace('`', "")
+    }
+    fn verbatim(&self, s: &str) -> String {
+        s.to_owned()
+    }
+    fn user(&self, id: &str) -> String {
+        format!("@{id}")
+    }
+    fn group(&self, id: &str) -> String {
+        format!("@{}", id.trim_start_matches('&'))
+    }
+    fn channel(&self, id: &str) -> String {
+        format!("#{id}")
+    }
+    fn link(&self, url: &str, label: &str) -> String {
+        format!("{label}: {url}")
+    }
+}
+
+/// Text with Discord's markdown and mention characters escaped.
+pub fn escape_markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if matches!(
+            c,
+            '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '<' | '#' | '[' | ']' | '(' | ')'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+        if c == '@' {
+            // A zero-width space after `@` stops @everyone and @here.
+            out.push('\u{200b}');
         }
     }
     out
@@ -115,7 +189,7 @@ pub fn embed(message: &Message, image: Option<&str>) -> Value {
         e.insert("title".into(), json!(t));
     }
     if !message.text.is_empty() {
-        let d = budget.take(&markdown(&message.text), DESCRIPTION_MAX);
+        let d = budget.take(&message.text.render(&DiscordMarkdown), DESCRIPTION_MAX);
         e.insert("description".into(), json!(d));
     }
     let mut fields = Vec::new();
@@ -136,7 +210,7 @@ pub fn embed(message: &Message, image: Option<&str>) -> Value {
         e.insert("fields".into(), Value::Array(fields));
     }
     if let Some(footer) = &message.footer {
-        let f = budget.take(&footer.replace('`', ""), FOOTER_MAX);
+        let f = budget.take(&footer.render(&FooterText), FOOTER_MAX);
         if !f.is_empty() {
             e.insert("footer".into(), json!({ "text": f }));
         }
@@ -316,5 +390,19 @@ mod tests {
         };
         m.buttons = vec![b];
         assert!(components(&m).is_empty());
+    }
+
+    #[test]
+    fn outside_text_formats_nothing_and_pings_nobody() {
+        let text = crate::chat::Text::from("*Note* by ")
+            .user("42")
+            .markup(": ")
+            .verbatim("@everyone <@&7> **x**")
+            .group("&7")
+            .link("https://example.com/a", "console");
+        assert_eq!(
+            text.render(&DiscordMarkdown),
+            "**Note** by <@42>: @\u{200b}everyone \\<@\u{200b}&7\\> \\*\\*x\\*\\*<@&7>[console](https://example.com/a)"
+        );
     }
 }

@@ -5,7 +5,6 @@
 //! platforms hand verified input to; each service owns what it needs.
 
 pub(crate) mod commands;
-mod inbox;
 pub(crate) mod incidents;
 pub mod plans;
 mod request;
@@ -20,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use self::commands::CommandService;
 pub use self::commands::actions::Action;
-pub use self::inbox::Inbound;
+pub use self::incidents::Inbound;
 use self::incidents::{IncidentParts, IncidentService};
 use self::plans::{PlanParts, PlanService};
 pub use self::request::{
@@ -213,6 +212,11 @@ impl Engine {
     /// One alarm state change, from SNS, EventBridge or the demo.
     pub async fn on_alarm(&self, alarm: Alarm) -> Result<(), ActionError> {
         self.incidents.on_alarm(alarm).await
+    }
+
+    /// A stored message from AWS: handled, then marked processed.
+    pub async fn take_in(&self, message_id: &str, inbound: Inbound) -> Result<(), ActionError> {
+        self.incidents.take_in(message_id, inbound).await
     }
 
     /// The sweeps that must run every second: escalation, reminders,

@@ -347,11 +347,11 @@ mod tests {
         );
         assert_eq!(r.message.tone, Tone::Good);
         assert!(
-            r.message.text.starts_with(
+            r.message.text.plain().starts_with(
                 "✅ *All good*: no throttles on 1 function; RDS CPU peak 61 %; cache engine CPU peak 12 % on matbakh-redis-001."
             ),
             "{}",
-            r.message.text
+            r.message.text.plain()
         );
         assert_eq!(
             r.message.fields[0].value,
@@ -374,9 +374,10 @@ mod tests {
         assert!(
             r.message
                 .text
+                .plain()
                 .starts_with("⚠️ *Needs a look*: CloudWatch metrics could not be read"),
             "{}",
-            r.message.text
+            r.message.text.plain()
         );
         assert_eq!(r.message.fields.len(), 1);
         assert!(r.images.is_empty());

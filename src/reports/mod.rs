@@ -209,15 +209,15 @@ fn assemble(
     let mut message = Message {
         title: Some(format!("{} · {subtitle}", kind.title())),
         tone: findings.tone(),
-        text: findings.verdict(),
-        footer: Some(footer),
+        text: findings.verdict().into(),
+        footer: Some(footer.into()),
         ..Default::default()
     };
     for (label, value) in fields {
         message = message.field(label, value);
     }
     if !images.is_empty() {
-        message.text.push_str("\nCharts in the thread.");
+        message.text.push_markup("\nCharts in the thread.");
     }
     Report {
         kind,

@@ -486,9 +486,9 @@ mod tests {
             "{recs}"
         );
         assert!(
-            r.message.text.starts_with("⚠️ *Needs a look*"),
+            r.message.text.plain().starts_with("⚠️ *Needs a look*"),
             "{}",
-            r.message.text
+            r.message.text.plain()
         );
         assert!(recs.contains("• plan for a busiest day of about 1,628 invocations next month: this month's peak 1,290 on the trend of +26.2 % per 30 days"), "{recs}");
         assert_eq!(r.images.len(), 1);

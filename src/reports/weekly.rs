@@ -263,16 +263,18 @@ mod tests {
         assert!(
             r.message
                 .text
+                .plain()
                 .contains("Lambda cost rose +100.0 % week on week, to $140.00"),
             "{}",
-            r.message.text
+            r.message.text.plain()
         );
         assert!(
             r.message
                 .text
+                .plain()
                 .contains("scaling activities could not be read"),
             "{}",
-            r.message.text
+            r.message.text.plain()
         );
         let fields: Vec<(&str, &str)> = r
             .message

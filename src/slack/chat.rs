@@ -10,7 +10,7 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 use crate::chat::pace::Pacer;
-use crate::chat::{Attachment, ButtonStyle, Chat, ChatError, Message, MessageRef};
+use crate::chat::{Attachment, ButtonStyle, Chat, ChatError, Message, MessageRef, Syntax};
 use crate::config::{Secret, SlackSettings};
 use crate::metrics::Metrics;
 
@@ -135,6 +135,48 @@ fn clip(s: &str, max: usize) -> String {
     crate::domain::truncate(s, max.saturating_sub(1))
 }
 
+/// The notification text. Slack reads it as mrkdwn too, so outside text in
+/// it is escaped like in the blocks: `<!channel>` in a note stays words.
+pub fn fallback(message: &Message) -> String {
+    let text = message.text.render(&Mrkdwn);
+    match &message.title {
+        Some(t) => format!("{}: {text}", Mrkdwn.verbatim(t)),
+        None => text,
+    }
+}
+
+/// Slack's mrkdwn for the neutral text spans. Outside text is escaped as
+/// Slack asks (`&`, `<`, `>`), which also keeps `<!channel>`, `<!here>`
+/// and `<@U…>` in it from becoming mentions.
+pub struct Mrkdwn;
+
+impl Syntax for Mrkdwn {
+    fn markup(&self, s: &str) -> String {
+        s.to_owned()
+    }
+    fn verbatim(&self, s: &str) -> String {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    }
+    fn user(&self, id: &str) -> String {
+        format!("<@{id}>")
+    }
+    fn group(&self, id: &str) -> String {
+        match id.strip_prefix('&') {
+            // A Discord role in a Slack workspace names nobody.
+            Some(role) => format!("@{}", self.verbatim(role)),
+            None => format!("<!subteam^{id}>"),
+        }
+    }
+    fn channel(&self, id: &str) -> String {
+        format!("<#{id}>")
+    }
+    fn link(&self, url: &str, label: &str) -> String {
+        format!("<{}|{}>", url.replace('|', "%7C"), self.verbatim(label))
+    }
+}
+
 /// Block Kit for a message.
 pub fn blocks(message: &Message) -> Vec<SlackBlock> {
     let mut blocks: Vec<SlackBlock> = Vec::new();
@@ -150,7 +192,7 @@ pub fn blocks(message: &Message) -> Vec<SlackBlock> {
     if !message.text.is_empty() {
         blocks.push(
             SlackSectionBlock::new()
-                .with_text(md!(clip(&message.text, 3000)))
+                .with_text(md!(clip(&message.text.render(&Mrkdwn), 3000)))
                 .into(),
         );
     }
@@ -195,7 +237,7 @@ pub fn blocks(message: &Message) -> Vec<SlackBlock> {
     if let Some(footer) = &message.footer {
         blocks.push(
             SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
-                SlackBlockMarkDownText::new(clip(footer, 2000)),
+                SlackBlockMarkDownText::new(clip(&footer.render(&Mrkdwn), 2000)),
             )])
             .into(),
         );
@@ -205,7 +247,7 @@ pub fn blocks(message: &Message) -> Vec<SlackBlock> {
 
 pub fn content(message: &Message) -> SlackMessageContent {
     SlackMessageContent::new()
-        .with_text(clip(&message.fallback(), 3000))
+        .with_text(clip(&fallback(message), 3000))
         .with_blocks(blocks(message))
 }
 

@@ -137,7 +137,7 @@ pub fn ack_json(ack: &Ack) -> AckBody {
             Visibility::Ephemeral => "ephemeral",
             Visibility::InChannel => "in_channel",
         },
-        text: ack.message.fallback(),
+        text: crate::slack::chat::fallback(&ack.message),
         blocks: crate::slack::chat::blocks(&ack.message),
     }
 }

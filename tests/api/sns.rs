@@ -483,6 +483,24 @@ async fn incident_commands_and_the_post_mortem_timeline() {
     )
     .await;
     app.wait_incident_post("checking the last deploy").await;
+    // A note is the user's words: it cannot mention the channel, a group
+    // or a person, on Slack's wire either.
+    app.command(
+        &format!("incident {id} note <!channel> <@U0CEO> *deploy* rolled back"),
+        "U0OPS",
+        "C0CMD",
+    )
+    .await;
+    let note = app.wait_incident_post("rolled back").await;
+    let text = message_text(&note);
+    assert!(
+        text.contains("&lt;!channel&gt; &lt;@U0CEO&gt; *deploy* rolled back"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("<!channel>") && !text.contains("<@U0CEO>"),
+        "{text}"
+    );
     app.command(
         &format!("incident {} ack", id.to_lowercase()),
         "U0OPS",

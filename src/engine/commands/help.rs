@@ -15,7 +15,7 @@ pub fn catalog(catalog: &Catalog) -> Message {
     }
     Message {
         title: Some("scalebot commands".into()),
-        text: lines.join("\n"),
+        text: lines.join("\n").into(),
         footer: Some(
             "✋ changes AWS and runs only after an in-channel confirmation. `/scale help <command>` explains one command."
                 .into(),
@@ -39,8 +39,8 @@ pub fn command(spec: &CommandSpec) -> Message {
     }
     Message {
         title: Some(format!("/scale {}", spec.name)),
-        text,
-        footer: (!spec.runbook.is_empty()).then(|| format!("Runbook: {}", spec.runbook)),
+        text: text.into(),
+        footer: (!spec.runbook.is_empty()).then(|| format!("Runbook: {}", spec.runbook).into()),
         ..Default::default()
     }
 }

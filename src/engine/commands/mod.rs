@@ -76,7 +76,7 @@ impl CommandService {
                     visibility: Visibility::Ephemeral,
                     message: Message {
                         tone: Tone::Warning,
-                        text: format!("{} {e}", Tone::Warning.emoji()),
+                        text: format!("{} {e}", Tone::Warning.emoji()).into(),
                         footer: Some("`/scale help` lists every command.".into()),
                         ..Default::default()
                     },
@@ -180,7 +180,7 @@ impl CommandService {
         let message = Message {
             title: Some(format!("Could not run /scale {}", inv.canonical())),
             tone,
-            text: capitalise(&e.to_string()),
+            text: capitalise(&e.to_string()).into(),
             answers: Some(req.user.clone()),
             ..Default::default()
         };
@@ -251,7 +251,7 @@ impl CommandService {
                 platform: ev.platform,
                 user: ev.user.clone(),
                 channel: ev.channel.clone(),
-                text: text.to_owned(),
+                text: text.to_owned().into(),
                 incident,
             })
             .await;

@@ -8,7 +8,7 @@
 
 use super::{IncidentService, IncidentVerb, level_name};
 use crate::catalog::Invocation;
-use crate::chat::{Attachment, Message, MessageRef, Tone};
+use crate::chat::{Attachment, Message, MessageRef, Text, Tone};
 use crate::engine::request::{ActionError, CommandRequest, Outcome, Reply};
 use crate::format::stamp;
 use crate::store::IncidentRow;
@@ -45,7 +45,7 @@ pub(crate) async fn list(incidents: &IncidentService) -> Result<Outcome, ActionE
     Ok(Outcome::Reply(Reply {
         message: Message {
             title: Some(format!("Open incidents: {}", open.len())),
-            text,
+            text: text.into(),
             footer: Some("`/scale incident <id> status|ack|escalate|note|resolve|timeline`".into()),
             ..Default::default()
         },
@@ -124,7 +124,14 @@ pub(crate) async fn run(
                     &incident,
                     &req.user,
                     "note",
-                    &Message::text(format!("📝 {}: {note}", crate::chat::mention(&req.user))),
+                    // The note is the user's words: shown verbatim, so it can
+                    // mention nobody and format nothing.
+                    &Message::text(
+                        Text::from("📝 ")
+                            .user(&req.user)
+                            .markup(": ")
+                            .verbatim(note.clone()),
+                    ),
                 )
                 .await?;
             format!("Note added to incident `{id}`.")
@@ -156,7 +163,7 @@ pub(crate) async fn run(
     Ok(Outcome::Reply(Reply {
         message: Message {
             tone: Tone::Neutral,
-            text,
+            text: text.into(),
             ..Default::default()
         },
         images: Vec::new(),

@@ -9,20 +9,24 @@
 use std::sync::Arc;
 
 use super::IncidentService;
-use crate::chat::{Message, Tone};
+use crate::chat::{Message, Text, Tone};
 use crate::engine::request::ActionError;
 use crate::store::IncidentRow;
 
-/// How chat writes a mention of a user or a group: a Slack user group
-/// (`S…`), a Discord role (written `&<id>` in the config), or a user.
-fn mention(id: &str) -> String {
-    if id.starts_with('S') {
-        format!("<!subteam^{id}>")
-    } else if let Some(role) = id.strip_prefix('&') {
-        format!("<@&{role}>")
-    } else {
-        crate::chat::mention(id)
+/// The people a level names, as mentions: a Slack user group (`S…`) or a
+/// Discord role (written `&<id>` in the config) is a group, anything else
+/// a user; each adapter writes them in its own syntax.
+fn mentions(ids: &[String]) -> Text {
+    let mut text = Text::new();
+    for id in ids {
+        text = text.markup(" ");
+        text = if id.starts_with('S') || id.starts_with('&') {
+            text.group(id.clone())
+        } else {
+            text.user(id.clone())
+        };
     }
+    text
 }
 
 impl IncidentService {
@@ -176,12 +180,15 @@ impl IncidentService {
                 &Message {
                     title: Some(format!("{} · {}", incident.id, incident.title)),
                     tone: Tone::Warning,
-                    text: format!(
-                        "Opened for the {level_name}. The incident's timeline stays in the thread in <#{}>; \
-                         here `/scale incident ack|escalate|resolve|status|timeline` need no id \
+                    text: Text::from(format!(
+                        "Opened for the {level_name}. The incident's timeline stays in the thread in "
+                    ))
+                    .channel(incident.channel.clone())
+                    .markup(format!(
+                        "; here `/scale incident ack|escalate|resolve|status|timeline` need no id \
                          (`/scale incident {} note <text>` does).",
-                        incident.channel, incident.id
-                    ),
+                        incident.id
+                    )),
                     ..Default::default()
                 },
             )
@@ -190,9 +197,11 @@ impl IncidentService {
             incident,
             "scalebot",
             "channel",
-            &Message::text(format!(
-                "💬 Dedicated channel <#{channel}> opened for the {level_name}."
-            )),
+            &Message::text(
+                Text::from("💬 Dedicated channel ")
+                    .channel(channel.clone())
+                    .markup(format!(" opened for the {level_name}.")),
+            ),
         )
         .await?;
         Ok(())
@@ -210,28 +219,19 @@ impl IncidentService {
         else {
             return Ok(());
         };
-        let who: Vec<String> = settings.mention.iter().map(|m| mention(m)).collect();
         let minutes = (self.now().timestamp_millis() - incident.opened_ms) / 60_000;
-        let why = match by {
-            Some(user) => format!("by {}", crate::chat::mention(user)),
-            None => format!("after {minutes} min unresolved"),
+        let mut text = Text::from(format!("⬆️ Escalated to {} ", settings.name));
+        text = match by {
+            Some(user) => text.markup("by ").user(user),
+            None => text.markup(format!("after {minutes} min unresolved")),
         };
-        let text = format!(
-            "⬆️ Escalated to {} {why}.{}",
-            settings.name,
-            if who.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", who.join(" "))
-            }
-        );
+        text = text.markup(".").append(mentions(&settings.mention));
+        if level >= 4 {
+            text = text.markup(" Executive notification required (runbook L4).");
+        }
         let message = Message {
             tone: if level >= 4 { Tone::Bad } else { Tone::Warning },
-            text: if level >= 4 {
-                format!("{text} Executive notification required (runbook L4).")
-            } else {
-                text
-            },
+            text,
             // Service-wide impact: the whole channel sees the L4 reply.
             broadcast: level >= 4,
             ..Default::default()
@@ -262,7 +262,6 @@ impl IncidentService {
             else {
                 continue;
             };
-            let who: Vec<String> = level.mention.iter().map(|m| mention(m)).collect();
             let minutes = (now - incident.opened_ms) / 60_000;
             self.thread(
                 &incident,
@@ -270,15 +269,12 @@ impl IncidentService {
                 "reminder",
                 &Message {
                     tone: Tone::Warning,
-                    text: format!(
-                        "⏰ Still unacknowledged after {minutes} min at {}.{} Press Acknowledge to stop these reminders.",
-                        level.name,
-                        if who.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" {}", who.join(" "))
-                        }
-                    ),
+                    text: Text::from(format!(
+                        "⏰ Still unacknowledged after {minutes} min at {}.",
+                        level.name
+                    ))
+                    .append(mentions(&level.mention))
+                    .markup(" Press Acknowledge to stop these reminders."),
                     ..Default::default()
                 },
             )

@@ -11,7 +11,7 @@ use super::top_message::RootContext;
 use super::{NewIncident, level_name};
 use crate::alarm::{Alarm, AlarmState};
 use crate::catalog::Parsed;
-use crate::chat::{Button, ButtonAction, ButtonStyle, Message, MessageRef, Tone};
+use crate::chat::{Button, ButtonAction, ButtonStyle, Message, MessageRef, Text, Tone};
 use crate::config::JoinBy;
 use crate::domain::state::IncidentState;
 use crate::engine::commands::actions::{self, Action, ActionContext};
@@ -205,13 +205,16 @@ impl IncidentService {
             })
             .unwrap_or_else(|| "metric math".into());
         let mut message = Message {
-            text: alarm
-                .new_state_reason
-                .clone()
-                .unwrap_or_else(|| "No reason given.".into()),
+            // CloudWatch's words, not the bot's: verbatim.
+            text: Text::new().verbatim(
+                alarm
+                    .new_state_reason
+                    .clone()
+                    .unwrap_or_else(|| "No reason given.".into()),
+            ),
             footer: alarm
                 .console_url()
-                .map(|u| format!("<{u}|Open the alarm in the CloudWatch console>")),
+                .map(|u| Text::new().link(u, "Open the alarm in the CloudWatch console")),
             ..Default::default()
         }
         .field("Metric", metric);
@@ -387,7 +390,7 @@ impl IncidentService {
             .await?;
         let message = Message {
             tone: Tone::Good,
-            text: format!("✅ `{name}` is OK again: {reason}"),
+            text: Text::from(format!("✅ `{name}` is OK again: ")).verbatim(reason),
             ..Default::default()
         };
         self.thread(incident, "cloudwatch", "recovered", &message)
@@ -573,7 +576,7 @@ impl IncidentService {
                     .ack_incident(id, now, self.settings.escalation.ack_stops_clock)
                     .await?,
                 "acknowledged",
-                format!("👀 Acknowledged by {}.", crate::chat::mention(user)),
+                Text::from("👀 Acknowledged by ").user(user).markup("."),
             ),
             IncidentVerb::Escalate => {
                 if self.escalate_now(&incident, user).await? {
@@ -588,7 +591,7 @@ impl IncidentService {
             IncidentVerb::Resolve => (
                 self.store.resolve_incident(id, now).await?,
                 "resolved",
-                format!("🏁 Resolved by {}.", crate::chat::mention(user)),
+                Text::from("🏁 Resolved by ").user(user).markup("."),
             ),
         };
         if !changed {
@@ -624,7 +627,8 @@ impl IncidentService {
                     tone: Tone::Good,
                     text: format!(
                         "🏁 Resolved automatically: the alarm stayed OK for {quiet} min."
-                    ),
+                    )
+                    .into(),
                     ..Default::default()
                 },
             )
@@ -651,10 +655,11 @@ impl IncidentService {
             incident,
             user,
             "kept_open",
-            &Message::text(format!(
-                "📌 Kept open by {}; it will not resolve itself.",
-                crate::chat::mention(user)
-            )),
+            &Message::text(
+                Text::from("📌 Kept open by ")
+                    .user(user)
+                    .markup("; it will not resolve itself."),
+            ),
         )
         .await?;
         Ok(true)

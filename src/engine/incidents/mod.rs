@@ -6,6 +6,7 @@
 
 mod commands;
 mod escalation;
+mod inbox;
 mod intake;
 mod monitor;
 mod top_message;
@@ -29,6 +30,7 @@ use crate::domain::state::IncidentState;
 use crate::engine::request::{ActionError, CommandRequest, Outcome};
 use crate::store::{IncidentEvent, IncidentRow, Store};
 
+pub use inbox::Inbound;
 pub use intake::IncidentVerb;
 use top_message::RootContext;
 

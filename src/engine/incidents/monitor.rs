@@ -111,7 +111,7 @@ impl IncidentService {
         };
         let message = Message {
             tone: if settled { Tone::Good } else { Tone::Warning },
-            text,
+            text: text.into(),
             ..Default::default()
         };
         if let Err(e) = self

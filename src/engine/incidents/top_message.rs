@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::IncidentService;
 use super::level_name;
 use crate::alarm::Alarm;
-use crate::chat::{Button, ButtonAction, ButtonStyle, Message, MessageRef, Tone, mention};
+use crate::chat::{Button, ButtonAction, ButtonStyle, Message, MessageRef, Text, Tone};
 use crate::domain::state::IncidentState;
 use crate::engine::request::ActionError;
 use crate::store::IncidentRow;
@@ -53,10 +53,9 @@ impl IncidentService {
         let mut message = match &context {
             Some(RootContext::Alarm(alarm)) => self.alarm_root(incident, alarm),
             Some(RootContext::Manual { requester }) => Message {
-                text: format!(
-                    "Opened by {} for a runbook action; every step follows in this thread.",
-                    mention(requester)
-                ),
+                text: Text::from("Opened by ")
+                    .user(requester)
+                    .markup(" for a runbook action; every step follows in this thread."),
                 ..Default::default()
             },
             None => Message::text("Every step follows in this thread."),

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::change::Change;
 use super::{ChangeResult, PlanDoc, PlanService, View, doc_of, outcome_tone};
 use crate::catalog::Parsed;
-use crate::chat::{Message, Tone, mention};
+use crate::chat::{Message, Text, Tone};
 use crate::domain::state::PlanState;
 use crate::engine::request::{ActionError, CommandRequest, Platform, Proposal};
 use crate::store::{IncidentRow, PlanRow};
@@ -130,7 +130,7 @@ impl PlanService {
             platform: Platform::parse(&plan.platform),
             user: plan.requester.clone(),
             channel: plan.channel.clone(),
-            text: plan.command.clone(),
+            text: plan.command.clone().into(),
             incident: plan.incident_id.clone(),
         };
         let Parsed::Run(inv) = self.catalog.parse(&plan.command) else {
@@ -243,13 +243,14 @@ impl PlanService {
 }
 
 fn confirmed(plan: &PlanRow, approvers: &[String]) -> Message {
-    let names: Vec<String> = approvers.iter().map(|a| mention(a)).collect();
-    Message::text(format!(
-        "▶️ Plan `{}` confirmed by {}. Checking AWS again before changing anything…{}",
-        plan.id,
-        names.join(" and "),
-        if plan.dry_run { " (dry run)" } else { "" }
-    ))
+    Message::text(
+        Text::from(format!("▶️ Plan `{}` confirmed by ", plan.id))
+            .users(approvers.iter(), " and ")
+            .markup(format!(
+                ". Checking AWS again before changing anything…{}",
+                if plan.dry_run { " (dry run)" } else { "" }
+            )),
+    )
 }
 
 fn summary(plan: &PlanRow, state: PlanState, results: &[ChangeResult], undo: bool) -> Message {
@@ -276,7 +277,7 @@ fn summary(plan: &PlanRow, state: PlanState, results: &[ChangeResult], undo: boo
 fn toned(tone: Tone, text: String) -> Message {
     Message {
         tone,
-        text,
+        text: text.into(),
         ..Default::default()
     }
 }

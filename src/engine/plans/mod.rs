@@ -22,7 +22,7 @@ use super::request::{ActionError, ButtonEvent, CommandRequest, Proposal};
 use crate::catalog::Catalog;
 use crate::catalog::Invocation;
 use crate::chat::Chat;
-use crate::chat::{Button, ButtonAction, ButtonStyle, Confirm, Message, MessageRef, Tone, mention};
+use crate::chat::{Button, ButtonAction, ButtonStyle, Confirm, Message, MessageRef, Text, Tone};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
 use crate::config::Settings;
@@ -121,7 +121,7 @@ fn doc_of(plan: &PlanRow) -> PlanDoc {
 enum View<'a> {
     Pending(&'a [String]),
     Executed(PlanState),
-    Closed(String),
+    Closed(Text),
 }
 
 impl PlanService {
@@ -185,12 +185,16 @@ impl PlanService {
             .set_plan_message(&plan.id, &posted.channel, &posted.id)
             .await?;
         if req.channel != incident.channel {
-            let mut pointer = Message::text(format!(
-                "📋 Plan `{}` for `/scale {}` is waiting for confirmation in the thread of {} in <#{}>.",
-                plan.id, plan.command, incident.id, incident.channel
-            ));
+            let mut pointer = Message::text(
+                Text::from(format!(
+                    "📋 Plan `{}` for `/scale {}` is waiting for confirmation in the thread of {} in ",
+                    plan.id, plan.command, incident.id
+                ))
+                .channel(incident.channel.clone())
+                .markup("."),
+            );
             if plan.dry_run {
-                pointer.text.push_str(" (dry run)");
+                pointer.text.push_markup(" (dry run)");
             }
             pointer.answers = Some(req.user.clone());
             self.chat.post(&req.channel, None, &pointer).await?;
@@ -214,48 +218,52 @@ impl PlanService {
         };
         let (tone, status) = match &view {
             View::Pending(approved) => {
-                let mut s = format!(
-                    "Requested by {}. Needs confirmation by {who}. Expires at {}.",
-                    mention(&plan.requester),
-                    crate::format::time_of_day(expires, self.tz)
-                );
-                if !approved.is_empty() {
-                    let names: Vec<String> = approved.iter().map(|a| mention(a)).collect();
-                    s.push_str(&format!(
-                        "\nApproved so far ({} of {}): {}",
-                        approved.len(),
-                        plan.approvals_needed,
-                        names.join(", ")
+                let mut s = Text::from("Requested by ")
+                    .user(&plan.requester)
+                    .markup(format!(
+                        ". Needs confirmation by {who}. Expires at {}.",
+                        crate::format::time_of_day(expires, self.tz)
                     ));
+                if !approved.is_empty() {
+                    s = s
+                        .markup(format!(
+                            "\nApproved so far ({} of {}): ",
+                            approved.len(),
+                            plan.approvals_needed
+                        ))
+                        .users(approved.iter(), ", ");
                 }
                 (Tone::Warning, s)
             }
             View::Executed(state) => (
                 outcome_tone(*state),
-                format!(
-                    "Requested by {}. {}",
-                    mention(&plan.requester),
-                    match state {
-                        PlanState::Done => "✅ Executed; the results are in this thread.",
-                        PlanState::Partial => "⚠️ Partly executed; the results are in this thread.",
-                        _ => "❌ Failed; the errors are in this thread.",
-                    }
-                ),
+                Text::from("Requested by ")
+                    .user(&plan.requester)
+                    .markup(match state {
+                        PlanState::Done => ". ✅ Executed; the results are in this thread.",
+                        PlanState::Partial => {
+                            ". ⚠️ Partly executed; the results are in this thread."
+                        }
+                        _ => ". ❌ Failed; the errors are in this thread.",
+                    }),
             ),
             View::Closed(s) => (Tone::Neutral, s.clone()),
         };
         let mut text = status;
         if plan.dry_run {
-            text.push_str("\n*DRY RUN*: nothing will be changed in AWS.");
+            text.push_markup("\n*DRY RUN*: nothing will be changed in AWS.");
         }
         for note in &doc.notes {
-            text.push_str(&format!("\n• {note}"));
+            text.push_markup(format!("\n• {note}"));
         }
         let mut message = Message {
             title: Some(format!("Plan {}: /scale {}", plan.id, plan.command)),
             tone,
             text,
-            footer: plan.undo_of.as_ref().map(|u| format!("Undoes plan {u}")),
+            footer: plan
+                .undo_of
+                .as_ref()
+                .map(|u| Text::from(format!("Undoes plan {u}"))),
             ..Default::default()
         };
         for change in &doc.changes {
@@ -288,7 +296,7 @@ impl PlanService {
                     },
                     confirm: Some(Confirm {
                         title: format!("Run plan {}?", plan.id),
-                        text: summary.join("\n"),
+                        text: summary.join("\n").into(),
                         confirm: "Run it".into(),
                         deny: "Not yet".into(),
                     }),
@@ -464,13 +472,12 @@ impl PlanService {
                             &incident,
                             &ev.user,
                             "approval",
-                            &Message::text(format!(
-                                "👍 {} approved plan `{}` ({} of {}).",
-                                mention(&ev.user),
+                            &Message::text(Text::from("👍 ").user(&ev.user).markup(format!(
+                                " approved plan `{}` ({} of {}).",
                                 plan.id,
                                 approvals.len(),
                                 plan.approvals_needed
-                            )),
+                            ))),
                         )
                         .await?;
                 }
@@ -544,10 +551,9 @@ impl PlanService {
             .finish_plan(&plan.id, PlanState::Cancelled, "[]", now)
             .await?;
         self.audit_click(ev, what, "cancelled", String::new()).await;
-        let text = format!(
-            "✖️ Cancelled by {}; nothing was changed.",
-            mention(&ev.user)
-        );
+        let text = Text::from("✖️ Cancelled by ")
+            .user(&ev.user)
+            .markup("; nothing was changed.");
         self.redraw(&plan, View::Closed(text.clone())).await;
         if let Some(incident) = self.incident_of(&plan).await {
             self.incidents
@@ -555,7 +561,9 @@ impl PlanService {
                     &incident,
                     &ev.user,
                     "cancelled",
-                    &Message::text(format!("Plan `{}`: {text}", plan.id)),
+                    &Message::text(
+                        Text::from(format!("Plan `{}`: ", plan.id)).append(text.clone().into()),
+                    ),
                 )
                 .await?;
         }
@@ -582,14 +590,16 @@ impl PlanService {
         let text =
             "⌛ Expired unconfirmed; nothing was changed. Run the command again for a fresh plan."
                 .to_owned();
-        self.redraw(plan, View::Closed(text.clone())).await;
+        self.redraw(plan, View::Closed(text.as_str().into())).await;
         if let Some(incident) = self.incident_of(plan).await {
             self.incidents
                 .thread(
                     &incident,
                     "scalebot",
                     "expired",
-                    &Message::text(format!("Plan `{}`: {text}", plan.id)),
+                    &Message::text(
+                        Text::from(format!("Plan `{}`: ", plan.id)).append(text.clone().into()),
+                    ),
                 )
                 .await?;
         }

@@ -54,7 +54,7 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
         "Application Auto Scaling · {} · {} · runbook: troubleshooting, scaling too aggressive or too slow",
         cx.region,
         stamp(now, cx.tz)
-    ));
+    ).into());
     Ok(Outcome::Reply(Reply {
         message,
         images: Vec::new(),
@@ -106,7 +106,7 @@ fn report(
             text: format!(
                 "No scaling activities in the `{namespace}` namespace in the last six weeks (as long as \
                  AWS keeps them): nothing has scaled. If it should have, `/scale policies` shows why not."
-            ),
+            ).into(),
             ..Default::default()
         };
     }
@@ -168,7 +168,7 @@ fn report(
     let mut message = Message {
         title,
         tone,
-        text: findings.join("\n"),
+        text: findings.join("\n").into(),
         ..Default::default()
     }
     .field(
@@ -238,17 +238,21 @@ mod tests {
         let m = report("lambda", &seven, limits(10), now(), TZ);
         assert_eq!(m.tone, Tone::Warning);
         assert!(
-            m.text.starts_with(
+            m.text.plain().starts_with(
                 "`function:persona-api:live` scaled 7 times in the last hour: scaling frequently, consider longer cooldowns"
             ),
             "{}",
-            m.text
+            m.text.plain()
         );
 
         let six = &seven[..6];
         let m = report("lambda", six, limits(10), now(), TZ);
         assert_eq!(m.tone, Tone::Good);
-        assert!(m.text.starts_with("No failures"), "{}", m.text);
+        assert!(
+            m.text.plain().starts_with("No failures"),
+            "{}",
+            m.text.plain()
+        );
 
         // Seven, but spread over two resources, or partly older than an hour.
         let mut spread = seven.clone();
@@ -265,7 +269,11 @@ mod tests {
             .map(|i| activity(i, LIVE, "Successful"))
             .collect();
         let m = report("lambda", &many, limits(10), now(), TZ);
-        assert!(m.text.contains("scaled at least 50 times"), "{}", m.text);
+        assert!(
+            m.text.plain().contains("scaled at least 50 times"),
+            "{}",
+            m.text.plain()
+        );
         // Only the asked-for number is listed, plus the status counts.
         assert_eq!(m.fields.len(), 11);
         assert_eq!(m.fields[0].value, "Successful 10");
@@ -285,11 +293,11 @@ mod tests {
         assert_eq!(m.tone, Tone::Bad);
         // 12:00 UTC is 13:00 in Berlin in November; 90 minutes before is 11:30.
         assert!(
-            m.text.starts_with(
+            m.text.plain().starts_with(
                 "*2 of the last 4 were not done* (Failed or Unfulfilled). Latest: 11:30 `function:persona-api:live`: Setting desired concurrency to 100."
             ),
             "{}",
-            m.text
+            m.text.plain()
         );
         assert_eq!(m.fields[0].label, "By status (last 4)");
         assert_eq!(m.fields[0].value, "Successful 2 · Failed 1 · Unfulfilled 1");
@@ -333,9 +341,10 @@ mod tests {
         assert_eq!(m.tone, Tone::Neutral);
         assert!(
             m.text
+                .plain()
                 .starts_with("No scaling activities in the `lambda` namespace"),
             "{}",
-            m.text
+            m.text.plain()
         );
         assert!(m.fields.is_empty());
     }

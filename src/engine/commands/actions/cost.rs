@@ -51,7 +51,7 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
         "Cost Explorer BlendedCost by service, UTC days (recent days are estimates and can lag up to a day) · {} · {} · runbook: cost runaway emergency, step 1",
         cx.region,
         stamp(now, tz)
-    ));
+    ).into());
 
     let mut images = Vec::new();
     if !report.services.is_empty() {
@@ -183,7 +183,8 @@ impl CostReport {
                 text: format!(
                     "Cost Explorer has no costs for {period}: the account is new, or Cost Explorer \
                      has not processed these days yet."
-                ),
+                )
+                .into(),
                 ..Default::default()
             };
         }
@@ -223,7 +224,7 @@ impl CostReport {
         let mut message = Message {
             title: Some(format!("AWS cost: last {days} day{plural}")),
             tone: if rising { Tone::Warning } else { Tone::Neutral },
-            text,
+            text: text.into(),
             ..Default::default()
         }
         .field(format!("Total ({days} day{plural})"), usd(self.total))
@@ -373,21 +374,24 @@ mod tests {
         assert_eq!(m.tone, Tone::Warning);
         assert!(
             m.text
+                .plain()
                 .contains("*$191.25* over the last 3 days (2026-11-23 – 2026-11-25, UTC days)"),
             "{}",
-            m.text
+            m.text.plain()
         );
         assert!(
             m.text
+                .plain()
                 .contains("Yesterday $111.25 vs. $70.00 the day before: *+58.9 %*"),
             "{}",
-            m.text
+            m.text.plain()
         );
         assert!(
             m.text
+                .plain()
                 .contains("Largest increase: AWS Lambda +$40.00 (+200.0 %)"),
             "{}",
-            m.text
+            m.text.plain()
         );
         let fields: Vec<(String, String)> = m
             .fields
@@ -421,12 +425,17 @@ mod tests {
         assert_eq!(m.tone, Tone::Neutral);
         assert!(
             m.text
+                .plain()
                 .contains("*$18.00* over the last 1 day (2026-11-25 UTC)"),
             "{}",
-            m.text
+            m.text.plain()
         );
-        assert!(m.text.contains("*-10.0 %*"), "{}", m.text);
-        assert!(!m.text.contains("Largest increase"), "{}", m.text);
+        assert!(m.text.plain().contains("*-10.0 %*"), "{}", m.text.plain());
+        assert!(
+            !m.text.plain().contains("Largest increase"),
+            "{}",
+            m.text.plain()
+        );
     }
 
     #[test]
@@ -455,9 +464,10 @@ mod tests {
         let m = r.message(7, 8, 0.2);
         assert!(
             m.text
+                .plain()
                 .starts_with("Cost Explorer has no costs for 2026-11-19 – 2026-11-25"),
             "{}",
-            m.text
+            m.text.plain()
         );
         assert!(m.fields.is_empty());
     }

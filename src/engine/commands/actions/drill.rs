@@ -45,11 +45,11 @@ pub async fn run(
         text: format!(
             "{}\nAlarms arrive in <#{incidents}> within a few simulated minutes and escalate on the demo's clock.",
             drill.describe()
-        ),
+        ).into(),
         footer: Some(format!(
             "Simulated account · started {}",
             crate::format::stamp(cx.now(), cx.tz)
-        )),
+        ).into()),
         ..Default::default()
     }
     .field("Try next", next);

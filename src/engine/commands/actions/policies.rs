@@ -64,7 +64,7 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
         "Application Auto Scaling and CloudWatch alarms · {} · {} · runbook: troubleshooting, auto-scaling not triggering",
         cx.region,
         stamp(now, cx.tz)
-    ));
+    ).into());
     Ok(Outcome::Reply(Reply {
         message,
         images: Vec::new(),
@@ -244,7 +244,7 @@ fn report(
         return Message {
             title,
             tone: Tone::Warning,
-            text,
+            text: text.into(),
             ..Default::default()
         }
         .field("Scalable targets (min – max)", targets_field);
@@ -287,7 +287,7 @@ fn report(
         } else {
             Tone::Warning
         },
-        text,
+        text: text.into(),
         ..Default::default()
     };
     for (policy, v) in judged.iter().take(max_listed) {
@@ -491,7 +491,7 @@ mod tests {
         ];
         let m = report("lambda", &[p], &[target(r, 1, 10)], Ok(&alarms), 15);
         assert_eq!(m.tone, Tone::Warning);
-        assert!(m.text.starts_with("*Verdict:* `persona-tracking`: every alarm is INSUFFICIENT_DATA: metrics are not being published"), "{}", m.text);
+        assert!(m.text.plain().starts_with("*Verdict:* `persona-tracking`: every alarm is INSUFFICIENT_DATA: metrics are not being published"), "{}", m.text.plain());
         let field = &m.fields[0];
         assert_eq!(field.label, "persona-tracking");
         assert_eq!(
@@ -519,14 +519,15 @@ mod tests {
         let m = report("lambda", &policies, &targets, Ok(&alarms), 15);
         assert!(
             m.text
+                .plain()
                 .contains("`b-pinned`: its scalable target has min = max = 2"),
             "{}",
-            m.text
+            m.text.plain()
         );
         assert!(
-            !m.text.contains("of 2 policies"),
+            !m.text.plain().contains("of 2 policies"),
             "one problem needs no count: {}",
-            m.text
+            m.text.plain()
         );
         let labels: Vec<&str> = m.fields.iter().map(|f| f.label.as_str()).collect();
         assert_eq!(
@@ -544,21 +545,21 @@ mod tests {
 
         let healthy = report("lambda", &policies[..1], &targets, Ok(&alarms), 15);
         assert_eq!(healthy.tone, Tone::Good);
-        assert_eq!(healthy.text, "*Verdict:* all 1 policy can trigger.");
+        assert_eq!(healthy.text.plain(), "*Verdict:* all 1 policy can trigger.");
     }
 
     #[test]
     fn no_policies_and_unknown_alarms_are_said_in_words() {
         let m = report("elasticache", &[], &[], Ok(&[]), 15);
-        assert!(m.text.starts_with(
+        assert!(m.text.plain().starts_with(
             "No scaling policies and no scalable targets in the `elasticache` namespace"
         ));
         let r = "replication-group/matbakh-redis";
         let m = report("elasticache", &[], &[target(r, 0, 3)], Ok(&[]), 15);
         assert!(
-            m.text.contains("1 scalable target is registered"),
+            m.text.plain().contains("1 scalable target is registered"),
             "{}",
-            m.text
+            m.text.plain()
         );
 
         let p = policy("tracking", "function:a:live", &["high"]);
@@ -571,9 +572,10 @@ mod tests {
         );
         assert!(
             m.text
+                .plain()
                 .contains("Alarm states are unknown: the bot's AWS role"),
             "{}",
-            m.text
+            m.text.plain()
         );
         assert!(
             m.fields[0].value.contains("unknown `high`"),
@@ -593,11 +595,11 @@ mod tests {
             vec!["p0", "p1", "p2", "2 more", "Scalable targets (min – max)"]
         );
         assert!(
-            m.text.starts_with(
+            m.text.plain().starts_with(
                 "*Verdict:* 5 of 5 policies have a problem. First, `p0`: no CloudWatch alarms"
             ),
             "{}",
-            m.text
+            m.text.plain()
         );
     }
 }

@@ -183,12 +183,15 @@ fn reply(
     Message {
         title: Some(format!("RDS connections: {db}")),
         tone,
-        text,
-        footer: Some(format!(
-            "CloudWatch AWS/RDS · {} · {} · runbook: RDS connection pool exhaustion, step 1",
-            cx.region,
-            stamp(now, tz)
-        )),
+        text: text.into(),
+        footer: Some(
+            format!(
+                "CloudWatch AWS/RDS · {} · {} · runbook: RDS connection pool exhaustion, step 1",
+                cx.region,
+                stamp(now, tz)
+            )
+            .into(),
+        ),
         ..Default::default()
     }
     .field(

@@ -204,12 +204,15 @@ fn reply(
     Message {
         title: Some(format!("Throttles: {function}")),
         tone,
-        text,
-        footer: Some(format!(
-            "CloudWatch AWS/Lambda · {} · {} · runbook: Lambda throttling emergency, step 1",
-            cx.region,
-            crate::format::stamp(now, tz)
-        )),
+        text: text.into(),
+        footer: Some(
+            format!(
+                "CloudWatch AWS/Lambda · {} · {} · runbook: Lambda throttling emergency, step 1",
+                cx.region,
+                crate::format::stamp(now, tz)
+            )
+            .into(),
+        ),
         ..Default::default()
     }
     .field(format!("Throttles ({minutes} min)"), number(f.throttles))

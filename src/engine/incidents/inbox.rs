@@ -7,8 +7,8 @@
 use crate::alarm::Alarm;
 use crate::chat::Message;
 
-use super::Engine;
-use super::request::ActionError;
+use super::IncidentService;
+use crate::engine::request::ActionError;
 
 /// What a stored message turned out to be.
 #[derive(Debug)]
@@ -29,14 +29,18 @@ pub enum Inbound {
     },
 }
 
-impl Engine {
+impl IncidentService {
     /// Handles one stored message and marks it processed. An error leaves
     /// it unprocessed, so that it is taken up again.
-    pub async fn take_in(&self, message_id: &str, inbound: Inbound) -> Result<(), ActionError> {
+    pub async fn take_in(
+        self: &std::sync::Arc<Self>,
+        message_id: &str,
+        inbound: Inbound,
+    ) -> Result<(), ActionError> {
         let channel = &self.settings.channels.incidents;
         let notice = match inbound {
             Inbound::Alarm(alarm) => {
-                self.incidents.on_alarm(*alarm).await?;
+                self.on_alarm(*alarm).await?;
                 None
             }
             Inbound::Subscribed { topic } => Some(format!(

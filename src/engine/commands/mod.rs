@@ -251,7 +251,7 @@ impl CommandService {
                 platform: ev.platform,
                 user: ev.user.clone(),
                 channel: ev.channel.clone(),
-                text: text.to_owned().into(),
+                text: text.to_owned(),
                 incident,
             })
             .await;

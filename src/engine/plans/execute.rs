@@ -130,7 +130,7 @@ impl PlanService {
             platform: Platform::parse(&plan.platform),
             user: plan.requester.clone(),
             channel: plan.channel.clone(),
-            text: plan.command.clone().into(),
+            text: plan.command.clone(),
             incident: plan.incident_id.clone(),
         };
         let Parsed::Run(inv) = self.catalog.parse(&plan.command) else {

@@ -296,7 +296,7 @@ impl PlanService {
                     },
                     confirm: Some(Confirm {
                         title: format!("Run plan {}?", plan.id),
-                        text: summary.join("\n").into(),
+                        text: summary.join("\n"),
                         confirm: "Run it".into(),
                         deny: "Not yet".into(),
                     }),
@@ -562,7 +562,7 @@ impl PlanService {
                     &ev.user,
                     "cancelled",
                     &Message::text(
-                        Text::from(format!("Plan `{}`: ", plan.id)).append(text.clone().into()),
+                        Text::from(format!("Plan `{}`: ", plan.id)).append(text.clone()),
                     ),
                 )
                 .await?;

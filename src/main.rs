@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -141,18 +141,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config } => {
-            let settings = Settings::load(&config)?;
-            let app = Application::build(settings.clone(), Secrets::from_env()).await?;
-            tracing::info!(
-                listen = %settings.server.listen,
-                port = app.port(),
-                store = %scalebot::store::redact_url(&settings.store.url),
-                "scalebot is serving"
-            );
-            app.run_until(shutdown_signal()).await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve { config } => serve(&config).await,
         Command::Demo {
             config,
             listen,
@@ -160,126 +149,156 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             start,
             data_dir,
-        } => {
-            let mut settings = Settings::load(&config)?;
-            if let Some(listen) = listen {
-                settings.server.listen = listen;
-            }
-            if let Some(speed) = speed {
-                if !(speed.is_finite() && speed > 0.0) {
-                    bail!("--speed must be a number above 0");
-                }
-                settings.demo.speed = speed;
-            }
-            if let Some(seed) = seed {
-                settings.demo.seed = seed;
-            }
-            if let Some(start) = start {
-                chrono::DateTime::parse_from_rfc3339(&start)
-                    .with_context(|| format!("--start {start:?} is not an RFC 3339 time"))?;
-                settings.demo.start = Some(start);
-            }
-            let dir = data_dir.unwrap_or_else(|| {
-                std::env::temp_dir().join(format!(
-                    "scalebot-demo-{}",
-                    chrono::Utc::now().format("%Y%m%d-%H%M%S")
-                ))
-            });
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("creating the data directory {}", dir.display()))?;
-            settings.store.url = format!("sqlite://{}", dir.join("scalebot.db").display());
-            let app = Application::build_demo(settings.clone()).await?;
-            let host = settings.server.listen.ip();
-            println!(
-                "scalebot demo: open http://{host}:{}/ in a browser",
-                app.port()
-            );
-            println!("  data directory: {}", dir.display());
-            println!(
-                "  simulated AWS account, seed {}, clock ×{}; users: {}",
-                settings.demo.seed,
-                settings.demo.speed,
-                settings.demo.users.join(", ")
-            );
-            println!("  stop with Ctrl-C");
-            app.run_until(shutdown_signal()).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Check { config } => match scalebot::check::run(&config) {
-            Ok(summary) => {
-                println!(
-                    "ok: {} is valid; {} commands, {} charts",
-                    config.display(),
-                    summary.commands,
-                    summary.charts
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(problems) => {
-                for p in &problems {
-                    println!("{p}");
-                }
-                println!("{} problem(s)", problems.len());
-                Ok(ExitCode::from(1))
-            }
-        },
+        } => demo(&config, listen, speed, seed, start, data_dir).await,
+        Command::Check { config } => Ok(check(&config)),
         Command::Snapshot {
             command: SnapshotCommand::Export { date, config },
         } => export_snapshot(date, &config).await,
         Command::Discord {
             command: DiscordCommand::Register { guild, config },
-        } => {
-            let settings = Settings::load(&config)?;
-            let (catalog, _) = load_catalogs(&settings)?;
-            let Some(token) = Secrets::from_env().discord.bot_token else {
-                bail!("DISCORD_BOT_TOKEN is not set");
-            };
-            let n =
-                scalebot::discord::register(&settings.discord, &token, &catalog, guild.as_deref())
-                    .await?;
-            match guild {
-                Some(g) => println!("registered /scale for server {g} ({n} command(s))"),
-                None => println!(
-                    "registered /scale globally ({n} command(s)); it may take up to an hour to appear"
-                ),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => register_discord(guild, &config).await,
         Command::Chart {
             name,
             vars,
             out,
             config,
-        } => {
-            let settings = Settings::load(&config)?;
-            let (_, charts) = load_catalogs(&settings)?;
-            let Some(spec) = charts.get(&name) else {
-                bail!("no chart `{name}`; charts: {}", charts.names().join(", "));
-            };
-            let vars: BTreeMap<String, String> = vars.into_iter().collect();
-            let cloud =
-                scalebot::aws::AwsCloud::new(&settings.aws, Arc::new(Metrics::default())).await;
-            let now = chrono::Utc::now();
-            let mut queries = QuerySet::default();
-            let plan = ChartPlan::new(spec, &vars, now, &mut queries);
-            let results = by_id(
-                cloud
-                    .metric_data(&queries.into_request(plan.start, now))
-                    .await?,
+        } => chart(&name, vars, &out, &config).await,
+    }
+}
+
+async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config)?;
+    let app = Application::build(settings.clone(), Secrets::from_env()).await?;
+    tracing::info!(
+        listen = %settings.server.listen,
+        port = app.port(),
+        store = %scalebot::store::redact_url(&settings.store.url),
+        "scalebot is serving"
+    );
+    app.run_until(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(
+    config: &Path,
+    listen: Option<SocketAddr>,
+    speed: Option<f64>,
+    seed: Option<u64>,
+    start: Option<String>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::load(config)?;
+    if let Some(listen) = listen {
+        settings.server.listen = listen;
+    }
+    if let Some(speed) = speed {
+        if !(speed.is_finite() && speed > 0.0) {
+            bail!("--speed must be a number above 0");
+        }
+        settings.demo.speed = speed;
+    }
+    if let Some(seed) = seed {
+        settings.demo.seed = seed;
+    }
+    if let Some(start) = start {
+        chrono::DateTime::parse_from_rfc3339(&start)
+            .with_context(|| format!("--start {start:?} is not an RFC 3339 time"))?;
+        settings.demo.start = Some(start);
+    }
+    let dir = data_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "scalebot-demo-{}",
+            chrono::Utc::now().format("%Y%m%d-%H%M%S")
+        ))
+    });
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    settings.store.url = format!("sqlite://{}", dir.join("scalebot.db").display());
+    let app = Application::build_demo(settings.clone()).await?;
+    let host = settings.server.listen.ip();
+    println!(
+        "scalebot demo: open http://{host}:{}/ in a browser",
+        app.port()
+    );
+    println!("  data directory: {}", dir.display());
+    println!(
+        "  simulated AWS account, seed {}, clock ×{}; users: {}",
+        settings.demo.seed,
+        settings.demo.speed,
+        settings.demo.users.join(", ")
+    );
+    println!("  stop with Ctrl-C");
+    app.run_until(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(config: &Path) -> ExitCode {
+    match scalebot::check::run(config) {
+        Ok(summary) => {
+            println!(
+                "ok: {} is valid; {} commands, {} charts",
+                config.display(),
+                summary.commands,
+                summary.charts
             );
-            let data = plan.data(&results, settings.display.tz());
-            let png = scalebot::chart::render_png(&data)?;
-            std::fs::write(&out, &png).with_context(|| format!("writing {}", out.display()))?;
-            println!("wrote {} ({} bytes)", out.display(), png.len());
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                println!("{p}");
+            }
+            println!("{} problem(s)", problems.len());
+            ExitCode::from(1)
         }
     }
 }
 
-async fn export_snapshot(
-    date: chrono::NaiveDate,
-    config: &std::path::Path,
+async fn register_discord(guild: Option<String>, config: &Path) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config)?;
+    let (catalog, _) = load_catalogs(&settings)?;
+    let Some(token) = Secrets::from_env().discord.bot_token else {
+        bail!("DISCORD_BOT_TOKEN is not set");
+    };
+    let n =
+        scalebot::discord::register(&settings.discord, &token, &catalog, guild.as_deref()).await?;
+    match guild {
+        Some(g) => println!("registered /scale for server {g} ({n} command(s))"),
+        None => println!(
+            "registered /scale globally ({n} command(s)); it may take up to an hour to appear"
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn chart(
+    name: &str,
+    vars: Vec<(String, String)>,
+    out: &Path,
+    config: &Path,
 ) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config)?;
+    let (_, charts) = load_catalogs(&settings)?;
+    let Some(spec) = charts.get(name) else {
+        bail!("no chart `{name}`; charts: {}", charts.names().join(", "));
+    };
+    let vars: BTreeMap<String, String> = vars.into_iter().collect();
+    let cloud = scalebot::aws::AwsCloud::new(&settings.aws, Arc::new(Metrics::default())).await;
+    let now = chrono::Utc::now();
+    let mut queries = QuerySet::default();
+    let plan = ChartPlan::new(spec, &vars, now, &mut queries);
+    let results = by_id(
+        cloud
+            .metric_data(&queries.into_request(plan.start, now))
+            .await?,
+    );
+    let data = plan.data(&results, settings.display.tz());
+    let png = scalebot::chart::render_png(&data)?;
+    std::fs::write(out, &png).with_context(|| format!("writing {}", out.display()))?;
+    println!("wrote {} ({} bytes)", out.display(), png.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export_snapshot(date: chrono::NaiveDate, config: &Path) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config)?;
     let store = scalebot::store::Store::connect(&settings.store).await?;
     let day = date.format("%Y-%m-%d").to_string();

@@ -180,50 +180,61 @@ where
         | _ => {
             let code = err.code().unwrap_or_default().to_owned();
             let message = err.message().unwrap_or_default().to_owned();
-            match code.as_str() {
-                "AccessDenied"
-                | "AccessDeniedException"
-                | "UnauthorizedOperation"
-                | "UnrecognizedClientException"
-                | "InvalidClientTokenId" => CloudError::AccessDenied {
-                    action: action.into(),
-                },
-                // Each service names its own "no such thing"; the RDS and
-                // ElastiCache codes are the query-protocol `Code` values.
-                "ResourceNotFoundException"
-                | "ResourceNotFound"
-                | "NotFound"
-                | "ProvisionedConcurrencyConfigNotFoundException"
-                | "ObjectNotFoundException"
-                | "DBInstanceNotFound"
-                | "DBInstanceNotFoundFault"
-                | "DBProxyNotFoundFault"
-                | "DBProxyTargetGroupNotFoundFault"
-                | "ReplicationGroupNotFoundFault" => CloudError::NotFound {
-                    what: what(),
-                    region: region.into(),
-                },
-                "Throttling"
-                | "ThrottlingException"
-                | "TooManyRequestsException"
-                | "RequestLimitExceeded"
-                | "LimitExceededException" => CloudError::Throttled {
-                    action: action.into(),
-                },
-                "" => CloudError::Unreachable {
-                    action: action.into(),
-                    message: "AWS sent an answer the SDK could not read".into(),
-                },
-                _ => CloudError::Rejected {
-                    action: action.into(),
-                    message: if message.is_empty() {
-                        code
-                    } else {
-                        format!("{message} ({code})")
-                    },
-                },
-            }
+            by_code(action, region, what, code, message)
         }
+    }
+}
+
+/// An error AWS answered (or the SDK could not read), by its error code.
+fn by_code(
+    action: &str,
+    region: &str,
+    what: impl FnOnce() -> String,
+    code: String,
+    message: String,
+) -> CloudError {
+    match code.as_str() {
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId" => CloudError::AccessDenied {
+            action: action.into(),
+        },
+        // Each service names its own "no such thing"; the RDS and
+        // ElastiCache codes are the query-protocol `Code` values.
+        "ResourceNotFoundException"
+        | "ResourceNotFound"
+        | "NotFound"
+        | "ProvisionedConcurrencyConfigNotFoundException"
+        | "ObjectNotFoundException"
+        | "DBInstanceNotFound"
+        | "DBInstanceNotFoundFault"
+        | "DBProxyNotFoundFault"
+        | "DBProxyTargetGroupNotFoundFault"
+        | "ReplicationGroupNotFoundFault" => CloudError::NotFound {
+            what: what(),
+            region: region.into(),
+        },
+        "Throttling"
+        | "ThrottlingException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "LimitExceededException" => CloudError::Throttled {
+            action: action.into(),
+        },
+        "" => CloudError::Unreachable {
+            action: action.into(),
+            message: "AWS sent an answer the SDK could not read".into(),
+        },
+        _ => CloudError::Rejected {
+            action: action.into(),
+            message: if message.is_empty() {
+                code
+            } else {
+                format!("{message} ({code})")
+            },
+        },
     }
 }
 

@@ -303,14 +303,50 @@ fn load_one(
     })?;
     let mut spec: CommandSpec = toml::from_str(&text).map_err(|e| vec![toml_problem(file, &e)])?;
     spec.file = file.to_owned();
-    let mut problems = Vec::new();
-    let mut problem = |key: &str, message: String| {
-        problems.push(Problem {
-            file: file.to_owned(),
-            key: key.into(),
-            message,
-        })
+    let mut found = Found {
+        file,
+        problems: Vec::new(),
     };
+    check_names(&spec, known_actions, known_charts, &mut found);
+    check_args(&spec, &mut found);
+    match (&spec.confirm, spec.changes) {
+        (None, true) => found.add(
+            "confirm",
+            "a command that changes AWS needs a [confirm] section (role, approvals)",
+        ),
+        (Some(c), _) if c.approvals == 0 => found.add("confirm.approvals", "must be at least 1"),
+        _ => {}
+    }
+    if found.problems.is_empty() {
+        Ok(spec)
+    } else {
+        Err(found.problems)
+    }
+}
+
+/// The problems found in one command file, in the order they were found.
+struct Found<'a> {
+    file: &'a Path,
+    problems: Vec<Problem>,
+}
+
+impl Found<'_> {
+    fn add(&mut self, key: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            file: self.file.to_owned(),
+            key: key.into(),
+            message: message.into(),
+        })
+    }
+}
+
+/// The command's words, and the action and chart it names.
+fn check_names(
+    spec: &CommandSpec,
+    known_actions: &[&str],
+    known_charts: &[String],
+    found: &mut Found<'_>,
+) {
     let words = spec.words();
     if words.is_empty()
         || words.len() > 2
@@ -318,16 +354,16 @@ fn load_one(
             .iter()
             .all(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
     {
-        problem(
+        found.add(
             "name",
-            "must be one or two lowercase words (letters and `-`)".into(),
+            "must be one or two lowercase words (letters and `-`)",
         );
     }
     if spec.name == "help" {
-        problem("name", "`help` is built in".into());
+        found.add("name", "`help` is built in");
     }
     if !known_actions.contains(&spec.action.as_str()) {
-        problem(
+        found.add(
             "action",
             format!(
                 "unknown action `{}`; known: {}",
@@ -339,23 +375,28 @@ fn load_one(
     if let Some(chart) = &spec.chart
         && !known_charts.iter().any(|c| c == chart)
     {
-        problem("chart", format!("no chart `{chart}` in the charts folder"));
+        found.add("chart", format!("no chart `{chart}` in the charts folder"));
     }
+}
+
+/// Each argument on its own, and their order: required ones first, only
+/// the last one taking several values.
+fn check_args(spec: &CommandSpec, found: &mut Found<'_>) {
     let mut seen_optional = false;
     for (i, arg) in spec.args.iter().enumerate() {
         let key = format!("args[{i}]");
         if !arg.required {
             seen_optional = true;
         } else if seen_optional {
-            problem(
+            found.add(
                 &format!("{key}.required"),
-                "a required argument cannot follow an optional one".into(),
+                "a required argument cannot follow an optional one",
             );
         }
         if let (Some(min), Some(max)) = (arg.min, arg.max)
             && min > max
         {
-            problem(
+            found.add(
                 &format!("{key}.min"),
                 format!("min {min} is above max {max}"),
             );
@@ -363,37 +404,22 @@ fn load_one(
         if (arg.min.is_some() || arg.max.is_some())
             && !matches!(arg.kind, ArgKind::Integer | ArgKind::Number)
         {
-            problem(
+            found.add(
                 &format!("{key}.min"),
-                "min and max apply to number arguments only".into(),
+                "min and max apply to number arguments only",
             );
         }
         if arg.many && i + 1 != spec.args.len() {
-            problem(
+            found.add(
                 &format!("{key}.many"),
-                "only the last argument can take several values".into(),
+                "only the last argument can take several values",
             );
         }
         if arg.default.is_some() && arg.required {
-            problem(
+            found.add(
                 &format!("{key}.default"),
-                "a default only makes sense with required = false".into(),
+                "a default only makes sense with required = false",
             );
         }
-    }
-    match (&spec.confirm, spec.changes) {
-        (None, true) => problem(
-            "confirm",
-            "a command that changes AWS needs a [confirm] section (role, approvals)".into(),
-        ),
-        (Some(c), _) if c.approvals == 0 => {
-            problem("confirm.approvals", "must be at least 1".into())
-        }
-        _ => {}
-    }
-    if problems.is_empty() {
-        Ok(spec)
-    } else {
-        Err(problems)
     }
 }

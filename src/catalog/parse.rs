@@ -247,97 +247,94 @@ fn bind(spec: &CommandSpec, tokens: &[&str]) -> Result<BTreeMap<String, ArgValue
 }
 
 fn value(arg: &super::ArgSpec, raw: &str, usage: &str) -> Result<ArgValue, ParseError> {
-    let bad = |reason: String| ParseError::BadArg {
-        arg: arg.name.clone(),
-        reason,
-        usage: usage.to_owned(),
-    };
     let keyword = arg.choices.iter().find(|c| c.eq_ignore_ascii_case(raw));
-    match arg.kind {
+    let parsed = match arg.kind {
         ArgKind::Function => FunctionName::parse(raw)
             .map(ArgValue::Function)
-            .map_err(|e| bad(e.0)),
-        ArgKind::Qualifier => {
-            if raw.eq_ignore_ascii_case("$LATEST") {
-                return Err(bad(
-                    "AWS does not allow provisioned concurrency on `$LATEST`; name an alias or a published version \
-                     (the runbook's scale-down passes `$LATEST`, which AWS rejects)"
-                        .into(),
-                ));
-            }
-            let ok = !raw.is_empty()
-                && raw.len() <= 128
-                && raw
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if ok {
-                Ok(ArgValue::Word(raw.to_owned()))
-            } else {
-                Err(bad(format!(
-                    "`{}` is not an alias or version",
-                    truncate(raw, 40)
-                )))
-            }
-        }
+            .map_err(|e| e.0),
+        ArgKind::Qualifier => qualifier(raw),
         ArgKind::Word => match (arg.choices.is_empty(), keyword) {
             (true, _) => Ok(ArgValue::Word(truncate(raw, 100))),
             (false, Some(k)) => Ok(ArgValue::Word(k.clone())),
-            (false, None) => Err(bad(format!(
+            (false, None) => Err(format!(
                 "`{}` is not one of: {}",
                 truncate(raw, 40),
                 arg.choices.join(", ")
-            ))),
+            )),
         },
-        ArgKind::Date => {
-            let d = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                .or_else(|_| chrono::NaiveDate::parse_from_str(raw, "%Y%m%d"))
-                .map_err(|_| {
-                    bad(format!(
-                        "`{}` is not a date (YYYY-MM-DD)",
-                        truncate(raw, 20)
-                    ))
-                })?;
-            Ok(ArgValue::Date(d))
-        }
-        ArgKind::Integer | ArgKind::Number => {
-            if let Some(k) = keyword {
-                return Ok(ArgValue::Word(k.clone()));
-            }
-            let n: f64 = raw
-                .parse::<f64>()
-                .ok()
-                .filter(|n| n.is_finite())
-                .ok_or_else(|| {
-                    let also = if arg.choices.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" or {}", arg.choices.join(", "))
-                    };
-                    bad(format!("`{}` is not a number{also}", truncate(raw, 20)))
-                })?;
-            if arg.kind == ArgKind::Integer && n.fract() != 0.0 {
-                return Err(bad(format!(
-                    "`{}` is not a whole number",
-                    truncate(raw, 20)
-                )));
-            }
-            if let Some(min) = arg.min
-                && n < min
-            {
-                return Err(bad(format!("{n} is below the minimum {min}")));
-            }
-            if let Some(max) = arg.max
-                && n > max
-            {
-                return Err(bad(format!("{n} is above the maximum {max}")));
-            }
-            Ok(if arg.kind == ArgKind::Integer {
-                ArgValue::Integer(n as i64)
-            } else {
-                ArgValue::Number(n)
-            })
-        }
+        ArgKind::Date => chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .or_else(|_| chrono::NaiveDate::parse_from_str(raw, "%Y%m%d"))
+            .map(ArgValue::Date)
+            .map_err(|_| format!("`{}` is not a date (YYYY-MM-DD)", truncate(raw, 20))),
+        ArgKind::Integer | ArgKind::Number => match keyword {
+            Some(k) => Ok(ArgValue::Word(k.clone())),
+            None => number(arg, raw),
+        },
+    };
+    parsed.map_err(|reason| ParseError::BadArg {
+        arg: arg.name.clone(),
+        reason,
+        usage: usage.to_owned(),
+    })
+}
+
+/// A Lambda alias or version; `$LATEST` is refused with the reason.
+fn qualifier(raw: &str) -> Result<ArgValue, String> {
+    if raw.eq_ignore_ascii_case("$LATEST") {
+        return Err(
+            "AWS does not allow provisioned concurrency on `$LATEST`; name an alias or a published version \
+             (the runbook's scale-down passes `$LATEST`, which AWS rejects)"
+                .into(),
+        );
     }
+    let ok = !raw.is_empty()
+        && raw.len() <= 128
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(ArgValue::Word(raw.to_owned()))
+    } else {
+        Err(format!(
+            "`{}` is not an alias or version",
+            truncate(raw, 40)
+        ))
+    }
+}
+
+/// A number argument that is not one of its keywords: finite, whole for an
+/// integer, within `min`..=`max`.
+fn number(arg: &super::ArgSpec, raw: &str) -> Result<ArgValue, String> {
+    let n: f64 = raw
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| {
+            let also = if arg.choices.is_empty() {
+                String::new()
+            } else {
+                format!(" or {}", arg.choices.join(", "))
+            };
+            format!("`{}` is not a number{also}", truncate(raw, 20))
+        })?;
+    if arg.kind == ArgKind::Integer && n.fract() != 0.0 {
+        return Err(format!("`{}` is not a whole number", truncate(raw, 20)));
+    }
+    if let Some(min) = arg.min
+        && n < min
+    {
+        return Err(format!("{n} is below the minimum {min}"));
+    }
+    if let Some(max) = arg.max
+        && n > max
+    {
+        return Err(format!("{n} is above the maximum {max}"));
+    }
+    Ok(if arg.kind == ArgKind::Integer {
+        ArgValue::Integer(n as i64)
+    } else {
+        ArgValue::Number(n)
+    })
 }
 
 #[cfg(test)]

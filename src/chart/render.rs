@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use plotters::chart::DualCoordChartContext;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::{Axis, ensure_font};
@@ -84,10 +86,12 @@ fn rgb((r, g, b): (u8, u8, u8)) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-fn draw(
-    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
-    data: &ChartData,
-) -> Result<(), ChartError> {
+type Area<'b> = DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>;
+type Coord = Cartesian2d<RangedDateTime<DateTime<Tz>>, RangedCoordf64>;
+/// The chart with both y axes: the left one and the right (secondary) one.
+type Chart<'a, 'b> = DualCoordChartContext<'a, BitMapBackend<'b>, Coord, Coord>;
+
+fn draw(root: &Area<'_>, data: &ChartData) -> Result<(), ChartError> {
     let tz = data.tz;
     let start = data.start.with_timezone(&tz);
     let end = if data.end > data.start {
@@ -114,70 +118,9 @@ fn draw(
         .map_err(draw_err)?
         .set_secondary_coord(start..end, 0f64..right_top);
 
-    let span = end - start;
-    let fmt = if span > chrono::Duration::hours(36) {
-        "%d.%m %H:%M"
-    } else {
-        "%H:%M"
-    };
-    let x_fmt = |d: &DateTime<Tz>| d.format(fmt).to_string();
-    let y_fmt = |v: &f64| crate::format::number(*v);
-    chart
-        .configure_mesh()
-        .x_labels(8)
-        .y_labels(6)
-        .x_label_formatter(&x_fmt)
-        .y_label_formatter(&y_fmt)
-        .x_desc(format!("time ({tz})"))
-        .y_desc(data.y_label.as_str())
-        .label_style(("sans-serif", 14))
-        .axis_desc_style(("sans-serif", 15))
-        .light_line_style(RGBColor(236, 236, 236))
-        .bold_line_style(RGBColor(215, 215, 215))
-        .draw()
-        .map_err(draw_err)?;
-    if has_right {
-        chart
-            .configure_secondary_axes()
-            .y_label_formatter(&y_fmt)
-            .y_desc(data.y2_label.as_str())
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 15))
-            .draw()
-            .map_err(draw_err)?;
-    }
-
-    for s in &data.series {
-        let color = rgb(s.color);
-        let style = color.stroke_width(2);
-        let points = s.points.iter().map(|(t, v)| (t.with_timezone(&tz), *v));
-        let anno = match s.axis {
-            Axis::Left => chart
-                .draw_series(LineSeries::new(points, style))
-                .map_err(draw_err)?,
-            Axis::Right => chart
-                .draw_secondary_series(LineSeries::new(points, style))
-                .map_err(draw_err)?,
-        };
-        let label = match s.axis {
-            Axis::Left => s.label.clone(),
-            Axis::Right => format!("{} (right axis)", s.label),
-        };
-        anno.label(label).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
-        });
-    }
-    for t in &data.thresholds {
-        let color = rgb(t.color);
-        let line = [(start, t.value), (end, t.value)];
-        chart
-            .draw_series(DashedLineSeries::new(line, 8, 6, color.stroke_width(2)))
-            .map_err(draw_err)?
-            .label(format!("{} ({})", t.label, t.value))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(1))
-            });
-    }
+    draw_axes(&mut chart, data, end - start, has_right)?;
+    draw_lines(&mut chart, data)?;
+    draw_thresholds(&mut chart, data, start, end)?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
@@ -198,6 +141,95 @@ fn draw(
             style,
         ))
         .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+/// The grid and both axes' labels; the time labels carry the date when the
+/// chart spans more than a day and a half.
+fn draw_axes(
+    chart: &mut Chart<'_, '_>,
+    data: &ChartData,
+    span: chrono::Duration,
+    has_right: bool,
+) -> Result<(), ChartError> {
+    let fmt = if span > chrono::Duration::hours(36) {
+        "%d.%m %H:%M"
+    } else {
+        "%H:%M"
+    };
+    let x_fmt = |d: &DateTime<Tz>| d.format(fmt).to_string();
+    let y_fmt = |v: &f64| crate::format::number(*v);
+    chart
+        .configure_mesh()
+        .x_labels(8)
+        .y_labels(6)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .x_desc(format!("time ({})", data.tz))
+        .y_desc(data.y_label.as_str())
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
+        .light_line_style(RGBColor(236, 236, 236))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(draw_err)?;
+    if has_right {
+        chart
+            .configure_secondary_axes()
+            .y_label_formatter(&y_fmt)
+            .y_desc(data.y2_label.as_str())
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+/// Each series on its axis, with its legend entry.
+fn draw_lines(chart: &mut Chart<'_, '_>, data: &ChartData) -> Result<(), ChartError> {
+    let tz = data.tz;
+    for s in &data.series {
+        let color = rgb(s.color);
+        let style = color.stroke_width(2);
+        let points = s.points.iter().map(|(t, v)| (t.with_timezone(&tz), *v));
+        let anno = match s.axis {
+            Axis::Left => chart
+                .draw_series(LineSeries::new(points, style))
+                .map_err(draw_err)?,
+            Axis::Right => chart
+                .draw_secondary_series(LineSeries::new(points, style))
+                .map_err(draw_err)?,
+        };
+        let label = match s.axis {
+            Axis::Left => s.label.clone(),
+            Axis::Right => format!("{} (right axis)", s.label),
+        };
+        anno.label(label).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
+        });
+    }
+    Ok(())
+}
+
+/// Each threshold as a dashed line across the chart, on the left axis.
+fn draw_thresholds(
+    chart: &mut Chart<'_, '_>,
+    data: &ChartData,
+    start: DateTime<Tz>,
+    end: DateTime<Tz>,
+) -> Result<(), ChartError> {
+    for t in &data.thresholds {
+        let color = rgb(t.color);
+        let line = [(start, t.value), (end, t.value)];
+        chart
+            .draw_series(DashedLineSeries::new(line, 8, 6, color.stroke_width(2)))
+            .map_err(draw_err)?
+            .label(format!("{} ({})", t.label, t.value))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(1))
+            });
     }
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! The Discord adapter: embeds and buttons (`render.rs`) sent through
-//! serenity's REST client, whose rate limiter waits as Discord's headers
-//! say (`Retry-After` on a 429, `X-RateLimit-Remaining`/`-Reset-After`
-//! before one). Threads are made from messages; attachments go as
-//! multipart with the image shown in an embed.
+//! serenity's REST client (`client.rs`), whose rate limiter waits as
+//! Discord's headers say (`Retry-After` on a 429,
+//! `X-RateLimit-Remaining`/`-Reset-After` before one). Threads are made
+//! from messages; attachments go as multipart with the image shown in an
+//! embed. This file holds `DiscordChat`'s state and its REST calls;
+//! `chat.rs` is the `Chat` port on top of them.
 //!
 //! Interactions: a slash command's first answer is given by the ingress;
 //! the engine's first post to that channel answering that user
@@ -11,6 +13,8 @@
 //! channel message after that. `ephemeral` uses the clicker's own
 //! interaction token (a follow-up only they see).
 
+mod chat;
+mod client;
 pub mod commands;
 pub mod gateway;
 pub mod ingress;
@@ -20,14 +24,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use serde_json::{Value, json};
 use serenity::builder::CreateAttachment;
-use serenity::http::{Http, HttpBuilder};
-use serenity::model::id::{ApplicationId, ChannelId, GuildId, MessageId};
+use serenity::http::Http;
+use serenity::model::id::{ChannelId, GuildId, MessageId};
 
+pub use self::client::{ClientError, http, register};
+use self::client::{THREAD_ALREADY_CREATED, discord_code, short_error, snowflake};
 use crate::chat::pace::Pacer;
-use crate::chat::{Attachment, Chat, ChatError, Message, MessageRef};
+use crate::chat::{ChatError, MessageRef};
 use crate::config::{DiscordSettings, Secret};
 use crate::metrics::Metrics;
 
@@ -68,14 +73,6 @@ pub struct DiscordChat {
     titles: Mutex<Titles>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("discord.extra_ca_pem_file {path}: {message}")]
-    Ca { path: String, message: String },
-    #[error("cannot build the Discord HTTP client: {0}")]
-    Build(String),
-}
-
 /// The titles of the most recent messages, oldest forgotten first.
 #[derive(Default)]
 struct Titles {
@@ -98,76 +95,8 @@ impl Titles {
     }
 }
 
-/// serenity's REST client for `settings`, pointed at `api_url`.
-pub fn http(settings: &DiscordSettings, token: &Secret) -> Result<Http, ClientError> {
-    let mut builder = HttpBuilder::new(token.expose());
-    if settings.extra_ca_pem_file.is_some() || !settings.host_addresses.is_empty() {
-        tracing::warn!(
-            hosts = ?settings.host_addresses,
-            ca = ?settings.extra_ca_pem_file,
-            "discord.host_addresses / extra_ca_pem_file are set: Discord is reached elsewhere (tests only)"
-        );
-        let mut client = reqwest012::Client::builder().use_rustls_tls();
-        if let Some(path) = &settings.extra_ca_pem_file {
-            let ca_err = |message: String| ClientError::Ca {
-                path: path.display().to_string(),
-                message,
-            };
-            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
-            let cert =
-                reqwest012::Certificate::from_pem(&pem).map_err(|e| ca_err(e.to_string()))?;
-            client = client.add_root_certificate(cert);
-        }
-        for (host, addr) in &settings.host_addresses {
-            client = client.resolve(host, *addr);
-        }
-        builder = builder.client(
-            client
-                .build()
-                .map_err(|e| ClientError::Build(e.to_string()))?,
-        );
-    }
-    if let Ok(id) = settings.application_id.parse::<u64>()
-        && id != 0
-    {
-        builder = builder.application_id(ApplicationId::new(id));
-    }
-    if let Some(proxy) = settings.proxy_base() {
-        // serenity swaps `https://discord.com` for this on every request,
-        // except those its rate limiter sends (they go to discord.com
-        // whatever the proxy), so the limiter is off here and `call`
-        // retries 429s itself.
-        builder = builder.proxy(proxy).ratelimiter_disabled(true);
-    }
-    Ok(builder.build())
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn snowflake(what: &str, id: &str) -> Result<u64, ChatError> {
-    id.parse::<u64>()
-        .ok()
-        .filter(|v| *v != 0)
-        .ok_or_else(|| ChatError::Api {
-            platform: "Discord",
-            method: what.into(),
-            code: format!("{id:?} is not a Discord id"),
-        })
-}
-
-/// The JSON error code Discord answers when a thread already exists for a
-/// message (after a restart, or a race between two posts).
-const THREAD_ALREADY_CREATED: isize = 160004;
-
-fn discord_code(e: &serenity::Error) -> Option<isize> {
-    match e {
-        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)) => {
-            Some(r.error.code)
-        }
-        _ => None,
-    }
 }
 
 impl DiscordChat {
@@ -400,248 +329,10 @@ impl DiscordChat {
     }
 }
 
-fn short_error(e: &serenity::Error) -> String {
-    match e {
-        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)) => {
-            format!("HTTP {}", r.status_code.as_u16())
-        }
-        serenity::Error::Http(_) => "an HTTP error".into(),
-        serenity::Error::Json(_) => "an answer that is not Discord's JSON".into(),
-        _ => "a client error".into(),
-    }
-}
-
-#[async_trait]
-impl Chat for DiscordChat {
-    async fn post(
-        &self,
-        channel: &str,
-        thread: Option<&MessageRef>,
-        message: &Message,
-    ) -> Result<MessageRef, ChatError> {
-        let body = render::body(message);
-        if let Some(root) = thread {
-            let thread_id = self.thread_of(root).await?;
-            let posted = self.send(thread_id, &body, Vec::new()).await?;
-            if message.broadcast {
-                // Discord has no "also send to channel": a copy goes there.
-                self.send(snowflake("post", channel)?, &body, Vec::new())
-                    .await?;
-            }
-            return Ok(posted);
-        }
-        let pending = message
-            .answers
-            .as_deref()
-            .and_then(|user| self.next_command(channel, user));
-        if let Some(pending) = pending {
-            match self
-                .call("interactions.edit_original", || {
-                    self.http
-                        .edit_original_interaction_response(&pending.token, &body, Vec::new())
-                })
-                .await
-            {
-                Ok(edited) => {
-                    tracing::debug!(user = %pending.user, "command answer replaced");
-                    let id = edited.id.get().to_string();
-                    if let Some(title) = &message.title {
-                        lock(&self.titles).remember(&id, title);
-                    }
-                    return Ok(MessageRef {
-                        channel: channel.to_owned(),
-                        id,
-                    });
-                }
-                Err(e) => tracing::info!(error = %e, "answer not editable; posting to the channel"),
-            }
-        }
-        let posted = self
-            .send(snowflake("post", channel)?, &body, Vec::new())
-            .await?;
-        if let Some(title) = &message.title {
-            lock(&self.titles).remember(&posted.id, title);
-        }
-        Ok(posted)
-    }
-
-    async fn update(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError> {
-        let channel = snowflake("update", &at.channel)?;
-        let id = snowflake("update", &at.id)?;
-        let body = render::body(message);
-        self.call("messages.edit", || {
-            self.http.edit_message(
-                ChannelId::new(channel),
-                MessageId::new(id),
-                &body,
-                Vec::new(),
-            )
-        })
-        .await?;
-        Ok(())
-    }
-
-    async fn upload(
-        &self,
-        channel: &str,
-        thread: Option<&MessageRef>,
-        file: &Attachment,
-    ) -> Result<(), ChatError> {
-        let target = match thread {
-            Some(root) => self.thread_of(root).await?,
-            None => snowflake("upload", channel)?,
-        };
-        let mut attachment = CreateAttachment::bytes(file.bytes.clone(), file.filename.clone());
-        attachment.description = Some(crate::domain::truncate(&file.alt_text, 1000));
-        // An image is shown inside an embed that carries its title; any
-        // other file is a plain attachment under its title.
-        let body = if file.content_type.starts_with("image/") {
-            json!({
-                "embeds": [{
-                    "title": crate::domain::truncate(&file.title, 250),
-                    "image": { "url": format!("attachment://{}", file.filename) },
-                }],
-                "allowed_mentions": { "parse": [] },
-            })
-        } else {
-            json!({
-                "content": crate::domain::truncate(&file.title, render::CONTENT_MAX - 1),
-                "allowed_mentions": { "parse": [] },
-            })
-        };
-        self.send(target, &body, vec![attachment]).await?;
-        Ok(())
-    }
-
-    async fn ephemeral(
-        &self,
-        channel: &str,
-        user: &str,
-        message: &Message,
-    ) -> Result<(), ChatError> {
-        let click = lock(&self.clicks)
-            .get(&(channel.to_owned(), user.to_owned()))
-            .filter(|p| p.fresh())
-            .cloned();
-        let mut body = render::body(message);
-        if let Some(pending) = click {
-            body["flags"] = json!(64);
-            let sent = self
-                .call("interactions.followup", || {
-                    self.http
-                        .create_followup_message(&pending.token, &body, Vec::new())
-                })
-                .await;
-            if sent.is_ok() {
-                return Ok(());
-            }
-        }
-        // Outside an interaction Discord has no message for one person: the
-        // channel sees it, addressed to them.
-        let mut addressed = message.clone();
-        addressed.text = crate::chat::Text::new()
-            .user(user)
-            .markup(" ")
-            .append(message.text.clone());
-        let mut body = render::body(&addressed);
-        body["allowed_mentions"] = json!({ "users": [user] });
-        self.send(snowflake("ephemeral", channel)?, &body, Vec::new())
-            .await?;
-        Ok(())
-    }
-
-    async fn create_channel(&self, name: &str, members: &[String]) -> Result<String, ChatError> {
-        let guild = self.guild_id.ok_or_else(|| ChatError::Api {
-            platform: "Discord",
-            method: "channels.create".into(),
-            code: "discord.guild_id is not set".into(),
-        })?;
-        // Members see the channel: a role (`&id`) or a member overwrite
-        // allowing VIEW_CHANNEL | SEND_MESSAGES.
-        let overwrites: Vec<Value> = members
-            .iter()
-            .map(|m| match m.strip_prefix('&') {
-                Some(role) => json!({"id": role, "type": 0, "allow": "3072", "deny": "0"}),
-                None => json!({"id": m, "type": 1, "allow": "3072", "deny": "0"}),
-            })
-            .collect();
-        let req = json!({
-            "name": crate::domain::truncate(name, 99),
-            "type": 0,
-            "permission_overwrites": overwrites,
-        });
-        let created = self
-            .call("channels.create", || {
-                self.http.create_channel(guild, &req, None)
-            })
-            .await?;
-        Ok(created.id.get().to_string())
-    }
-
-    /// The members of a role (`&<id>`) among the people who have used the
-    /// bot: the ingress records each member's roles with every interaction,
-    /// which is all a permission check needs (the clicker is always known).
-    async fn group_members(&self, group: &str) -> Result<Vec<String>, ChatError> {
-        let role = group.trim_start_matches('&');
-        Ok(lock(&self.roles)
-            .iter()
-            .filter(|(_, roles)| roles.iter().any(|r| r == role))
-            .map(|(user, _)| user.clone())
-            .collect())
-    }
-}
-
-/// Registers `/scale` from the catalog: for one guild (instant; for
-/// testing) or globally (production). Returns the number of commands
-/// Discord now holds for that scope.
-pub async fn register(
-    settings: &DiscordSettings,
-    token: &Secret,
-    catalog: &crate::catalog::Catalog,
-    guild: Option<&str>,
-) -> Result<usize, ChatError> {
-    if settings
-        .application_id
-        .parse::<u64>()
-        .map_or(true, |v| v == 0)
-    {
-        return Err(ChatError::Api {
-            platform: "Discord",
-            method: "commands.register".into(),
-            code: "discord.application_id is not set".into(),
-        });
-    }
-    let http = http(settings, token).map_err(|e| ChatError::Transport {
-        platform: "Discord",
-        method: "commands.register".into(),
-        message: e.to_string(),
-    })?;
-    let defs = commands::definitions(catalog);
-    let result = match guild {
-        Some(g) => {
-            let guild = snowflake("commands.register", g)?;
-            http.create_guild_commands(GuildId::new(guild), &defs).await
-        }
-        None => http.create_global_commands(&defs).await,
-    };
-    match result {
-        Ok(list) => Ok(list.len()),
-        Err(e) => Err(ChatError::Api {
-            platform: "Discord",
-            method: "commands.register".into(),
-            code: match &e {
-                serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)) => {
-                    format!("HTTP {}: {}", r.status_code.as_u16(), r.error.message)
-                }
-                other => short_error(other),
-            },
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::Chat;
 
     fn chat() -> DiscordChat {
         let settings = DiscordSettings {

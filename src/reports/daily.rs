@@ -8,12 +8,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
-use super::{
-    Findings, Report, ReportKind, Scope, assemble, avg_max_lines, color, failed_field, footer,
-    render_all,
-};
+use super::{Draft, Report, ReportKind, Scope, Window, avg_max_lines, color, footer, series_of};
 use crate::chart::plan::{QuerySet, by_id};
-use crate::chart::{Axis, ChartData, SeriesData, Threshold};
+use crate::chart::{Axis, SeriesData, Threshold};
 use crate::cloud::{Cloud, Series};
 use crate::format::number;
 
@@ -96,174 +93,31 @@ fn compose(
     results: Result<HashMap<String, Series>, crate::cloud::CloudError>,
 ) -> Report {
     let kind = ReportKind::Daily;
-    let mut findings = Findings::default();
-    let mut fields: Vec<(String, String)> = Vec::new();
-    let mut charts = Vec::new();
-    let chart =
-        |title: &str, y: &str, series: Vec<SeriesData>, thresholds: Vec<Threshold>| ChartData {
-            title: title.into(),
-            y_label: y.into(),
-            y2_label: String::new(),
-            start,
-            end: now,
-            tz: scope.tz,
-            series,
-            thresholds,
-            width: 1000,
-            height: 500,
-        };
+    let mut d = Draft::default();
+    let window = Window {
+        start,
+        end: now,
+        tz: scope.tz,
+    };
     match results {
-        Err(e) => {
-            // Every figure of this report comes from the one call.
-            findings.failed("CloudWatch metrics", &e);
-            fields.push(failed_field("Metrics (Lambda, RDS, ElastiCache)", &e));
-        }
+        // Every figure of this report comes from the one call.
+        Err(e) => d.failed(
+            "CloudWatch metrics",
+            "Metrics (Lambda, RDS, ElastiCache)",
+            &e,
+        ),
         Ok(r) => {
-            let get = |id: &str| r.get(id).cloned().unwrap_or_default();
-            // Lambda: duration and throttles.
-            let mut lines = Vec::new();
-            let mut throttled = Vec::new();
-            for (i, (f, avg, max, thr)) in ids.functions.iter().enumerate() {
-                let (avg, max) = (get(avg), get(max));
-                let throttles: f64 = get(thr).points.iter().map(|p| p.1).sum();
-                let mean = mean(&avg);
-                let peak = max.max();
-                let duration = match (mean, peak) {
-                    (Some(m), Some(p)) => format!("avg {} ms, max {} ms", number(m), number(p)),
-                    _ => "no invocations in 24 h".into(),
-                };
-                let throttle_text = if throttles > 0.0 {
-                    throttled.push(format!("{f} throttled {} times", number(throttles)));
-                    format!("⚠️ {} throttles", number(throttles))
-                } else {
-                    "0 throttles".into()
-                };
-                fields.push((format!("λ {f}"), format!("{duration} · {throttle_text}")));
-                lines.extend(avg_max_lines(f, i, avg, max));
-            }
-            if throttled.is_empty() {
-                let n = ids.functions.len();
-                findings.fine(format!(
-                    "no throttles on {n} function{}",
-                    if n == 1 { "" } else { "s" }
-                ));
-            } else {
-                for t in throttled {
-                    findings.concern(t);
-                }
-            }
-            charts.push((
-                chart(
-                    "Lambda duration per hour, last 24 h",
-                    "ms",
-                    lines,
-                    Vec::new(),
-                ),
-                "health-lambda-duration",
-            ));
-
-            // RDS CPU.
-            let (avg, max) = (get(&ids.rds.0), get(&ids.rds.1));
-            let db = &scope.database;
-            match max.max() {
-                Some(p) => {
-                    fields.push((
-                        format!("🗄️ RDS {db} CPU"),
-                        format!(
-                            "avg {} %, peak {} %",
-                            number(mean(&avg).unwrap_or(0.0)),
-                            number(p)
-                        ),
-                    ));
-                    if p >= RDS_CPU_CONCERN {
-                        findings.concern(format!("RDS {db} CPU peaked at {} %", number(p)));
-                    } else {
-                        findings.fine(format!("RDS CPU peak {} %", number(p)));
-                    }
-                }
-                None => fields.push((format!("🗄️ RDS {db} CPU"), "no datapoints in 24 h".into())),
-            }
-            let threshold = Threshold {
-                label: format!("{RDS_CPU_CONCERN} %"),
-                value: RDS_CPU_CONCERN,
-                color: (214, 39, 40),
-            };
-            charts.push((
-                chart(
-                    &format!("RDS {db} CPU per hour, last 24 h"),
-                    "CPU %",
-                    vec![
-                        SeriesData {
-                            label: "average".into(),
-                            color: color(0),
-                            axis: Axis::Left,
-                            points: avg.points,
-                        },
-                        SeriesData {
-                            label: "maximum".into(),
-                            color: color(3),
-                            axis: Axis::Left,
-                            points: max.points,
-                        },
-                    ],
-                    vec![threshold],
-                ),
-                "health-rds-cpu",
-            ));
-
-            // ElastiCache engine CPU, per node.
-            let mut lines = Vec::new();
-            for (i, (c, avg, max)) in ids.cache.iter().enumerate() {
-                let (avg, max) = (get(avg), get(max));
-                match max.max() {
-                    Some(p) => {
-                        fields.push((
-                            format!("🔄 ElastiCache {c} engine CPU"),
-                            format!(
-                                "avg {} %, peak {} %",
-                                number(mean(&avg).unwrap_or(0.0)),
-                                number(p)
-                            ),
-                        ));
-                        if p >= CACHE_CPU_CONCERN {
-                            findings.concern(format!(
-                                "cache node {c} engine CPU peaked at {} %",
-                                number(p)
-                            ));
-                        } else {
-                            findings.fine(format!("cache engine CPU peak {} % on {c}", number(p)));
-                        }
-                    }
-                    None => fields.push((
-                        format!("🔄 ElastiCache {c} engine CPU"),
-                        "no datapoints in 24 h".into(),
-                    )),
-                }
-                lines.extend(avg_max_lines(c, i, avg, max));
-            }
-            charts.push((
-                chart(
-                    "ElastiCache engine CPU per hour, last 24 h",
-                    "CPU %",
-                    lines,
-                    vec![Threshold {
-                        label: format!("{CACHE_CPU_CONCERN} %"),
-                        value: CACHE_CPU_CONCERN,
-                        color: (214, 39, 40),
-                    }],
-                ),
-                "health-cache-cpu",
-            ));
+            lambda(&mut d, &r, &ids.functions, &window);
+            rds(&mut d, &r, &ids.rds, &scope.database, &window);
+            cache(&mut d, &r, &ids.cache, &window);
         }
     }
-    let images = render_all(charts, now, &mut findings);
-    assemble(
+    let images = d.render(now);
+    d.finish(
         kind,
         now.with_timezone(&scope.tz)
             .format("%a %d.%m.%Y")
             .to_string(),
-        findings,
-        fields,
         images,
         footer(
             kind,
@@ -272,6 +126,158 @@ fn compose(
             "CloudWatch GetMetricData, 1-hour periods, last 24 h",
         ),
     )
+}
+
+/// Lambda: duration and throttles per function, and a chart of the durations.
+fn lambda(
+    d: &mut Draft,
+    r: &HashMap<String, Series>,
+    functions: &[(String, String, String, String)],
+    window: &Window,
+) {
+    let mut lines = Vec::new();
+    let mut throttled = Vec::new();
+    for (i, (f, avg, max, thr)) in functions.iter().enumerate() {
+        let (avg, max) = (series_of(r, avg), series_of(r, max));
+        let throttles: f64 = series_of(r, thr).points.iter().map(|p| p.1).sum();
+        let mean = mean(&avg);
+        let peak = max.max();
+        let duration = match (mean, peak) {
+            (Some(m), Some(p)) => format!("avg {} ms, max {} ms", number(m), number(p)),
+            _ => "no invocations in 24 h".into(),
+        };
+        let throttle_text = if throttles > 0.0 {
+            throttled.push(format!("{f} throttled {} times", number(throttles)));
+            format!("⚠️ {} throttles", number(throttles))
+        } else {
+            "0 throttles".into()
+        };
+        d.field(format!("λ {f}"), format!("{duration} · {throttle_text}"));
+        lines.extend(avg_max_lines(f, i, avg, max));
+    }
+    if throttled.is_empty() {
+        let n = functions.len();
+        d.findings.fine(format!(
+            "no throttles on {n} function{}",
+            if n == 1 { "" } else { "s" }
+        ));
+    } else {
+        for t in throttled {
+            d.findings.concern(t);
+        }
+    }
+    d.chart(
+        window.chart(
+            "Lambda duration per hour, last 24 h",
+            "ms",
+            lines,
+            Vec::new(),
+        ),
+        "health-lambda-duration",
+    );
+}
+
+/// The database's CPU: average and peak, and their chart.
+fn rds(
+    d: &mut Draft,
+    r: &HashMap<String, Series>,
+    (avg, max): &(String, String),
+    db: &str,
+    window: &Window,
+) {
+    let (avg, max) = (series_of(r, avg), series_of(r, max));
+    match max.max() {
+        Some(p) => {
+            d.field(
+                format!("🗄️ RDS {db} CPU"),
+                format!(
+                    "avg {} %, peak {} %",
+                    number(mean(&avg).unwrap_or(0.0)),
+                    number(p)
+                ),
+            );
+            if p >= RDS_CPU_CONCERN {
+                d.findings
+                    .concern(format!("RDS {db} CPU peaked at {} %", number(p)));
+            } else {
+                d.findings.fine(format!("RDS CPU peak {} %", number(p)));
+            }
+        }
+        None => d.field(format!("🗄️ RDS {db} CPU"), "no datapoints in 24 h"),
+    }
+    let threshold = Threshold {
+        label: format!("{RDS_CPU_CONCERN} %"),
+        value: RDS_CPU_CONCERN,
+        color: (214, 39, 40),
+    };
+    let line = |label: &str, c, points| SeriesData {
+        label: label.into(),
+        color: c,
+        axis: Axis::Left,
+        points,
+    };
+    d.chart(
+        window.chart(
+            format!("RDS {db} CPU per hour, last 24 h"),
+            "CPU %",
+            vec![
+                line("average", color(0), avg.points),
+                line("maximum", color(3), max.points),
+            ],
+            vec![threshold],
+        ),
+        "health-rds-cpu",
+    );
+}
+
+/// ElastiCache engine CPU per node, and one chart of all nodes.
+fn cache(
+    d: &mut Draft,
+    r: &HashMap<String, Series>,
+    nodes: &[(String, String, String)],
+    window: &Window,
+) {
+    let mut lines = Vec::new();
+    for (i, (c, avg, max)) in nodes.iter().enumerate() {
+        let (avg, max) = (series_of(r, avg), series_of(r, max));
+        let label = format!("🔄 ElastiCache {c} engine CPU");
+        match max.max() {
+            Some(p) => {
+                d.field(
+                    label,
+                    format!(
+                        "avg {} %, peak {} %",
+                        number(mean(&avg).unwrap_or(0.0)),
+                        number(p)
+                    ),
+                );
+                if p >= CACHE_CPU_CONCERN {
+                    d.findings.concern(format!(
+                        "cache node {c} engine CPU peaked at {} %",
+                        number(p)
+                    ));
+                } else {
+                    d.findings
+                        .fine(format!("cache engine CPU peak {} % on {c}", number(p)));
+                }
+            }
+            None => d.field(label, "no datapoints in 24 h"),
+        }
+        lines.extend(avg_max_lines(c, i, avg, max));
+    }
+    d.chart(
+        window.chart(
+            "ElastiCache engine CPU per hour, last 24 h",
+            "CPU %",
+            lines,
+            vec![Threshold {
+                label: format!("{CACHE_CPU_CONCERN} %"),
+                value: CACHE_CPU_CONCERN,
+                color: (214, 39, 40),
+            }],
+        ),
+        "health-cache-cpu",
+    );
 }
 
 fn mean(s: &Series) -> Option<f64> {

@@ -17,12 +17,14 @@ mod weekly;
 
 pub use service::{ReportError, ReportParts, ReportService};
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::chart::{ChartData, ChartError};
+use crate::chart::{ChartData, ChartError, SeriesData, Threshold};
 use crate::chat::{Chat, ChatError, Image, Message, MessageRef, Tone};
-use crate::cloud::Cloud;
+use crate::cloud::{Cloud, Series};
 use crate::config::Settings;
 
 use crate::chart::plan::series_color as color;
@@ -189,6 +191,85 @@ impl Findings {
             )
         }
     }
+}
+
+/// A report being put together: what it found, its fields in order and the
+/// charts for its thread. Each part of a report adds to it on its own.
+#[derive(Debug, Default)]
+struct Draft {
+    findings: Findings,
+    fields: Vec<(String, String)>,
+    charts: Vec<(ChartData, &'static str)>,
+}
+
+impl Draft {
+    fn field(&mut self, label: impl Into<String>, value: impl Into<String>) {
+        self.fields.push((label.into(), value.into()));
+    }
+
+    /// A part that could not be read: `part` in the verdict line, and a
+    /// field `label` with the error in place of the part's figures.
+    fn failed(&mut self, part: &str, label: &str, e: &impl std::fmt::Display) {
+        self.findings.failed(part, e);
+        self.fields.push(failed_field(label, e));
+    }
+
+    fn chart(&mut self, data: ChartData, name: &'static str) {
+        self.charts.push((data, name));
+    }
+
+    /// Draws the charts collected so far; one that cannot be drawn becomes
+    /// a finding.
+    fn render(&mut self, now: DateTime<Utc>) -> Vec<Image> {
+        render_all(std::mem::take(&mut self.charts), now, &mut self.findings)
+    }
+
+    fn finish(
+        self,
+        kind: ReportKind,
+        subtitle: String,
+        images: Vec<Image>,
+        footer: String,
+    ) -> Report {
+        assemble(kind, subtitle, self.findings, self.fields, images, footer)
+    }
+}
+
+/// The time a report's charts span and the zone their axis is drawn in.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    tz: Tz,
+}
+
+impl Window {
+    /// A report chart (1000 × 500, one axis) over the window.
+    fn chart(
+        &self,
+        title: impl Into<String>,
+        y_label: &str,
+        series: Vec<SeriesData>,
+        thresholds: Vec<Threshold>,
+    ) -> ChartData {
+        ChartData {
+            title: title.into(),
+            y_label: y_label.into(),
+            y2_label: String::new(),
+            start: self.start,
+            end: self.end,
+            tz: self.tz,
+            series,
+            thresholds,
+            width: 1000,
+            height: 500,
+        }
+    }
+}
+
+/// The series a query id answered, empty when it answered nothing.
+fn series_of(results: &HashMap<String, Series>, id: &str) -> Series {
+    results.get(id).cloned().unwrap_or_default()
 }
 
 /// A field for a part that failed: its error in place of its figures.

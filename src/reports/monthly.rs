@@ -15,11 +15,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
-use super::{
-    Findings, Report, ReportKind, Scope, assemble, color, failed_field, footer, render_all, trend,
-};
+use super::{Draft, Findings, Report, ReportKind, Scope, Window, color, footer, series_of, trend};
 use crate::chart::plan::{QuerySet, by_id};
-use crate::chart::{Axis, ChartData, SeriesData};
+use crate::chart::{Axis, SeriesData};
 use crate::cloud::{Cloud, CloudError, ScalableTarget, ScalingActivity, Series};
 use crate::format::{number, percent};
 
@@ -139,238 +137,42 @@ fn compose(
     activities: Result<Vec<ScalingActivity>, CloudError>,
 ) -> Report {
     let kind = ReportKind::Monthly;
-    let mut findings = Findings::default();
-    let mut fields: Vec<(String, String)> = Vec::new();
-    let mut charts = Vec::new();
+    let mut d = Draft::default();
     // The forecast as a planning figure, whatever else is recommended.
     let mut plan = None;
     let targets = match targets {
         Ok(t) => Some(t),
         Err(e) => {
-            findings.failed("scalable targets", &e);
-            fields.push(failed_field("Scalable targets", &e));
+            d.failed("scalable targets", "Scalable targets", &e);
             None
         }
     };
-
     match &metrics {
-        Err(e) => {
-            findings.failed("CloudWatch metrics", e);
-            fields.push(failed_field("Traffic (CloudWatch metrics)", e));
-        }
+        Err(e) => d.failed("CloudWatch metrics", "Traffic (CloudWatch metrics)", e),
         Ok(r) => {
-            let get = |id: &str| r.get(id).cloned().unwrap_or_default();
-            let day = |t: DateTime<Utc>| t.duration_trunc(Duration::days(1)).unwrap_or(t);
-            let mut totals: BTreeMap<DateTime<Utc>, f64> = BTreeMap::new();
-            let mut lines = Vec::new();
-            for (i, f) in ids.iter().enumerate() {
-                let inv = get(&f.invocations);
-                for (t, v) in &inv.points {
-                    *totals.entry(day(*t)).or_default() += v;
-                }
-                lines.push(SeriesData {
-                    label: f.name.clone(),
-                    color: color(i),
-                    axis: Axis::Left,
-                    points: inv.points,
-                });
-            }
-            let daily: Vec<(DateTime<Utc>, f64)> = totals.into_iter().collect();
-            let g = growth(&daily);
-            match g {
-                Some(g) => {
-                    let sum: f64 = daily.iter().map(|p| p.1).sum();
-                    fields.push((
-                        "📈 Invocations, last 30 days".into(),
-                        format!(
-                            "{} in all, {} on the busiest day; trend {:+.1} % per 30 days",
-                            number(sum),
-                            number(g.peak),
-                            g.per_month * 100.0
-                        ),
-                    ));
-                    plan = Some(format!(
-                        "plan for a busiest day of about {} invocations next month: this month's peak {} on the trend of {:+.1} % per 30 days",
-                        number(g.forecast_peak),
-                        number(g.peak),
-                        g.per_month * 100.0
-                    ));
-                    fields.push((
-                        "🔮 Forecast".into(),
-                        format!(
-                            "next month's busiest day ≈ {} invocations (this month's {} × (1 {:+.1} %))",
-                            number(g.forecast_peak),
-                            number(g.peak),
-                            g.per_month * 100.0
-                        ),
-                    ));
-                }
-                None => fields.push((
-                    "📈 Invocations, last 30 days".into(),
-                    "too few days with invocations for a trend".into(),
-                )),
-            }
-            // The trend drawn over the total, so the growth rate is visible.
-            if let (Some(first), Some(g)) = (daily.first(), g) {
-                let pts: Vec<(f64, f64)> = daily
-                    .iter()
-                    .map(|(t, v)| ((*t - first.0).num_hours() as f64 / 24.0, *v))
-                    .collect();
-                if let Some((a, b)) = trend(&pts) {
-                    lines.push(SeriesData {
-                        label: "all functions".into(),
-                        color: (60, 60, 60),
-                        axis: Axis::Left,
-                        points: daily.clone(),
-                    });
-                    lines.push(SeriesData {
-                        label: format!("trend ({:+.1} % / 30 days)", g.per_month * 100.0),
-                        color: (150, 150, 150),
-                        axis: Axis::Left,
-                        points: daily
-                            .iter()
-                            .zip(&pts)
-                            .map(|((t, _), (x, _))| (*t, a + b * x))
-                            .collect(),
-                    });
-                }
-            }
-            charts.push((
-                ChartData {
-                    title: "Lambda invocations per day, last 30 days".into(),
-                    y_label: "invocations per day".into(),
-                    y2_label: String::new(),
-                    start,
-                    end: now,
-                    tz: scope.tz,
-                    series: lines,
-                    thresholds: Vec::new(),
-                    width: 1000,
-                    height: 500,
-                },
-                "capacity-invocations",
-            ));
-
-            // Per function: peak concurrency against max capacity,
-            // provisioned utilization, throttles.
+            let window = Window {
+                start,
+                end: now,
+                tz: scope.tz,
+            };
+            let g = invocations(&mut d, r, ids, &window);
+            plan = g.map(plan_for);
             let growth_rate = g.map(|g| g.per_month).unwrap_or(0.0);
             for f in ids {
-                let peak = get(&f.concurrency).max();
-                let throttles: f64 = get(&f.throttles).points.iter().map(|p| p.1).sum();
-                let util = get(&f.utilization);
-                let util_avg = (!util.points.is_empty()).then(|| {
-                    util.points.iter().map(|p| p.1).sum::<f64>() / util.points.len() as f64
-                });
-                // "Persistently": even the busiest day's average was low.
-                let util_high = util.max();
                 let target = targets.as_deref().and_then(|t| target_of(t, &f.name));
-                let mut facts = Vec::new();
-                if let Some(p) = peak {
-                    facts.push(format!("peak concurrency {}", number(p)));
-                }
-                if let Some(t) = target {
-                    facts.push(format!("max capacity {}", t.max));
-                }
-                if let Some(u) = util_avg {
-                    facts.push(format!("provisioned utilization avg {}", percent(u)));
-                }
-                facts.push(format!("{} throttles", number(throttles)));
-                fields.push((format!("λ {}", f.name), facts.join(" · ")));
-
-                if let (Some(p), Some(t)) = (peak, target)
-                    && t.max > 0
-                {
-                    let max = f64::from(t.max);
-                    let forecast = p * (1.0 + growth_rate);
-                    if p >= NEAR_MAX * max {
-                        findings.concern(format!(
-                            "raise max capacity of `{}`: peak concurrency {} is {} of its max {}",
-                            t.resource_id,
-                            number(p),
-                            percent(p / max),
-                            t.max
-                        ));
-                    } else if forecast > max {
-                        findings.concern(format!(
-                            "raise max capacity of `{}` before next month: at {:+.1} % growth its peak concurrency {} becomes about {}, above its max {}",
-                            t.resource_id,
-                            growth_rate * 100.0,
-                            number(p),
-                            number(forecast),
-                            t.max
-                        ));
-                    }
-                }
-                if let (Some(u), Some(high)) = (util_avg, util_high)
-                    && high < LOW_UTILIZATION
-                {
-                    let what = target
-                        .map(|t| {
-                            format!("lower min capacity of `{}` (now {})", t.resource_id, t.min)
-                        })
-                        .unwrap_or_else(|| format!("lower provisioned concurrency of {}", f.name));
-                    findings.concern(format!(
-                        "{what}: provisioned concurrency utilization averaged {} over 30 days and stayed below {} every day (highest day {})",
-                        percent(u),
-                        percent(LOW_UTILIZATION),
-                        percent(high)
-                    ));
-                }
-                if throttles > 0.0 {
-                    findings.concern(format!(
-                        "{} throttled {} times in 30 days: raise its reserved concurrency or max capacity",
-                        f.name,
-                        number(throttles)
-                    ));
-                }
+                function(&mut d, r, f, target, growth_rate);
             }
         }
     }
-
     match activities {
-        Err(e) => {
-            findings.failed("scaling activities", &e);
-            fields.push(failed_field("Scaling efficiency", &e));
-        }
-        Ok(list) => {
-            let n = list.len();
-            let ok = list.iter().filter(|a| a.status == "Successful").count();
-            fields.push((
-                "⚡ Scaling efficiency".into(),
-                if n == 0 {
-                    "no scaling activities recorded".into()
-                } else {
-                    format!(
-                        "{ok} of the last {n} scaling activities successful ({})",
-                        percent(ok as f64 / n as f64)
-                    )
-                },
-            ));
-            if n > 0 && (ok as f64) < SUCCESS_CONCERN * n as f64 {
-                findings.concern(format!(
-                    "only {ok} of the last {n} scaling activities succeeded: `/scale activities` shows the failures"
-                ));
-            }
-        }
+        Err(e) => d.failed("scaling activities", "Scaling efficiency", &e),
+        Ok(list) => scaling_efficiency(&mut d, &list),
     }
-
-    let images = render_all(charts, now, &mut findings);
-    let mut lines: Vec<String> = if findings.concerns.is_empty() {
-        vec!["No capacity changes needed: no function near its max capacity, no idle provisioned concurrency, no throttling, scaling succeeds.".to_owned()]
-    } else {
-        findings.concerns.iter().map(|c| format!("• {c}")).collect()
-    };
-    lines.extend(plan.map(|p| format!("• {p}")));
-    let recommendations = lines.join("\n");
-    fields.push(("💡 Recommendations".into(), recommendations));
-    if findings.concerns.is_empty() && findings.failed.is_empty() {
-        findings.fine("capacity fits the last 30 days");
-    }
-    assemble(
+    let images = d.render(now);
+    recommendations(&mut d, plan);
+    d.finish(
         kind,
         now.with_timezone(&scope.tz).format("%B %Y").to_string(),
-        findings,
-        fields,
         images,
         footer(
             kind,
@@ -379,6 +181,239 @@ fn compose(
             "CloudWatch GetMetricData (1-day periods, 30 days), Application Auto Scaling",
         ),
     )
+}
+
+/// Invocations per day: the fields with the total and the forecast, and a
+/// chart of every function's days with the total and its trend line. The
+/// growth, when there are days enough for a trend.
+fn invocations(
+    d: &mut Draft,
+    r: &HashMap<String, Series>,
+    ids: &[FunctionIds],
+    window: &Window,
+) -> Option<Growth> {
+    let day = |t: DateTime<Utc>| t.duration_trunc(Duration::days(1)).unwrap_or(t);
+    let mut totals: BTreeMap<DateTime<Utc>, f64> = BTreeMap::new();
+    let mut lines = Vec::new();
+    for (i, f) in ids.iter().enumerate() {
+        let inv = series_of(r, &f.invocations);
+        for (t, v) in &inv.points {
+            *totals.entry(day(*t)).or_default() += v;
+        }
+        lines.push(SeriesData {
+            label: f.name.clone(),
+            color: color(i),
+            axis: Axis::Left,
+            points: inv.points,
+        });
+    }
+    let daily: Vec<(DateTime<Utc>, f64)> = totals.into_iter().collect();
+    let g = growth(&daily);
+    match g {
+        Some(g) => growth_fields(d, &daily, g),
+        None => d.field(
+            "📈 Invocations, last 30 days",
+            "too few days with invocations for a trend",
+        ),
+    }
+    if let Some(g) = g {
+        lines.extend(trend_lines(&daily, g));
+    }
+    d.chart(
+        window.chart(
+            "Lambda invocations per day, last 30 days",
+            "invocations per day",
+            lines,
+            Vec::new(),
+        ),
+        "capacity-invocations",
+    );
+    g
+}
+
+fn growth_fields(d: &mut Draft, daily: &[(DateTime<Utc>, f64)], g: Growth) {
+    let sum: f64 = daily.iter().map(|p| p.1).sum();
+    d.field(
+        "📈 Invocations, last 30 days",
+        format!(
+            "{} in all, {} on the busiest day; trend {:+.1} % per 30 days",
+            number(sum),
+            number(g.peak),
+            g.per_month * 100.0
+        ),
+    );
+    d.field(
+        "🔮 Forecast",
+        format!(
+            "next month's busiest day ≈ {} invocations (this month's {} × (1 {:+.1} %))",
+            number(g.forecast_peak),
+            number(g.peak),
+            g.per_month * 100.0
+        ),
+    );
+}
+
+/// The planning figure for next month, from the trend.
+fn plan_for(g: Growth) -> String {
+    format!(
+        "plan for a busiest day of about {} invocations next month: this month's peak {} on the trend of {:+.1} % per 30 days",
+        number(g.forecast_peak),
+        number(g.peak),
+        g.per_month * 100.0
+    )
+}
+
+/// The total drawn with its trend over it, so the growth rate is visible.
+fn trend_lines(daily: &[(DateTime<Utc>, f64)], g: Growth) -> Vec<SeriesData> {
+    let Some(first) = daily.first() else {
+        return Vec::new();
+    };
+    let pts: Vec<(f64, f64)> = daily
+        .iter()
+        .map(|(t, v)| ((*t - first.0).num_hours() as f64 / 24.0, *v))
+        .collect();
+    let Some((a, b)) = trend(&pts) else {
+        return Vec::new();
+    };
+    vec![
+        SeriesData {
+            label: "all functions".into(),
+            color: (60, 60, 60),
+            axis: Axis::Left,
+            points: daily.to_vec(),
+        },
+        SeriesData {
+            label: format!("trend ({:+.1} % / 30 days)", g.per_month * 100.0),
+            color: (150, 150, 150),
+            axis: Axis::Left,
+            points: daily
+                .iter()
+                .zip(&pts)
+                .map(|((t, _), (x, _))| (*t, a + b * x))
+                .collect(),
+        },
+    ]
+}
+
+/// One function: peak concurrency against its target's max capacity,
+/// provisioned utilization and throttles, as a field and as concerns.
+fn function(
+    d: &mut Draft,
+    r: &HashMap<String, Series>,
+    f: &FunctionIds,
+    target: Option<&ScalableTarget>,
+    growth_rate: f64,
+) {
+    let peak = series_of(r, &f.concurrency).max();
+    let throttles: f64 = series_of(r, &f.throttles).points.iter().map(|p| p.1).sum();
+    let util = series_of(r, &f.utilization);
+    let util_avg = (!util.points.is_empty())
+        .then(|| util.points.iter().map(|p| p.1).sum::<f64>() / util.points.len() as f64);
+    // "Persistently": even the busiest day's average was low.
+    let util_high = util.max();
+    let mut facts = Vec::new();
+    if let Some(p) = peak {
+        facts.push(format!("peak concurrency {}", number(p)));
+    }
+    if let Some(t) = target {
+        facts.push(format!("max capacity {}", t.max));
+    }
+    if let Some(u) = util_avg {
+        facts.push(format!("provisioned utilization avg {}", percent(u)));
+    }
+    facts.push(format!("{} throttles", number(throttles)));
+    d.field(format!("λ {}", f.name), facts.join(" · "));
+
+    if let (Some(p), Some(t)) = (peak, target)
+        && t.max > 0
+    {
+        max_capacity_concern(&mut d.findings, p, t, growth_rate);
+    }
+    if let (Some(u), Some(high)) = (util_avg, util_high)
+        && high < LOW_UTILIZATION
+    {
+        let what = target
+            .map(|t| format!("lower min capacity of `{}` (now {})", t.resource_id, t.min))
+            .unwrap_or_else(|| format!("lower provisioned concurrency of {}", f.name));
+        d.findings.concern(format!(
+            "{what}: provisioned concurrency utilization averaged {} over 30 days and stayed below {} every day (highest day {})",
+            percent(u),
+            percent(LOW_UTILIZATION),
+            percent(high)
+        ));
+    }
+    if throttles > 0.0 {
+        d.findings.concern(format!(
+            "{} throttled {} times in 30 days: raise its reserved concurrency or max capacity",
+            f.name,
+            number(throttles)
+        ));
+    }
+}
+
+/// Peak concurrency near the target's max capacity now, or above it next
+/// month at the current growth.
+fn max_capacity_concern(findings: &mut Findings, peak: f64, t: &ScalableTarget, growth_rate: f64) {
+    let max = f64::from(t.max);
+    let forecast = peak * (1.0 + growth_rate);
+    if peak >= NEAR_MAX * max {
+        findings.concern(format!(
+            "raise max capacity of `{}`: peak concurrency {} is {} of its max {}",
+            t.resource_id,
+            number(peak),
+            percent(peak / max),
+            t.max
+        ));
+    } else if forecast > max {
+        findings.concern(format!(
+            "raise max capacity of `{}` before next month: at {:+.1} % growth its peak concurrency {} becomes about {}, above its max {}",
+            t.resource_id,
+            growth_rate * 100.0,
+            number(peak),
+            number(forecast),
+            t.max
+        ));
+    }
+}
+
+/// The share of recent scaling activities that succeeded.
+fn scaling_efficiency(d: &mut Draft, list: &[ScalingActivity]) {
+    let n = list.len();
+    let ok = list.iter().filter(|a| a.status == "Successful").count();
+    d.field(
+        "⚡ Scaling efficiency",
+        if n == 0 {
+            "no scaling activities recorded".into()
+        } else {
+            format!(
+                "{ok} of the last {n} scaling activities successful ({})",
+                percent(ok as f64 / n as f64)
+            )
+        },
+    );
+    if n > 0 && (ok as f64) < SUCCESS_CONCERN * n as f64 {
+        d.findings.concern(format!(
+            "only {ok} of the last {n} scaling activities succeeded: `/scale activities` shows the failures"
+        ));
+    }
+}
+
+/// The last field: each concern as a recommendation, and the plan.
+fn recommendations(d: &mut Draft, plan: Option<String>) {
+    let mut lines: Vec<String> = if d.findings.concerns.is_empty() {
+        vec!["No capacity changes needed: no function near its max capacity, no idle provisioned concurrency, no throttling, scaling succeeds.".to_owned()]
+    } else {
+        d.findings
+            .concerns
+            .iter()
+            .map(|c| format!("• {c}"))
+            .collect()
+    };
+    lines.extend(plan.map(|p| format!("• {p}")));
+    d.field("💡 Recommendations", lines.join("\n"));
+    if d.findings.concerns.is_empty() && d.findings.failed.is_empty() {
+        d.findings.fine("capacity fits the last 30 days");
+    }
 }
 
 #[cfg(test)]

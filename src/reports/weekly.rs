@@ -7,9 +7,10 @@
 //! computed instead of left to the reader of a table.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
 
-use super::{Findings, Report, ReportKind, Scope, assemble, failed_field, footer, render_all};
-use crate::chart::{Axis, ChartData, SeriesData};
+use super::{Draft, Report, ReportKind, Scope, Window, footer};
+use crate::chart::{Axis, SeriesData};
 use crate::cloud::{Cloud, CloudError, DailyCost, ScalableTarget, ScalingActivity};
 use crate::domain::truncate;
 use crate::format::{Change, change, usd, when};
@@ -41,168 +42,26 @@ fn compose(
     costs: Result<Vec<DailyCost>, CloudError>,
 ) -> Report {
     let kind = ReportKind::Weekly;
-    let mut findings = Findings::default();
-    let mut fields: Vec<(String, String)> = Vec::new();
-    let mut charts = Vec::new();
-
+    let mut d = Draft::default();
     match targets {
-        Err(e) => {
-            findings.failed("scalable targets", &e);
-            fields.push(failed_field("Scalable targets", &e));
-        }
-        Ok(targets) if targets.is_empty() => {
-            fields.push((
-                "🎯 Scalable targets".into(),
-                "none registered in the lambda namespace".into(),
-            ));
-        }
-        Ok(targets) => {
-            let lines: Vec<String> = targets
-                .iter()
-                .map(|t| format!("`{}` min {} · max {}", t.resource_id, t.min, t.max))
-                .collect();
-            for t in targets.iter().filter(|t| t.min == t.max) {
-                findings.concern(format!(
-                    "`{}` has min = max = {}, so it cannot scale",
-                    t.resource_id, t.min
-                ));
-            }
-            fields.push((
-                format!("🎯 Scalable targets ({})", targets.len()),
-                lines.join("\n"),
-            ));
-        }
+        Err(e) => d.failed("scalable targets", "Scalable targets", &e),
+        Ok(targets) => scalable_targets(&mut d, &targets),
     }
-
     match activities {
-        Err(e) => {
-            findings.failed("scaling activities", &e);
-            fields.push(failed_field("Scaling activities", &e));
-        }
-        Ok(list) if list.is_empty() => {
-            fields.push((
-                "📈 Recent scaling activities".into(),
-                "none recorded".into(),
-            ));
-        }
-        Ok(list) => {
-            let shown = &list[..list.len().min(ACTIVITIES as usize)];
-            let not_done = shown
-                .iter()
-                .filter(|a| NOT_DONE.contains(&a.status.as_str()))
-                .count();
-            if not_done > 0 {
-                findings.concern(format!(
-                    "{not_done} of the last {} scaling activities did not succeed",
-                    shown.len()
-                ));
-            } else {
-                findings.fine(format!(
-                    "the last {} scaling activities succeeded",
-                    shown.len()
-                ));
-            }
-            let lines: Vec<String> = shown
-                .iter()
-                .map(|a| {
-                    let mark = if NOT_DONE.contains(&a.status.as_str()) {
-                        "⚠️ "
-                    } else {
-                        ""
-                    };
-                    format!(
-                        "{mark}{} *{}* `{}`: {} _({})_",
-                        when(a.start, now, scope.tz),
-                        a.status,
-                        a.resource_id,
-                        truncate(&a.description, 120),
-                        truncate(&a.cause, 160)
-                    )
-                })
-                .collect();
-            fields.push((
-                format!("📈 Last {} scaling activities", shown.len()),
-                lines.join("\n"),
-            ));
-        }
+        Err(e) => d.failed("scaling activities", "Scaling activities", &e),
+        Ok(list) => scaling_activities(&mut d, &list, now, scope.tz),
     }
-
     match costs {
-        Err(e) => {
-            findings.failed("Lambda cost", &e);
-            fields.push(failed_field("Lambda cost", &e));
-        }
-        Ok(costs) => {
-            let days: Vec<NaiveDate> = (1..=14).rev().map(|k| end - Duration::days(k)).collect();
-            let on = |d: NaiveDate| -> f64 {
-                costs
-                    .iter()
-                    .filter(|c| c.day == d && c.service == LAMBDA_SERVICE)
-                    .map(|c| c.amount)
-                    .sum()
-            };
-            let (before, this): (Vec<NaiveDate>, Vec<NaiveDate>) =
-                (days[..7].to_vec(), days[7..].to_vec());
-            let this_week: f64 = this.iter().map(|d| on(*d)).sum();
-            let last_week: f64 = before.iter().map(|d| on(*d)).sum();
-            let moved = change(this_week, last_week);
-            fields.push((
-                "💰 Lambda cost, last 7 days".into(),
-                format!(
-                    "{} ({} vs. {} the week before)",
-                    usd(this_week),
-                    moved.describe(),
-                    usd(last_week)
-                ),
-            ));
-            match moved {
-                Change::Ratio(r) if r >= COST_RISE_CONCERN => findings.concern(format!(
-                    "Lambda cost rose {} week on week, to {}",
-                    moved.describe(),
-                    usd(this_week)
-                )),
-                Change::New => {
-                    findings.concern(format!("new Lambda spend of {} this week", usd(this_week)))
-                }
-                _ => findings.fine(format!(
-                    "Lambda cost {} ({})",
-                    usd(this_week),
-                    moved.describe()
-                )),
-            }
-            let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN).and_utc();
-            charts.push((
-                ChartData {
-                    title: "AWS Lambda cost per day, last 7 days (UTC)".into(),
-                    y_label: "USD per day".into(),
-                    y2_label: String::new(),
-                    start: midnight(this[0]),
-                    end: midnight(end),
-                    tz: chrono_tz::UTC,
-                    series: vec![SeriesData {
-                        label: LAMBDA_SERVICE.into(),
-                        color: super::color(0),
-                        axis: Axis::Left,
-                        points: this.iter().map(|d| (midnight(*d), on(*d))).collect(),
-                    }],
-                    thresholds: Vec::new(),
-                    width: 1000,
-                    height: 500,
-                },
-                "review-lambda-cost",
-            ));
-        }
+        Err(e) => d.failed("Lambda cost", "Lambda cost", &e),
+        Ok(costs) => lambda_cost(&mut d, &costs, end),
     }
-
-    let images = render_all(charts, now, &mut findings);
-    assemble(
+    let images = d.render(now);
+    d.finish(
         kind,
         format!(
             "week of {}",
             now.with_timezone(&scope.tz).format("%d.%m.%Y")
         ),
-        findings,
-        fields,
         images,
         footer(
             kind,
@@ -211,6 +70,138 @@ fn compose(
             "Application Auto Scaling, Cost Explorer BlendedCost (UTC days)",
         ),
     )
+}
+
+/// The targets' capacities; a target whose min is its max cannot scale.
+fn scalable_targets(d: &mut Draft, targets: &[ScalableTarget]) {
+    if targets.is_empty() {
+        d.field(
+            "🎯 Scalable targets",
+            "none registered in the lambda namespace",
+        );
+        return;
+    }
+    let lines: Vec<String> = targets
+        .iter()
+        .map(|t| format!("`{}` min {} · max {}", t.resource_id, t.min, t.max))
+        .collect();
+    for t in targets.iter().filter(|t| t.min == t.max) {
+        d.findings.concern(format!(
+            "`{}` has min = max = {}, so it cannot scale",
+            t.resource_id, t.min
+        ));
+    }
+    d.field(
+        format!("🎯 Scalable targets ({})", targets.len()),
+        lines.join("\n"),
+    );
+}
+
+/// The last activities, one line each; any that did not succeed needs a look.
+fn scaling_activities(d: &mut Draft, list: &[ScalingActivity], now: DateTime<Utc>, tz: Tz) {
+    if list.is_empty() {
+        d.field("📈 Recent scaling activities", "none recorded");
+        return;
+    }
+    let shown = &list[..list.len().min(ACTIVITIES as usize)];
+    let not_done = shown
+        .iter()
+        .filter(|a| NOT_DONE.contains(&a.status.as_str()))
+        .count();
+    if not_done > 0 {
+        d.findings.concern(format!(
+            "{not_done} of the last {} scaling activities did not succeed",
+            shown.len()
+        ));
+    } else {
+        d.findings.fine(format!(
+            "the last {} scaling activities succeeded",
+            shown.len()
+        ));
+    }
+    let lines: Vec<String> = shown
+        .iter()
+        .map(|a| {
+            let mark = if NOT_DONE.contains(&a.status.as_str()) {
+                "⚠️ "
+            } else {
+                ""
+            };
+            format!(
+                "{mark}{} *{}* `{}`: {} _({})_",
+                when(a.start, now, tz),
+                a.status,
+                a.resource_id,
+                truncate(&a.description, 120),
+                truncate(&a.cause, 160)
+            )
+        })
+        .collect();
+    d.field(
+        format!("📈 Last {} scaling activities", shown.len()),
+        lines.join("\n"),
+    );
+}
+
+/// This week's Lambda cost against the week before, and a chart of its days.
+fn lambda_cost(d: &mut Draft, costs: &[DailyCost], end: NaiveDate) {
+    let days: Vec<NaiveDate> = (1..=14).rev().map(|k| end - Duration::days(k)).collect();
+    let on = |day: NaiveDate| -> f64 {
+        costs
+            .iter()
+            .filter(|c| c.day == day && c.service == LAMBDA_SERVICE)
+            .map(|c| c.amount)
+            .sum()
+    };
+    let (before, this): (Vec<NaiveDate>, Vec<NaiveDate>) = (days[..7].to_vec(), days[7..].to_vec());
+    let this_week: f64 = this.iter().map(|day| on(*day)).sum();
+    let last_week: f64 = before.iter().map(|day| on(*day)).sum();
+    let moved = change(this_week, last_week);
+    d.field(
+        "💰 Lambda cost, last 7 days",
+        format!(
+            "{} ({} vs. {} the week before)",
+            usd(this_week),
+            moved.describe(),
+            usd(last_week)
+        ),
+    );
+    match moved {
+        Change::Ratio(r) if r >= COST_RISE_CONCERN => d.findings.concern(format!(
+            "Lambda cost rose {} week on week, to {}",
+            moved.describe(),
+            usd(this_week)
+        )),
+        Change::New => d
+            .findings
+            .concern(format!("new Lambda spend of {} this week", usd(this_week))),
+        _ => d.findings.fine(format!(
+            "Lambda cost {} ({})",
+            usd(this_week),
+            moved.describe()
+        )),
+    }
+    let midnight = |day: NaiveDate| day.and_time(NaiveTime::MIN).and_utc();
+    let window = Window {
+        start: midnight(this[0]),
+        end: midnight(end),
+        tz: chrono_tz::UTC,
+    };
+    let series = vec![SeriesData {
+        label: LAMBDA_SERVICE.into(),
+        color: super::color(0),
+        axis: Axis::Left,
+        points: this.iter().map(|day| (midnight(*day), on(*day))).collect(),
+    }];
+    d.chart(
+        window.chart(
+            "AWS Lambda cost per day, last 7 days (UTC)",
+            "USD per day",
+            series,
+            Vec::new(),
+        ),
+        "review-lambda-cost",
+    );
 }
 
 #[cfg(test)]

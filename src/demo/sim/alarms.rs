@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::series;
+use super::metrics::series;
 use super::traffic::Traffic;
 use crate::alarm::AlarmState;
 use crate::cloud::MetricQuery;
@@ -83,7 +83,7 @@ pub fn runbook_alarms(traffic: &Traffic) -> Vec<AlarmDef> {
                 .into(),
         namespace: "AWS/RDS".into(),
         metric: "DatabaseConnections".into(),
-        dimensions: vec![("DBInstanceIdentifier".into(), super::DATABASE.into())],
+        dimensions: vec![("DBInstanceIdentifier".into(), super::world::DATABASE.into())],
         stat: "Maximum".into(),
         period_seconds: 60,
         evaluation_periods: 2,
@@ -238,18 +238,18 @@ fn alarm_json(
     let stamp = now.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
     let topic = format!(
         "arn:aws:sns:{region}:{}:scalebot-demo-alarms",
-        super::ACCOUNT
+        super::world::ACCOUNT
     );
     json!({
         "AlarmName": def.name,
         "AlarmDescription": def.description,
-        "AWSAccountId": super::ACCOUNT,
+        "AWSAccountId": super::world::ACCOUNT,
         "AlarmConfigurationUpdatedTimestamp": stamp,
         "NewStateValue": new.as_str(),
         "NewStateReason": reason,
         "StateChangeTime": stamp,
         "Region": region_name(region),
-        "AlarmArn": format!("arn:aws:cloudwatch:{region}:{}:alarm:{}", super::ACCOUNT, def.name),
+        "AlarmArn": format!("arn:aws:cloudwatch:{region}:{}:alarm:{}", super::world::ACCOUNT, def.name),
         "OldStateValue": old.unwrap_or(AlarmState::InsufficientData).as_str(),
         "OKActions": [topic],
         "AlarmActions": [topic],
@@ -278,7 +278,7 @@ pub fn sns_envelope(message_id: &str, t: &Transition, now: DateTime<Utc>, region
     json!({
         "Type": "Notification",
         "MessageId": message_id,
-        "TopicArn": format!("arn:aws:sns:{region}:{}:scalebot-demo-alarms", super::ACCOUNT),
+        "TopicArn": format!("arn:aws:sns:{region}:{}:scalebot-demo-alarms", super::world::ACCOUNT),
         "Subject": format!("{}: \"{}\" in {}", t.new.as_str(), t.name, region_name(region)),
         "Message": t.message,
         "Timestamp": now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),

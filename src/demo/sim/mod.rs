@@ -10,42 +10,31 @@
 
 pub mod alarms;
 pub mod clock;
+mod costs;
+mod metrics;
 pub mod traffic;
+mod world;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 pub use clock::{ManualClock, SimClock};
+use metrics::series;
 pub use traffic::Drill;
 use traffic::{Timeline, Traffic};
+use world::{ACCOUNT, World};
+pub use world::{CACHE_GROUP, DATABASE};
 
 use crate::clock::Clock;
 use crate::cloud::{
-    AccountConcurrency, AlarmState, Cloud, CloudError, DailyCost, DbInstance, DbProxy, MetricQuery,
+    AccountConcurrency, AlarmState, Cloud, CloudError, DailyCost, DbInstance, DbProxy,
     MetricRequest, NewDbProxy, ProvisionedConfig, ReplicationGroup, RestartOutcome, ScalableTarget,
     ScalingActivity, ScalingPolicy, Series,
 };
 use crate::domain::FunctionName;
-
-/// The database and cache of the runbook.
-pub const DATABASE: &str = "matbakh-db";
-pub const CACHE_GROUP: &str = "matbakh-redis";
-const ACCOUNT: &str = "000000000000";
-
-/// Everything in the account besides the traffic model's inputs.
-struct World {
-    traffic: Traffic,
-    targets: Vec<ScalableTarget>,
-    policies: Vec<ScalingPolicy>,
-    activities: Vec<ScalingActivity>,
-    proxies: Vec<DbProxy>,
-    replicas: i32,
-    alarms: BTreeMap<String, AlarmState>,
-    next_activity: u64,
-}
 
 pub struct SimCloud {
     world: Mutex<World>,
@@ -58,78 +47,8 @@ pub struct SimCloud {
 impl SimCloud {
     pub fn new(seed: u64, clock: Arc<dyn Clock>, region: &str, price: f64) -> Self {
         let now = clock.now();
-        let lambda_target = |f: &str, min, max| ScalableTarget {
-            namespace: "lambda".into(),
-            resource_id: format!("function:{f}:live"),
-            dimension: "lambda:function:ProvisionedConcurrency".into(),
-            min,
-            max,
-        };
-        let targets = vec![
-            lambda_target("persona-api", 5, 100),
-            lambda_target("auth-handler", 2, 50),
-            ScalableTarget {
-                namespace: "elasticache".into(),
-                resource_id: format!("replication-group/{CACHE_GROUP}"),
-                dimension: "elasticache:replication-group:Replicas".into(),
-                min: 1,
-                max: 5,
-            },
-        ];
-        let policy = |f: &str| ScalingPolicy {
-            name: "production-lambda-scaling-policy".into(),
-            namespace: "lambda".into(),
-            resource_id: format!("function:{f}:live"),
-            dimension: "lambda:function:ProvisionedConcurrency".into(),
-            policy_type: "TargetTrackingScaling".into(),
-            target_value: Some(0.7),
-            predefined_metric: Some("LambdaProvisionedConcurrencyUtilization".into()),
-            scale_in_cooldown: Some(300),
-            scale_out_cooldown: Some(60),
-            disable_scale_in: Some(false),
-            alarms: vec![
-                format!("TargetTracking-function:{f}:live-AlarmHigh"),
-                format!("TargetTracking-function:{f}:live-AlarmLow"),
-            ],
-        };
-        let activity = |n: u64, f: &str, hours: i64, from: i32, to: i32| ScalingActivity {
-            id: format!("sim-activity-{n}"),
-            resource_id: format!("function:{f}:live"),
-            description: format!("Setting desired concurrency to {to}."),
-            cause: format!(
-                "monitor alarm TargetTracking-function:{f}:live-AlarmHigh in state ALARM triggered policy production-lambda-scaling-policy (from {from})"
-            ),
-            status: "Successful".into(),
-            start: now - Duration::hours(hours),
-        };
-        let policies = vec![policy("persona-api"), policy("auth-handler")];
-        // The target-tracking alarms AWS creates with each policy, quiet.
-        let alarms = policies
-            .iter()
-            .flat_map(|p| p.alarms.iter())
-            .map(|name| {
-                let state = AlarmState {
-                    name: name.clone(),
-                    state: "OK".into(),
-                    reason: "Threshold Crossed: no datapoint breached the threshold.".into(),
-                };
-                (name.clone(), state)
-            })
-            .collect();
         Self {
-            world: Mutex::new(World {
-                traffic: Traffic::runbook(seed),
-                targets,
-                policies,
-                activities: vec![
-                    activity(2, "persona-api", 2, 8, 10),
-                    activity(1, "auth-handler", 5, 4, 5),
-                ],
-                proxies: Vec::new(),
-                replicas: 2,
-                alarms,
-                next_activity: 3,
-            }),
+            world: Mutex::new(World::runbook(seed, now)),
             clock,
             region: region.to_owned(),
             price,
@@ -183,97 +102,6 @@ impl SimCloud {
         });
     }
 }
-
-/// The value of one metric for the minute starting at `t`, or `None` when
-/// the simulated account does not publish it.
-fn sample(traffic: &Traffic, q: &MetricQuery, t: DateTime<Utc>) -> Option<f64> {
-    let dim = |name: &str| {
-        q.dimensions
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    match q.namespace.as_str() {
-        "AWS/Lambda" => {
-            let m = traffic.function_minute(dim("FunctionName")?, t)?;
-            match q.metric.as_str() {
-                "Throttles" => Some(m.throttles),
-                "Invocations" => Some(m.invocations),
-                "ConcurrentExecutions" => Some(m.concurrent.round()),
-                "ProvisionedConcurrentExecutions" => Some(m.concurrent.min(m.provisioned).round()),
-                "ProvisionedConcurrencyUtilization" if m.provisioned > 0.0 => {
-                    Some((m.concurrent.min(m.provisioned) / m.provisioned * 100.0).round() / 100.0)
-                }
-                "Errors" => Some(0.0),
-                _ => None,
-            }
-        }
-        "AWS/RDS" if dim("DBInstanceIdentifier") == Some(DATABASE) => match q.metric.as_str() {
-            "DatabaseConnections" => Some(traffic.db_connections(t)),
-            "CPUUtilization" => Some(traffic.db_cpu(t)),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// One query's series over `[start, end)`, aggregated from per-minute
-/// samples the way CloudWatch's statistic does. Only whole minutes count;
-/// like CloudWatch, the current period is returned with the minutes it has
-/// so far.
-pub fn series(
-    traffic: &Traffic,
-    q: &MetricQuery,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Series {
-    let period = i64::from(q.period_seconds.max(60));
-    let minutes_per_period = period / 60;
-    // Long periods are sampled every few minutes; sums are scaled back up.
-    let stride = (minutes_per_period / 60).max(1);
-    let mut points = Vec::new();
-    let mut bucket = start.timestamp().div_euclid(period) * period;
-    if bucket < start.timestamp() {
-        bucket += period;
-    }
-    while bucket + 60 <= end.timestamp() {
-        let values: Vec<f64> = (0..minutes_per_period)
-            .step_by(stride as usize)
-            .map(|m| bucket + m * 60)
-            .filter(|minute| minute + 60 <= end.timestamp())
-            .filter_map(|minute| DateTime::from_timestamp(minute, 0))
-            .filter_map(|t| sample(traffic, q, t))
-            .collect();
-        if !values.is_empty()
-            && let Some(at) = DateTime::from_timestamp(bucket, 0)
-        {
-            let n = values.len() as f64;
-            let value = match q.stat.as_str() {
-                "Sum" => values.iter().sum::<f64>() * stride as f64,
-                "Average" => values.iter().sum::<f64>() / n,
-                "Minimum" => values.iter().copied().fold(f64::INFINITY, f64::min),
-                "SampleCount" => n * stride as f64,
-                // Maximum and percentiles.
-                _ => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            };
-            points.push((at, value));
-        }
-        bucket += period;
-    }
-    Series {
-        id: q.id.clone(),
-        points,
-    }
-}
-
-/// Daily list prices of the services besides Lambda, in USD.
-const SERVICES: &[(&str, f64)] = &[
-    ("Amazon Relational Database Service", 41.5),
-    ("Amazon ElastiCache", 19.4),
-    ("Amazon API Gateway", 7.9),
-    ("AmazonCloudWatch", 3.2),
-    ("Amazon Simple Storage Service", 2.1),
-];
 
 #[async_trait]
 impl Cloud for SimCloud {
@@ -564,41 +392,13 @@ impl Cloud for SimCloud {
         let now = self.now();
         let traffic = self.traffic();
         let replicas = self.world().replicas;
-        let mut out = Vec::new();
-        let mut day = start;
-        while day < end {
-            let from = day.and_time(chrono::NaiveTime::MIN).and_utc();
-            let to = (from + Duration::days(1)).min(now);
-            if from >= now {
-                break;
-            }
-            let fraction = (to - from).num_seconds() as f64 / 86_400.0;
-            let n = day.num_days_from_ce() as u64;
-            let noisy = |name: &str, base: f64| {
-                base * fraction * (1.0 + 0.05 * traffic::unit(traffic.seed, name, n))
-            };
-            let lambda =
-                noisy("AWS Lambda", 14.0) + traffic.provisioned_spend(from, to, self.price);
-            let mut add = |service: &str, amount: f64| {
-                out.push(DailyCost {
-                    day,
-                    service: service.to_owned(),
-                    amount: (amount * 100.0).round() / 100.0,
-                    unit: "USD".into(),
-                })
-            };
-            add("AWS Lambda", lambda);
-            for (service, base) in SERVICES {
-                let base = if *service == "Amazon ElastiCache" {
-                    base * f64::from(1 + replicas) / 3.0
-                } else {
-                    *base
-                };
-                add(service, noisy(service, base));
-            }
-            day += Duration::days(1);
-        }
-        Ok(out)
+        Ok(costs::daily(
+            &traffic,
+            replicas,
+            self.price,
+            start..end,
+            now,
+        ))
     }
 
     async fn replication_group(&self, id: &str) -> Result<ReplicationGroup, CloudError> {

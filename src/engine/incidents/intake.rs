@@ -7,63 +7,17 @@
 use std::sync::Arc;
 
 use super::IncidentService;
+use super::NewIncident;
+use super::alarm_message::commands_for;
 use super::top_message::RootContext;
-use super::{NewIncident, level_name};
 use crate::alarm::{Alarm, AlarmState};
 use crate::catalog::Parsed;
-use crate::chat::{Button, ButtonAction, ButtonStyle, Message, MessageRef, Text, Tone};
+use crate::chat::{Message, MessageRef, Text, Tone};
 use crate::config::JoinBy;
 use crate::domain::state::IncidentState;
 use crate::engine::commands::actions::{self, Action, ActionContext};
 use crate::engine::request::{ActionError, Outcome};
 use crate::store::IncidentRow;
-
-/// The runbook commands that fit an alarm's metric, as button values.
-fn commands_for(alarm: &Alarm) -> Vec<(String, String)> {
-    let metric = alarm
-        .trigger
-        .as_ref()
-        .and_then(|t| t.metric_name.clone())
-        .unwrap_or_default();
-    let function = alarm.function_name().map(str::to_owned);
-    let db = alarm.dimension("DBInstanceIdentifier").map(str::to_owned);
-    match (metric.as_str(), function, db) {
-        ("Throttles" | "ConcurrentExecutions", Some(f), _) => vec![
-            ("Throttles".into(), format!("throttles {f}")),
-            (
-                "Raise reserved concurrency".into(),
-                format!("concurrency {f} 100"),
-            ),
-        ],
-        ("DatabaseConnections", _, Some(db)) => vec![
-            ("RDS connections".into(), format!("rds connections {db}")),
-            ("Enable RDS Proxy".into(), format!("rds proxy {db}")),
-        ],
-        (m, _, _)
-            if m.contains("ProvisionedConcurrency")
-                || m.contains("Cost")
-                || m == "EstimatedCharges" =>
-        {
-            vec![("Cost by service".into(), "cost 7".into())]
-        }
-        _ => vec![
-            ("Scaling policies".into(), "policies".into()),
-            ("Scaling activities".into(), "activities".into()),
-        ],
-    }
-}
-
-/// The statistic name GetMetricData expects (`SUM` → `Sum`).
-fn stat_name(raw: &str) -> String {
-    match raw.to_ascii_uppercase().as_str() {
-        "SUM" => "Sum".into(),
-        "AVERAGE" => "Average".into(),
-        "MAXIMUM" => "Maximum".into(),
-        "MINIMUM" => "Minimum".into(),
-        "SAMPLECOUNT" => "SampleCount".into(),
-        _ => raw.to_owned(),
-    }
-}
 
 /// The resource an alarm is about, for `join_by = "resource"`.
 fn resource_of(alarm: &Alarm) -> Option<String> {
@@ -118,121 +72,7 @@ impl Repeats {
     }
 }
 
-/// What a person does to an incident, by button or by command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IncidentVerb {
-    Acknowledge,
-    Escalate,
-    Resolve,
-}
-
 impl IncidentService {
-    /// The alarm's metric over the last 3 hours with its threshold, for
-    /// single-metric alarms (metric math is left to the console link).
-    async fn alarm_chart(&self, alarm: &Alarm) -> Option<crate::chat::Image> {
-        use crate::chart::plan::{QuerySet, by_id};
-        use crate::chart::{Axis, ChartData, SeriesData, Threshold};
-        let t = alarm.trigger.as_ref()?;
-        let (namespace, metric) = (t.namespace.clone()?, t.metric_name.clone()?);
-        let stat = t
-            .extended_statistic
-            .clone()
-            .or_else(|| t.statistic.as_deref().map(stat_name))?;
-        let period = u32::try_from(t.period.unwrap_or(60)).ok()?.max(60);
-        let dims = t
-            .dimensions
-            .iter()
-            .map(|d| (d.name.clone(), d.value.clone()))
-            .collect();
-        let now = self.now();
-        let start = now - chrono::Duration::hours(3);
-        let mut queries = QuerySet::default();
-        let id = queries.add(&namespace, &metric, dims, &stat, period);
-        let series = match self
-            .cloud
-            .metric_data(&queries.into_request(start, now))
-            .await
-        {
-            Ok(s) => by_id(s).remove(&id).unwrap_or_default(),
-            Err(e) => {
-                tracing::info!(error = %e, "alarm chart not drawn");
-                return None;
-            }
-        };
-        let name = alarm.alarm_name.clone().unwrap_or_default();
-        let data = ChartData {
-            title: format!("{name}: {metric} ({stat}, last 3 h)"),
-            y_label: metric.clone(),
-            y2_label: String::new(),
-            start,
-            end: now,
-            tz: self.tz,
-            series: vec![SeriesData {
-                label: format!("{namespace} {metric}"),
-                color: (214, 39, 40),
-                axis: Axis::Left,
-                points: series.points,
-            }],
-            thresholds: t
-                .threshold
-                .map(|v| Threshold {
-                    label: "Alarm threshold".into(),
-                    value: v,
-                    color: (85, 85, 85),
-                })
-                .into_iter()
-                .collect(),
-            width: 1000,
-            height: 500,
-        };
-        crate::chart::plan::image(&data, format!("alarm-{}.png", now.format("%Y%m%dT%H%M"))).ok()
-    }
-
-    /// The alarm's part of an incident's root message: reason, metric,
-    /// console link and the runbook buttons; [`IncidentService::root_message`] adds
-    /// the incident's title, state, times and buttons.
-    pub(crate) fn alarm_root(&self, incident: &IncidentRow, alarm: &Alarm) -> Message {
-        let trigger = alarm.trigger.as_ref();
-        let metric = trigger
-            .and_then(|t| {
-                Some(format!(
-                    "{} {} {} {}",
-                    t.namespace.clone()?,
-                    t.metric_name.clone()?,
-                    t.comparison_operator.clone().unwrap_or_default(),
-                    t.threshold.map(|v| v.to_string()).unwrap_or_default()
-                ))
-            })
-            .unwrap_or_else(|| "metric math".into());
-        let mut message = Message {
-            // CloudWatch's words, not the bot's: verbatim.
-            text: Text::new().verbatim(
-                alarm
-                    .new_state_reason
-                    .clone()
-                    .unwrap_or_else(|| "No reason given.".into()),
-            ),
-            footer: alarm
-                .console_url()
-                .map(|u| Text::new().link(u, "Open the alarm in the CloudWatch console")),
-            ..Default::default()
-        }
-        .field("Metric", metric);
-        for (label, command) in commands_for(alarm) {
-            message.buttons.push(Button {
-                label,
-                // The incident rides along so that a plan joins it.
-                action: ButtonAction::Run {
-                    command,
-                    incident: Some(incident.id.clone()),
-                },
-                style: ButtonStyle::Default,
-                confirm: None,
-            });
-        }
-        message
-    }
-
     /// What makes two alarm notifications the same incident.
     fn dedup_key(&self, alarm: &Alarm, name: &str) -> String {
         match (self.settings.escalation.join_by, resource_of(alarm)) {
@@ -556,112 +396,5 @@ impl IncidentService {
             }
         }
         Ok(())
-    }
-
-    /// The Acknowledge, Escalate and Resolve buttons of an incident's root
-    /// message (and the same words after `/scale incident <id>`).
-    pub(crate) async fn act(
-        &self,
-        user: &str,
-        verb: IncidentVerb,
-        id: &str,
-    ) -> Result<Option<String>, ActionError> {
-        let Some(incident) = self.store.incident(id).await? else {
-            return Ok(Some(format!("There is no incident `{id}`.")));
-        };
-        let now = self.now().timestamp_millis();
-        let (changed, kind, text) = match verb {
-            IncidentVerb::Acknowledge => (
-                self.store
-                    .ack_incident(id, now, self.settings.escalation.ack_stops_clock)
-                    .await?,
-                "acknowledged",
-                Text::from("👀 Acknowledged by ").user(user).markup("."),
-            ),
-            IncidentVerb::Escalate => {
-                if self.escalate_now(&incident, user).await? {
-                    return Ok(None);
-                }
-                return Ok(Some(format!(
-                    "Incident `{id}` cannot move up (it is {} at {}).",
-                    incident.state,
-                    level_name(incident.level)
-                )));
-            }
-            IncidentVerb::Resolve => (
-                self.store.resolve_incident(id, now).await?,
-                "resolved",
-                Text::from("🏁 Resolved by ").user(user).markup("."),
-            ),
-        };
-        if !changed {
-            return Ok(Some(format!(
-                "Incident `{id}` is {}; nothing changed.",
-                incident.state
-            )));
-        }
-        self.thread(&incident, user, kind, &Message::text(text))
-            .await?;
-        self.request_redraw(id);
-        Ok(None)
-    }
-
-    /// Resolves recovered incidents whose quiet period is over.
-    pub(crate) async fn auto_resolve_due(&self) -> Result<(), ActionError> {
-        let now = self.now().timestamp_millis();
-        for incident in self.store.due_auto_resolves(now).await? {
-            if !self.store.resolve_incident(&incident.id, now).await? {
-                continue;
-            }
-            let quiet = self
-                .settings
-                .escalation
-                .resolve_after_ok_seconds
-                .unwrap_or(0)
-                / 60;
-            self.thread(
-                &incident,
-                "scalebot",
-                "resolved",
-                &Message {
-                    tone: Tone::Good,
-                    text: format!(
-                        "🏁 Resolved automatically: the alarm stayed OK for {quiet} min."
-                    )
-                    .into(),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            self.request_redraw(&incident.id);
-        }
-        Ok(())
-    }
-
-    /// `/scale incident <id> keep`: a recovered incident stays open.
-    pub(crate) async fn keep_open(
-        &self,
-        incident: &IncidentRow,
-        user: &str,
-    ) -> Result<bool, ActionError> {
-        if incident.state != IncidentState::Recovered {
-            return Ok(false);
-        }
-        let now = self.now().timestamp_millis();
-        self.store
-            .set_auto_resolve(&incident.id, IncidentState::Recovered, None, now)
-            .await?;
-        self.thread(
-            incident,
-            user,
-            "kept_open",
-            &Message::text(
-                Text::from("📌 Kept open by ")
-                    .user(user)
-                    .markup("; it will not resolve itself."),
-            ),
-        )
-        .await?;
-        Ok(true)
     }
 }

@@ -4,12 +4,14 @@
 //! changing command; each step is stored before it is posted in its
 //! thread.
 
+mod alarm_message;
 mod commands;
 mod escalation;
 mod inbox;
 mod intake;
 mod monitor;
 mod top_message;
+mod verbs;
 
 use std::sync::{Arc, Weak};
 
@@ -31,8 +33,8 @@ use crate::engine::request::{ActionError, CommandRequest, Outcome};
 use crate::store::{IncidentEvent, IncidentRow, Store};
 
 pub use inbox::Inbound;
-pub use intake::IncidentVerb;
 use top_message::RootContext;
+pub use verbs::IncidentVerb;
 
 pub struct IncidentService {
     settings: Arc<Settings>,

@@ -1,0 +1,126 @@
+//! What people do to an incident, by button or command: acknowledge,
+//! escalate, resolve, keep open; and the sweep that resolves recovered
+//! incidents after their quiet period.
+
+use super::{IncidentService, level_name};
+use crate::chat::{Message, Text, Tone};
+use crate::domain::state::IncidentState;
+use crate::engine::request::ActionError;
+use crate::store::IncidentRow;
+
+/// What a person does to an incident, by button or by command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentVerb {
+    Acknowledge,
+    Escalate,
+    Resolve,
+}
+
+impl IncidentService {
+    /// The Acknowledge, Escalate and Resolve buttons of an incident's root
+    /// message (and the same words after `/scale incident <id>`).
+    pub(crate) async fn act(
+        &self,
+        user: &str,
+        verb: IncidentVerb,
+        id: &str,
+    ) -> Result<Option<String>, ActionError> {
+        let Some(incident) = self.store.incident(id).await? else {
+            return Ok(Some(format!("There is no incident `{id}`.")));
+        };
+        let now = self.now().timestamp_millis();
+        let (changed, kind, text) = match verb {
+            IncidentVerb::Acknowledge => (
+                self.store
+                    .ack_incident(id, now, self.settings.escalation.ack_stops_clock)
+                    .await?,
+                "acknowledged",
+                Text::from("👀 Acknowledged by ").user(user).markup("."),
+            ),
+            IncidentVerb::Escalate => {
+                if self.escalate_now(&incident, user).await? {
+                    return Ok(None);
+                }
+                return Ok(Some(format!(
+                    "Incident `{id}` cannot move up (it is {} at {}).",
+                    incident.state,
+                    level_name(incident.level)
+                )));
+            }
+            IncidentVerb::Resolve => (
+                self.store.resolve_incident(id, now).await?,
+                "resolved",
+                Text::from("🏁 Resolved by ").user(user).markup("."),
+            ),
+        };
+        if !changed {
+            return Ok(Some(format!(
+                "Incident `{id}` is {}; nothing changed.",
+                incident.state
+            )));
+        }
+        self.thread(&incident, user, kind, &Message::text(text))
+            .await?;
+        self.request_redraw(id);
+        Ok(None)
+    }
+
+    /// Resolves recovered incidents whose quiet period is over.
+    pub(crate) async fn auto_resolve_due(&self) -> Result<(), ActionError> {
+        let now = self.now().timestamp_millis();
+        for incident in self.store.due_auto_resolves(now).await? {
+            if !self.store.resolve_incident(&incident.id, now).await? {
+                continue;
+            }
+            let quiet = self
+                .settings
+                .escalation
+                .resolve_after_ok_seconds
+                .unwrap_or(0)
+                / 60;
+            self.thread(
+                &incident,
+                "scalebot",
+                "resolved",
+                &Message {
+                    tone: Tone::Good,
+                    text: format!(
+                        "🏁 Resolved automatically: the alarm stayed OK for {quiet} min."
+                    )
+                    .into(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            self.request_redraw(&incident.id);
+        }
+        Ok(())
+    }
+
+    /// `/scale incident <id> keep`: a recovered incident stays open.
+    pub(crate) async fn keep_open(
+        &self,
+        incident: &IncidentRow,
+        user: &str,
+    ) -> Result<bool, ActionError> {
+        if incident.state != IncidentState::Recovered {
+            return Ok(false);
+        }
+        let now = self.now().timestamp_millis();
+        self.store
+            .set_auto_resolve(&incident.id, IncidentState::Recovered, None, now)
+            .await?;
+        self.thread(
+            incident,
+            user,
+            "kept_open",
+            &Message::text(
+                Text::from("📌 Kept open by ")
+                    .user(user)
+                    .markup("; it will not resolve itself."),
+            ),
+        )
+        .await?;
+        Ok(true)
+    }
+}

@@ -11,8 +11,9 @@ use clap::{Parser, Subcommand};
 
 use scalebot::chart::plan::{ChartPlan, QuerySet, by_id};
 use scalebot::cloud::Cloud;
-use scalebot::config::{Secrets, Settings};
+use scalebot::config::Secrets;
 use scalebot::metrics::Metrics;
+use scalebot::settings_file::SettingsFile;
 use scalebot::startup::{Application, load_catalogs};
 
 #[derive(Parser)]
@@ -142,7 +143,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => {
-            let settings = Settings::load(&config)?;
+            let settings = SettingsFile::load(&config)?;
             let app = Application::build(settings.clone(), Secrets::from_env()).await?;
             tracing::info!(
                 listen = %settings.server.listen,
@@ -161,22 +162,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             start,
             data_dir,
         } => {
-            let mut settings = Settings::load(&config)?;
+            let mut settings = SettingsFile::load(&config)?;
             if let Some(listen) = listen {
                 settings.server.listen = listen;
             }
             if let Some(speed) = speed {
-                if !(speed.is_finite() && speed > 0.0) {
-                    bail!("--speed must be a number above 0");
-                }
-                settings.demo.speed = speed;
+                settings.demo.speed = scalebot::demo::settings::check_speed(speed)
+                    .map_err(|e| anyhow::anyhow!("--speed {e}"))?;
             }
             if let Some(seed) = seed {
                 settings.demo.seed = seed;
             }
             if let Some(start) = start {
-                chrono::DateTime::parse_from_rfc3339(&start)
-                    .with_context(|| format!("--start {start:?} is not an RFC 3339 time"))?;
+                let start = scalebot::config::values::parse_instant(&start)
+                    .map_err(|e| anyhow::anyhow!("--start {e}"))?;
                 settings.demo.start = Some(start);
             }
             let dir = data_dir.unwrap_or_else(|| {
@@ -229,8 +228,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Discord {
             command: DiscordCommand::Register { guild, config },
         } => {
-            let settings = Settings::load(&config)?;
-            let (catalog, _) = load_catalogs(&settings)?;
+            let settings = SettingsFile::load(&config)?;
+            let (catalog, _) = load_catalogs(&settings.catalog)?;
             let Some(token) = Secrets::from_env().discord.bot_token else {
                 bail!("DISCORD_BOT_TOKEN is not set");
             };
@@ -251,8 +250,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             config,
         } => {
-            let settings = Settings::load(&config)?;
-            let (_, charts) = load_catalogs(&settings)?;
+            let settings = SettingsFile::load(&config)?;
+            let (_, charts) = load_catalogs(&settings.catalog)?;
             let Some(spec) = charts.get(&name) else {
                 bail!("no chart `{name}`; charts: {}", charts.names().join(", "));
             };
@@ -267,7 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .metric_data(&queries.into_request(plan.start, now))
                     .await?,
             );
-            let data = plan.data(&results, settings.display.tz());
+            let data = plan.data(&results, settings.display.timezone);
             let png = scalebot::chart::render_png(&data)?;
             std::fs::write(&out, &png).with_context(|| format!("writing {}", out.display()))?;
             println!("wrote {} ({} bytes)", out.display(), png.len());
@@ -280,7 +279,7 @@ async fn export_snapshot(
     date: chrono::NaiveDate,
     config: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(config)?;
+    let settings = SettingsFile::load(config)?;
     let store = scalebot::store::Store::connect(&settings.store).await?;
     let day = date.format("%Y-%m-%d").to_string();
     let Some(row) = store.snapshot_of_day(&day).await? else {

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod gateway;
 pub mod ingress;
 pub mod render;
+pub mod settings;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -24,12 +25,13 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use serenity::builder::CreateAttachment;
 use serenity::http::{Http, HttpBuilder};
-use serenity::model::id::{ApplicationId, ChannelId, GuildId, MessageId};
+use serenity::model::id::{ChannelId, GuildId, MessageId};
 
 use crate::chat::pace::Pacer;
 use crate::chat::{Attachment, Chat, ChatError, Message, MessageRef};
-use crate::config::{DiscordSettings, Secret};
+use crate::config::Secret;
 use crate::metrics::Metrics;
+use settings::DiscordSettings;
 
 /// Discord invalidates an interaction token after 15 minutes; stop using
 /// it a little earlier so that a slow call does not cross the line.
@@ -127,10 +129,8 @@ pub fn http(settings: &DiscordSettings, token: &Secret) -> Result<Http, ClientEr
                 .map_err(|e| ClientError::Build(e.to_string()))?,
         );
     }
-    if let Ok(id) = settings.application_id.parse::<u64>()
-        && id != 0
-    {
-        builder = builder.application_id(ApplicationId::new(id));
+    if let Some(id) = settings.application_id {
+        builder = builder.application_id(id);
     }
     if let Some(proxy) = settings.proxy_base() {
         // serenity swaps `https://discord.com` for this on every request,
@@ -191,17 +191,9 @@ impl DiscordChat {
         }
         Ok(Self {
             http: Arc::new(http),
-            guild_id: settings
-                .guild_id
-                .parse::<u64>()
-                .ok()
-                .filter(|v| *v != 0)
-                .map(GuildId::new),
-            pacer: Pacer::new(
-                Duration::from_millis(settings.post_interval_ms),
-                settings.post_burst,
-            ),
-            max_wait: Duration::from_secs(settings.max_retry_after_seconds),
+            guild_id: settings.guild_id,
+            pacer: Pacer::new(settings.post_interval, settings.post_burst),
+            max_wait: settings.max_retry_after,
             metrics,
             commands: Mutex::new(HashMap::new()),
             clicks: Mutex::new(HashMap::new()),
@@ -597,11 +589,7 @@ pub async fn register(
     catalog: &crate::catalog::Catalog,
     guild: Option<&str>,
 ) -> Result<usize, ChatError> {
-    if settings
-        .application_id
-        .parse::<u64>()
-        .map_or(true, |v| v == 0)
-    {
+    if settings.application_id.is_none() {
         return Err(ChatError::Api {
             platform: "Discord",
             method: "commands.register".into(),
@@ -641,10 +629,10 @@ mod tests {
     use super::*;
 
     fn chat() -> DiscordChat {
-        let settings = DiscordSettings {
-            application_id: "1100000000000000001".into(),
-            ..Default::default()
-        };
+        let mut settings = settings::test_defaults();
+        settings.application_id = Some(serenity::model::id::ApplicationId::new(
+            1_100_000_000_000_000_001,
+        ));
         DiscordChat::new(&settings, &Secret::new("t"), Arc::new(Metrics::default()))
             .expect("a client")
     }

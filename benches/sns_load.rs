@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use scalebot::config::{Settings, SlackSecrets};
+use scalebot::config::SlackSecrets;
+use scalebot::settings_file::SettingsFile;
 use scalebot::startup::Application;
 use sns::SnsSigner;
 
@@ -118,15 +119,15 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, &signer.ca_pem).expect("CA");
-        let mut settings = Settings::default();
+        let mut settings = SettingsFile::default();
         settings.server.listen = "127.0.0.1:0".parse().expect("addr");
         settings.store.url = format!("sqlite://{}", dir.path().join("bench.db").display());
         settings.sns.allowed_topics = vec![TOPIC.into()];
         settings.sns.extra_cert_hosts = vec![signer.host.clone()];
         settings.sns.extra_ca_pem_file = Some(ca);
         // Nothing listens on port 9: posts and AWS calls fail at once.
-        settings.slack.api_url = "http://127.0.0.1:9/api".into();
-        settings.aws.endpoint_url = Some("http://127.0.0.1:9".into());
+        settings.slack.api_url = "http://127.0.0.1:9/api".parse().expect("a URL");
+        settings.aws.endpoint_url = Some("http://127.0.0.1:9".parse().expect("a URL"));
         settings.aws.max_attempts = 1;
         settings.aws.region = "eu-central-1".into();
         let root = env!("CARGO_MANIFEST_DIR");

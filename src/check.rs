@@ -5,8 +5,9 @@ use std::path::Path;
 
 use crate::catalog::{Catalog, Problem};
 use crate::chart::ChartCatalog;
-use crate::config::{ConfigError, Settings};
+use crate::config::ConfigError;
 use crate::engine::action_names;
+use crate::settings_file::SettingsFile;
 
 pub struct Summary {
     pub commands: usize,
@@ -14,7 +15,7 @@ pub struct Summary {
 }
 
 pub fn run(config: &Path) -> Result<Summary, Vec<Problem>> {
-    let settings = Settings::load(config).map_err(|e| vec![config_problem(config, e)])?;
+    let settings = SettingsFile::load(config).map_err(|e| vec![config_problem(config, e)])?;
     let mut problems = Vec::new();
     let charts = match ChartCatalog::load(&settings.catalog.charts_dir) {
         Ok(c) => Some(c),

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod reports;
 pub mod schedule;
 pub mod server;
+pub mod settings_file;
 pub mod slack;
 pub mod sns;
 pub mod startup;

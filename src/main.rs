@@ -11,8 +11,9 @@ use clap::{Parser, Subcommand};
 
 use scalebot::chart::plan::{ChartPlan, QuerySet, by_id};
 use scalebot::cloud::Cloud;
-use scalebot::config::{Secrets, Settings};
+use scalebot::config::Secrets;
 use scalebot::metrics::Metrics;
+use scalebot::settings_file::SettingsFile;
 use scalebot::startup::{Application, load_catalogs};
 
 #[derive(Parser)]
@@ -167,7 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(config)?;
+    let settings = SettingsFile::load(config)?;
     let app = Application::build(settings.clone(), Secrets::from_env()).await?;
     tracing::info!(
         listen = %settings.server.listen,
@@ -187,22 +188,20 @@ async fn demo(
     start: Option<String>,
     data_dir: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let mut settings = Settings::load(config)?;
+    let mut settings = SettingsFile::load(config)?;
     if let Some(listen) = listen {
         settings.server.listen = listen;
     }
     if let Some(speed) = speed {
-        if !(speed.is_finite() && speed > 0.0) {
-            bail!("--speed must be a number above 0");
-        }
-        settings.demo.speed = speed;
+        settings.demo.speed = scalebot::demo::settings::check_speed(speed)
+            .map_err(|e| anyhow::anyhow!("--speed {e}"))?;
     }
     if let Some(seed) = seed {
         settings.demo.seed = seed;
     }
     if let Some(start) = start {
-        chrono::DateTime::parse_from_rfc3339(&start)
-            .with_context(|| format!("--start {start:?} is not an RFC 3339 time"))?;
+        let start = scalebot::config::values::parse_instant(&start)
+            .map_err(|e| anyhow::anyhow!("--start {e}"))?;
         settings.demo.start = Some(start);
     }
     let dir = data_dir.unwrap_or_else(|| {
@@ -254,8 +253,8 @@ fn check(config: &Path) -> ExitCode {
 }
 
 async fn register_discord(guild: Option<String>, config: &Path) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(config)?;
-    let (catalog, _) = load_catalogs(&settings)?;
+    let settings = SettingsFile::load(config)?;
+    let (catalog, _) = load_catalogs(&settings.catalog)?;
     let Some(token) = Secrets::from_env().discord.bot_token else {
         bail!("DISCORD_BOT_TOKEN is not set");
     };
@@ -276,8 +275,8 @@ async fn chart(
     out: &Path,
     config: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(config)?;
-    let (_, charts) = load_catalogs(&settings)?;
+    let settings = SettingsFile::load(config)?;
+    let (_, charts) = load_catalogs(&settings.catalog)?;
     let Some(spec) = charts.get(name) else {
         bail!("no chart `{name}`; charts: {}", charts.names().join(", "));
     };
@@ -291,7 +290,7 @@ async fn chart(
             .metric_data(&queries.into_request(plan.start, now))
             .await?,
     );
-    let data = plan.data(&results, settings.display.tz());
+    let data = plan.data(&results, settings.display.timezone);
     let png = scalebot::chart::render_png(&data)?;
     std::fs::write(out, &png).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {} ({} bytes)", out.display(), png.len());
@@ -299,7 +298,7 @@ async fn chart(
 }
 
 async fn export_snapshot(date: chrono::NaiveDate, config: &Path) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(config)?;
+    let settings = SettingsFile::load(config)?;
     let store = scalebot::store::Store::connect(&settings.store).await?;
     let day = date.format("%Y-%m-%d").to_string();
     let Some(row) = store.snapshot_of_day(&day).await? else {

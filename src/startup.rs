@@ -1,11 +1,12 @@
-//! Building the application from settings: store, adapters, engine, and the
-//! HTTP server bound to its port (port 0 in tests, which read back the real
-//! one).
+//! Building the application from the config file: store, adapters,
+//! engine, and the HTTP server bound to its port (port 0 in tests, which
+//! read back the real one). The services get [`Settings`]; each platform
+//! gets its own section of the [`SettingsFile`].
 
 use std::future::Future;
 use std::sync::Arc;
 
-use slack_morphism::prelude::SlackSigningSecret;
+use slack_morphism::prelude::{SlackClient, SlackSigningSecret};
 use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
 use tokio::net::TcpListener;
 
@@ -15,13 +16,16 @@ use crate::chart::ChartCatalog;
 use crate::chat::Chat;
 use crate::clock::{Clock, SystemClock};
 use crate::cloud::Cloud;
-use crate::config::{ConfigError, DiscordMode, Secrets, Settings};
+use crate::config::{CatalogSettings, ConfigError, Secrets, Settings};
 use crate::demo::chat::WebChat;
 use crate::demo::sim::{SimClock, SimCloud};
 use crate::discord::DiscordChat;
+use crate::discord::settings::{DiscordMode, DiscordSettings};
 use crate::engine::{Engine, EngineParts, action_names};
 use crate::metrics::Metrics;
+use crate::server::settings::ServerSettings;
 use crate::server::{AppState, router};
+use crate::settings_file::SettingsFile;
 use crate::slack::chat::SlackChat;
 use crate::slack::socket_mode::SocketMode;
 use crate::store::{Store, StoreError};
@@ -56,13 +60,9 @@ pub enum StartupError {
 }
 
 /// Loads `commands/` and `charts/`, checking one against the other.
-pub fn load_catalogs(settings: &Settings) -> Result<(Catalog, ChartCatalog), CatalogError> {
-    let charts = ChartCatalog::load(&settings.catalog.charts_dir).map_err(CatalogError)?;
-    let catalog = Catalog::load(
-        &settings.catalog.commands_dir,
-        &action_names(),
-        &charts.names(),
-    )?;
+pub fn load_catalogs(dirs: &CatalogSettings) -> Result<(Catalog, ChartCatalog), CatalogError> {
+    let charts = ChartCatalog::load(&dirs.charts_dir).map_err(CatalogError)?;
+    let catalog = Catalog::load(&dirs.commands_dir, &action_names(), &charts.names())?;
     Ok((catalog, charts))
 }
 
@@ -71,7 +71,7 @@ pub const DEMO_OPS_CHANNEL: &str = "ops";
 
 /// The catalogs, with a warning for every role nobody holds.
 fn checked_catalogs(settings: &Settings) -> Result<(Catalog, ChartCatalog), StartupError> {
-    let (catalog, charts) = load_catalogs(settings)?;
+    let (catalog, charts) = load_catalogs(&settings.catalog)?;
     for spec in catalog.iter() {
         if let Some(c) = &spec.confirm
             && !settings.roles.contains_key(&c.role)
@@ -97,60 +97,40 @@ pub struct Application {
 impl Application {
     /// The application on AWS through the official SDK.
     pub async fn build(
-        settings: Settings,
+        file: SettingsFile,
         secrets: impl Into<Secrets>,
     ) -> Result<Self, StartupError> {
         let metrics = Arc::new(Metrics::default());
-        let cloud = AwsCloud::new(&settings.aws, metrics.clone()).await;
-        Self::build_with_cloud(settings, secrets, Arc::new(cloud), metrics).await
+        let cloud = AwsCloud::new(&file.aws, metrics.clone()).await;
+        Self::build_with_cloud(file, secrets, Arc::new(cloud), metrics).await
     }
 
     /// The application on another Cloud implementation (a simulated account
     /// for drills, or a test double where the emulator stops).
     pub async fn build_with_cloud(
-        settings: Settings,
+        file: SettingsFile,
         secrets: impl Into<Secrets>,
         cloud: Arc<dyn Cloud>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StartupError> {
-        Self::build_with(settings, secrets, cloud, metrics, Arc::new(SystemClock)).await
+        Self::build_with(file, secrets, cloud, metrics, Arc::new(SystemClock)).await
     }
 
     /// The application with its time source given too (tests move the
     /// clock across report times and daylight-saving changes).
     pub async fn build_with(
-        settings: Settings,
+        file: SettingsFile,
         secrets: impl Into<Secrets>,
         cloud: Arc<dyn Cloud>,
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let secrets: Secrets = secrets.into();
-        secrets.require_for_serve(&settings.discord)?;
+        file.require_for_serve(&secrets)?;
+        let settings = file.services();
         let (catalog, charts) = checked_catalogs(&settings)?;
         let store = Store::connect(&settings.store).await?;
-        // One platform per process, chosen by which bot token is set.
-        let (chat, slack_client, discord_chat): (Arc<dyn Chat>, _, _) =
-            match (&secrets.slack.bot_token, &secrets.discord.bot_token) {
-                (Some(token), _) => {
-                    let slack = SlackChat::new(&settings.slack, token, metrics.clone())
-                        .map_err(StartupError::SlackClient)?;
-                    let client = slack.client();
-                    (Arc::new(slack), Some(client), None)
-                }
-                (None, Some(token)) => {
-                    let discord =
-                        Arc::new(DiscordChat::new(&settings.discord, token, metrics.clone())?);
-                    (discord.clone(), None, Some(discord))
-                }
-                (None, None) => {
-                    return Err(ConfigError::MissingSecret(
-                        "SLACK_BOT_TOKEN or DISCORD_BOT_TOKEN",
-                        "",
-                    )
-                    .into());
-                }
-            };
+        let (chat, slack_client, discord_chat) = platform_chat(&file, &secrets, &metrics)?;
         let engine = Engine::new(EngineParts {
             settings: Arc::new(settings.clone()),
             catalog: Arc::new(catalog),
@@ -161,7 +141,7 @@ impl Application {
             store,
             metrics,
             clock,
-            tz: settings.display.tz(),
+            tz: settings.display.timezone,
             region: settings.aws.region.clone(),
         });
         engine.spawn_sweeps();
@@ -171,19 +151,8 @@ impl Application {
                 s.expose().to_owned(),
             )))
         });
-        let discord = match &discord_chat {
-            Some(chat) => {
-                let verifier = match (settings.discord.mode, &secrets.discord.public_key) {
-                    (DiscordMode::Http, Some(key)) => {
-                        Some(crate::discord::ingress::Verifier::from_hex(key.expose())?)
-                    }
-                    _ => None,
-                };
-                Some(Arc::new(crate::discord::ingress::DiscordIngress {
-                    chat: chat.clone(),
-                    verifier,
-                }))
-            }
+        let discord = match discord_chat {
+            Some(chat) => Some(discord_ingress(chat, &file.discord, &secrets)?),
             None => None,
         };
         let sns = sns_ingress(&settings)?;
@@ -202,23 +171,18 @@ impl Application {
             _ => None,
         };
         let gateway = match (&discord, &secrets.discord.bot_token) {
-            (Some(ingress), Some(token)) if settings.discord.mode == DiscordMode::Gateway => Some(
+            (Some(ingress), Some(token)) if file.discord.mode == DiscordMode::Gateway => Some(
                 crate::discord::gateway::Gateway::start(
                     engine.clone(),
                     ingress.clone(),
-                    crate::discord::http(&settings.discord, token)?,
+                    crate::discord::http(&file.discord, token)?,
                 )
                 .await
                 .map_err(|e| StartupError::DiscordGateway(e.to_string()))?,
             ),
             _ => None,
         };
-        let listener = TcpListener::bind(settings.server.listen)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.server.listen.to_string(),
-                source,
-            })?;
+        let listener = bind(&file.server).await?;
         Ok(Self {
             listener,
             state: AppState {
@@ -226,9 +190,10 @@ impl Application {
                 slack_verifier,
                 sns,
                 web: None,
+                demo: Arc::new(file.demo),
                 discord,
             },
-            max_body_bytes: settings.server.max_body_bytes,
+            max_body_bytes: file.server.max_body_bytes,
             socket_mode,
             gateway,
         })
@@ -236,11 +201,12 @@ impl Application {
 
     /// `scalebot demo`: the engine on a simulated account and the web
     /// chat, with simulated time; no Slack, no AWS, no secret.
-    pub async fn build_demo(settings: Settings) -> Result<Self, StartupError> {
+    pub async fn build_demo(file: SettingsFile) -> Result<Self, StartupError> {
+        let settings = file.services();
         let (catalog, charts) = checked_catalogs(&settings)?;
         let metrics = Arc::new(Metrics::default());
-        let demo = &settings.demo;
-        let origin = demo.start_at().unwrap_or_else(chrono::Utc::now);
+        let demo = &file.demo;
+        let origin = demo.start.unwrap_or_else(chrono::Utc::now);
         let clock = Arc::new(SimClock::new(origin, demo.speed));
         let sim = Arc::new(SimCloud::new(
             demo.seed,
@@ -266,7 +232,7 @@ impl Application {
             store,
             metrics,
             clock,
-            tz: settings.display.tz(),
+            tz: settings.display.timezone,
             region: settings.aws.region.clone(),
         });
         engine.spawn_sweeps();
@@ -286,12 +252,7 @@ impl Application {
         if let Err(e) = web.post(DEMO_OPS_CHANNEL, None, &welcome).await {
             tracing::warn!(error = %e, "welcome message not posted");
         }
-        let listener = TcpListener::bind(settings.server.listen)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.server.listen.to_string(),
-                source,
-            })?;
+        let listener = bind(&file.server).await?;
         Ok(Self {
             listener,
             state: AppState {
@@ -299,9 +260,10 @@ impl Application {
                 slack_verifier: None,
                 sns: None,
                 web: Some(web),
+                demo: Arc::new(file.demo.clone()),
                 discord: None,
             },
-            max_body_bytes: settings.server.max_body_bytes,
+            max_body_bytes: file.server.max_body_bytes,
             socket_mode: None,
             gateway: None,
         })
@@ -343,6 +305,65 @@ impl Application {
         engine.drain().await;
         Ok(())
     }
+}
+
+/// The chat of the one platform this process serves, chosen by which bot
+/// token is set; with Slack's client (for Socket Mode) or Discord's adapter
+/// (for its ingress and gateway).
+fn platform_chat(
+    file: &SettingsFile,
+    secrets: &Secrets,
+    metrics: &Arc<Metrics>,
+) -> Result<PlatformChat, StartupError> {
+    match (&secrets.slack.bot_token, &secrets.discord.bot_token) {
+        (Some(token), _) => {
+            let slack = SlackChat::new(&file.slack, token, metrics.clone())
+                .map_err(StartupError::SlackClient)?;
+            let client = slack.client();
+            Ok((Arc::new(slack), Some(client), None))
+        }
+        (None, Some(token)) => {
+            let discord = Arc::new(DiscordChat::new(&file.discord, token, metrics.clone())?);
+            Ok((discord.clone(), None, Some(discord)))
+        }
+        (None, None) => {
+            Err(ConfigError::MissingSecret("SLACK_BOT_TOKEN or DISCORD_BOT_TOKEN", "").into())
+        }
+    }
+}
+
+type PlatformChat = (
+    Arc<dyn Chat>,
+    Option<Arc<SlackClient<crate::slack::chat::Connector>>>,
+    Option<Arc<DiscordChat>>,
+);
+
+/// `/discord/interactions`, which verifies signatures in HTTP mode only
+/// (over the gateway nothing arrives there).
+fn discord_ingress(
+    chat: Arc<DiscordChat>,
+    settings: &DiscordSettings,
+    secrets: &Secrets,
+) -> Result<Arc<crate::discord::ingress::DiscordIngress>, StartupError> {
+    let verifier = match (settings.mode, &secrets.discord.public_key) {
+        (DiscordMode::Http, Some(key)) => {
+            Some(crate::discord::ingress::Verifier::from_hex(key.expose())?)
+        }
+        _ => None,
+    };
+    Ok(Arc::new(crate::discord::ingress::DiscordIngress {
+        chat,
+        verifier,
+    }))
+}
+
+async fn bind(server: &ServerSettings) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(server.listen)
+        .await
+        .map_err(|source| StartupError::Bind {
+            addr: server.listen.to_string(),
+            source,
+        })
 }
 
 /// The SNS verifier from `[sns]`; the test-only trust settings are warned about.

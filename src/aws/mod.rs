@@ -93,7 +93,9 @@ impl AwsCloud {
                     .build(),
             );
         if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url);
+            // The parsed URL of a bare host ends in `/`; the SDK joins its
+            // own paths on.
+            loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
         }
         let shared = loader.load().await;
         Self::from_clients(Clients::new(&shared), settings.region.clone(), metrics)

@@ -27,6 +27,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::catalog::Parsed;
 use crate::chat::{ButtonAction, ButtonError};
 use crate::demo::chat::{WebBody, WebChat};
+use crate::demo::settings::DemoSettings;
 use crate::engine::{ButtonEvent, CommandRequest, Platform, Visibility};
 use crate::metrics::Outcome;
 
@@ -81,7 +82,7 @@ fn web(state: &WebState) -> Result<Arc<WebChat>, Rejection> {
 /// The demo user a request names; a page that has not picked one sends
 /// `null`, which gets a sentence rather than a serde error.
 fn known_user(state: &WebState, user: &Option<String>) -> Result<String, Rejection> {
-    let users = &state.engine.settings().demo.users;
+    let users = &state.demo.users;
     match user {
         None => Err(Rejection::NoUser(users.join(", "))),
         Some(u) if users.iter().any(|known| known == u) => Ok(u.clone()),
@@ -99,6 +100,7 @@ pub struct WebState {
     pub engine: Arc<Engine>,
     /// `None` outside `scalebot demo`, where these routes answer 404.
     pub web: Option<Arc<WebChat>>,
+    pub demo: Arc<DemoSettings>,
 }
 
 pub fn router(state: WebState) -> Router {
@@ -145,7 +147,7 @@ pub async fn state(State(state): State<WebState>, Query(q): Query<UserQuery>) ->
         Err(r) => return r.into_response(),
     };
     let settings = state.engine.settings();
-    let users: Vec<UserInfo> = settings
+    let users: Vec<UserInfo> = state
         .demo
         .users
         .iter()
@@ -183,8 +185,8 @@ pub async fn state(State(state): State<WebState>, Query(q): Query<UserQuery>) ->
         "commands": commands,
         "incidents_channel": settings.channels.incidents,
         "now_ms": state.engine.now().timestamp_millis(),
-        "speed": settings.demo.speed,
-        "timezone": settings.display.timezone,
+        "speed": state.demo.speed,
+        "timezone": settings.display.timezone.name(),
     }))
     .into_response()
 }

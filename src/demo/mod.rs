@@ -5,4 +5,5 @@
 pub mod alarm_feed;
 pub mod chat;
 pub mod ingress;
+pub mod settings;
 pub mod sim;

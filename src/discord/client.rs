@@ -3,11 +3,12 @@
 //! ids and errors as the rest of the adapter needs them.
 
 use serenity::http::{Http, HttpBuilder};
-use serenity::model::id::{ApplicationId, GuildId};
+use serenity::model::id::GuildId;
 
 use super::commands;
+use super::settings::DiscordSettings;
 use crate::chat::ChatError;
-use crate::config::{DiscordSettings, Secret};
+use crate::config::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -46,10 +47,8 @@ pub fn http(settings: &DiscordSettings, token: &Secret) -> Result<Http, ClientEr
                 .map_err(|e| ClientError::Build(e.to_string()))?,
         );
     }
-    if let Ok(id) = settings.application_id.parse::<u64>()
-        && id != 0
-    {
-        builder = builder.application_id(ApplicationId::new(id));
+    if let Some(id) = settings.application_id {
+        builder = builder.application_id(id);
     }
     if let Some(proxy) = settings.proxy_base() {
         // serenity swaps `https://discord.com` for this on every request,
@@ -105,11 +104,7 @@ pub async fn register(
     catalog: &crate::catalog::Catalog,
     guild: Option<&str>,
 ) -> Result<usize, ChatError> {
-    if settings
-        .application_id
-        .parse::<u64>()
-        .map_or(true, |v| v == 0)
-    {
+    if settings.application_id.is_none() {
         return Err(ChatError::Api {
             platform: "Discord",
             method: "commands.register".into(),

@@ -214,8 +214,13 @@ impl DiscordIngress {
             AUTOCOMPLETE => {
                 let typed = commands::focused(&ix.data).unwrap_or_default();
                 let settings = engine.settings();
-                let mut names: Vec<String> = settings.runbook.functions.clone();
-                names.extend(settings.functions.keys().cloned());
+                let mut names: Vec<String> = settings
+                    .runbook
+                    .functions
+                    .iter()
+                    .chain(settings.functions.keys())
+                    .map(ToString::to_string)
+                    .collect();
                 names.sort();
                 names.dedup();
                 Ok(Handled {

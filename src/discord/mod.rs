@@ -19,6 +19,7 @@ pub mod commands;
 pub mod gateway;
 pub mod ingress;
 pub mod render;
+pub mod settings;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -33,8 +34,9 @@ pub use self::client::{ClientError, http, register};
 use self::client::{THREAD_ALREADY_CREATED, discord_code, short_error, snowflake};
 use crate::chat::pace::Pacer;
 use crate::chat::{ChatError, MessageRef};
-use crate::config::{DiscordSettings, Secret};
+use crate::config::Secret;
 use crate::metrics::Metrics;
+use settings::DiscordSettings;
 
 /// Discord invalidates an interaction token after 15 minutes; stop using
 /// it a little earlier so that a slow call does not cross the line.
@@ -120,17 +122,9 @@ impl DiscordChat {
         }
         Ok(Self {
             http: Arc::new(http),
-            guild_id: settings
-                .guild_id
-                .parse::<u64>()
-                .ok()
-                .filter(|v| *v != 0)
-                .map(GuildId::new),
-            pacer: Pacer::new(
-                Duration::from_millis(settings.post_interval_ms),
-                settings.post_burst,
-            ),
-            max_wait: Duration::from_secs(settings.max_retry_after_seconds),
+            guild_id: settings.guild_id,
+            pacer: Pacer::new(settings.post_interval, settings.post_burst),
+            max_wait: settings.max_retry_after,
             metrics,
             commands: Mutex::new(HashMap::new()),
             clicks: Mutex::new(HashMap::new()),
@@ -335,10 +329,10 @@ mod tests {
     use crate::chat::Chat;
 
     fn chat() -> DiscordChat {
-        let settings = DiscordSettings {
-            application_id: "1100000000000000001".into(),
-            ..Default::default()
-        };
+        let mut settings = settings::test_defaults();
+        settings.application_id = Some(serenity::model::id::ApplicationId::new(
+            1_100_000_000_000_000_001,
+        ));
         DiscordChat::new(&settings, &Secret::new("t"), Arc::new(Metrics::default()))
             .expect("a client")
     }

@@ -11,7 +11,9 @@ use std::fmt;
 pub struct DomainError(pub String);
 
 /// A Lambda function name as AWS accepts it: 1–64 letters, digits, `-`, `_`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Config files name functions too, so it parses there as well.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct FunctionName(String);
 
 impl FunctionName {
@@ -31,6 +33,22 @@ impl FunctionName {
         }
     }
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for FunctionName {
+    type Error = DomainError;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+/// Lets a map keyed by name be looked up with a `&str`: equality and order
+/// are the inner string's.
+impl std::borrow::Borrow<str> for FunctionName {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }

@@ -70,21 +70,19 @@ impl ReportKind {
     }
 
     /// When the report is due, from `[reports]`.
-    pub fn schedule(self, settings: &Settings) -> Option<crate::schedule::Schedule> {
-        use crate::schedule::{Days, Schedule, parse_time, parse_weekday};
+    pub fn schedule(self, settings: &Settings) -> crate::schedule::Schedule {
+        use crate::schedule::{Days, Schedule};
         let r = &settings.reports;
-        let tz: Tz = r.timezone.parse().ok()?;
-        let weekday = parse_weekday(&r.weekly_day)?;
         let (days, at) = match self {
-            ReportKind::Daily => (Days::Every, &r.daily_at),
-            ReportKind::Weekly => (Days::Weekly(weekday), &r.weekly_at),
-            ReportKind::Monthly => (Days::FirstOfMonth(weekday), &r.monthly_at),
+            ReportKind::Daily => (Days::Every, r.daily_at),
+            ReportKind::Weekly => (Days::Weekly(r.weekly_day), r.weekly_at),
+            ReportKind::Monthly => (Days::FirstOfMonth(r.weekly_day), r.monthly_at),
         };
-        Some(Schedule {
+        Schedule {
             days,
-            at: parse_time(at)?,
-            tz,
-        })
+            at,
+            tz: r.timezone,
+        }
     }
 }
 
@@ -105,10 +103,11 @@ impl Scope {
     pub fn from_settings(settings: &Settings) -> Self {
         let r = &settings.reports;
         let functions = if r.functions.is_empty() {
-            settings.runbook.functions.clone()
+            &settings.runbook.functions
         } else {
-            r.functions.clone()
+            &r.functions
         };
+        let functions = functions.iter().map(ToString::to_string).collect();
         let database = if r.database.is_empty() {
             settings.runbook.database.clone()
         } else {
@@ -125,7 +124,7 @@ impl Scope {
             cache_clusters,
             alias: settings.runbook.default_alias.clone(),
             region: settings.aws.region.clone(),
-            tz: settings.display.tz(),
+            tz: settings.display.timezone,
         }
     }
 }

@@ -172,7 +172,7 @@ impl ReportService {
             .unwrap_or(chrono::Duration::MAX);
         let mut posted = Vec::new();
         for kind in ReportKind::ALL {
-            let Some(slot) = kind.schedule(&self.settings).and_then(|s| s.latest(now)) else {
+            let Some(slot) = kind.schedule(&self.settings).latest(now) else {
                 continue;
             };
             // Older than the window: missed for good (the bot was down

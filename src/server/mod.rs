@@ -6,6 +6,7 @@
 
 mod health;
 mod request_metrics;
+pub mod settings;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
 use crate::aws::sns_intake::{self, SnsIngress, SnsState};
 use crate::demo::chat::WebChat;
 use crate::demo::ingress::{self as web, WebState};
+use crate::demo::settings::DemoSettings;
 use crate::discord::ingress::{self as discord, DiscordIngress, DiscordState};
 use crate::engine::Engine;
 use crate::slack::ingress::{self as slack, SlackState};
@@ -43,6 +45,8 @@ pub struct AppState {
     pub slack_verifier: Option<Arc<SlackEventSignatureVerifier>>,
     pub sns: Option<Arc<SnsIngress>>,
     pub web: Option<Arc<WebChat>>,
+    /// The web chat's users and clock speed (under `scalebot demo`).
+    pub demo: Arc<DemoSettings>,
     pub discord: Option<Arc<DiscordIngress>>,
 }
 
@@ -68,6 +72,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(web::router(WebState {
             engine: engine.clone(),
             web: state.web,
+            demo: state.demo,
         }))
         .merge(
             Router::new()

@@ -11,8 +11,9 @@ use slack_morphism::prelude::*;
 
 use crate::chat::pace::Pacer;
 use crate::chat::{Attachment, ButtonStyle, Chat, ChatError, Message, MessageRef, Syntax};
-use crate::config::{Secret, SlackSettings};
+use crate::config::Secret;
 use crate::metrics::Metrics;
+use crate::slack::settings::SlackSettings;
 
 pub type Connector = SlackClientHyperHttpsConnector;
 
@@ -46,15 +47,12 @@ impl SlackChat {
         metrics: Arc<Metrics>,
     ) -> Result<Self, std::io::Error> {
         Ok(Self {
-            client: client(&settings.api_url)?,
+            client: client(settings.api_url.as_str())?,
             token: SlackApiToken::new(bot_token.expose().to_owned().into()),
             max_retries: settings.max_rate_limit_retries,
-            max_retry_after: Duration::from_secs(settings.max_retry_after_seconds),
+            max_retry_after: settings.max_retry_after,
             metrics,
-            pacer: Pacer::new(
-                Duration::from_millis(settings.post_interval_ms),
-                settings.post_burst,
-            ),
+            pacer: Pacer::new(settings.post_interval, settings.post_burst),
         })
     }
 

@@ -4,4 +4,5 @@
 
 pub mod chat;
 pub mod ingress;
+pub mod settings;
 pub mod socket_mode;

@@ -17,9 +17,9 @@ use scalebot::cloud::{
     AlarmState, Cloud, CloudError, DailyCost, NewDbProxy, ReplicationGroup, ScalableTarget,
     ScalingPolicy,
 };
-use scalebot::config::Settings;
 use scalebot::domain::FunctionName;
 use scalebot::metrics::Metrics;
+use scalebot::settings_file::SettingsFile;
 
 use crate::support::{app, moto};
 
@@ -27,8 +27,8 @@ const PROVISIONED: &str = "lambda:function:ProvisionedConcurrency";
 
 async fn cloud() -> (AwsCloud, Arc<Metrics>) {
     app::init();
-    let mut settings = Settings::default();
-    settings.aws.endpoint_url = Some(moto::url());
+    let mut settings = SettingsFile::default();
+    settings.aws.endpoint_url = Some(moto::url().parse().expect("a URL"));
     settings.aws.region = moto::REGION.into();
     let metrics = Arc::new(Metrics::default());
     (AwsCloud::new(&settings.aws, metrics.clone()).await, metrics)

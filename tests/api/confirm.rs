@@ -4,22 +4,23 @@
 
 use crate::support::app::{INCIDENTS, Options, TestApp, message_text, spawn_app};
 use crate::support::moto;
-use scalebot::config::Settings;
+use scalebot::domain::FunctionName;
+use scalebot::settings_file::SettingsFile;
 
 const OPS: &str = "U0OPERATOR";
 const OPS2: &str = "U0OPERATOR2";
 const REQ: &str = "U0REQUESTER";
 
-fn roles(s: &mut Settings) {
+fn roles(s: &mut SettingsFile) {
     s.roles.insert(
         "operators".into(),
         vec![OPS.into(), OPS2.into(), REQ.into(), "S0OPSGROUP".into()],
     );
 }
 
-async fn app_with(tweak: impl FnOnce(&mut Settings) + Send + 'static) -> TestApp {
+async fn app_with(tweak: impl FnOnce(&mut SettingsFile) + Send + 'static) -> TestApp {
     spawn_app(Options {
-        tweak: Some(Box::new(move |s: &mut Settings| {
+        tweak: Some(Box::new(move |s: &mut SettingsFile| {
             roles(s);
             tweak(s);
         })),
@@ -377,7 +378,7 @@ async fn guardrails_refuse_with_the_limit_named() {
     moto::create_function(&aws, "guard-fn", Some(10)).await;
     let app = app_with(|s| {
         s.functions.insert(
-            "guard-fn".into(),
+            FunctionName::parse("guard-fn").expect("a name"),
             scalebot::config::FunctionSettings {
                 max_reserved: 100,
                 ..Default::default()

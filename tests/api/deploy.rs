@@ -445,9 +445,11 @@ fn kubernetes_objects_fit_together_and_the_configmap_holds_a_valid_config() {
     let text = config_map["data"]["scalebot.toml"]
         .as_str()
         .expect("data scalebot.toml");
-    let settings =
-        scalebot::config::Settings::parse(Path::new("20-configmap.yaml:scalebot.toml"), text)
-            .unwrap_or_else(|e| panic!("the ConfigMap's config is refused: {e}"));
+    let settings = scalebot::settings_file::SettingsFile::parse(
+        Path::new("20-configmap.yaml:scalebot.toml"),
+        text,
+    )
+    .unwrap_or_else(|e| panic!("the ConfigMap's config is refused: {e}"));
     let port = c["ports"][0]["containerPort"]
         .as_u64()
         .expect("containerPort");

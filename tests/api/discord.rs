@@ -13,7 +13,8 @@ use crate::support::app::{Options, TestApp, decode_png, now, spawn_app};
 use crate::support::discord::{APPLICATION_ID, BOT_TOKEN, FakeDiscord, GUILD_ID, buttons, shown};
 use crate::support::moto;
 use crate::support::sns::SnsSigner;
-use scalebot::config::Settings;
+use scalebot::domain::FunctionName;
+use scalebot::settings_file::SettingsFile;
 
 const OPS: &str = "1500000000000000001";
 const INCIDENTS: &str = "1500000000000000002";
@@ -21,7 +22,7 @@ const OPERATORS_ROLE: &str = "1600000000000000001";
 const OPERATOR: &str = "1700000000000000001";
 const STRANGER: &str = "1700000000000000002";
 
-fn discord_settings(s: &mut Settings) {
+fn discord_settings(s: &mut SettingsFile) {
     s.channels.incidents = INCIDENTS.into();
     s.channels.reports = "1500000000000000003".into();
     // A Discord role, written `&<id>`: whoever has it may confirm.
@@ -631,13 +632,13 @@ async fn help_is_private_and_functions_autocomplete() {
 async fn register_puts_the_catalog_as_guild_and_global_commands() {
     crate::support::app::init();
     let fake = FakeDiscord::start().await;
-    let mut settings = Settings::default();
-    settings.discord.api_url = fake.api_url();
-    settings.discord.application_id = APPLICATION_ID.into();
+    let mut settings = SettingsFile::default();
+    settings.discord.api_url = fake.api_url().parse().expect("a URL");
+    settings.discord.application_id = Some(APPLICATION_ID.parse().expect("an id"));
     let root = env!("CARGO_MANIFEST_DIR");
     settings.catalog.commands_dir = format!("{root}/commands").into();
     settings.catalog.charts_dir = format!("{root}/charts").into();
-    let (catalog, _) = scalebot::startup::load_catalogs(&settings).expect("catalog");
+    let (catalog, _) = scalebot::startup::load_catalogs(&settings.catalog).expect("catalog");
     let token = scalebot::config::Secret::new(BOT_TOKEN);
     let n = scalebot::discord::register(&settings.discord, &token, &catalog, Some(GUILD_ID))
         .await
@@ -769,11 +770,11 @@ async fn the_scheduled_daily_report_goes_to_the_reports_channel_with_charts_in_i
     moto::put_lambda_metric(&moto::url(), "discord-sched-fn", "Duration", &points).await;
     let app = spawn_app(Options {
         discord: true,
-        tweak: Some(Box::new(|s: &mut Settings| {
+        tweak: Some(Box::new(|s: &mut SettingsFile| {
             discord_settings(s);
             // Ticked by hand below, not by the background sweep.
             s.reports.enabled = false;
-            s.reports.functions = vec!["discord-sched-fn".into()];
+            s.reports.functions = vec![FunctionName::parse("discord-sched-fn").expect("a name")];
         })),
         clock: Some(clock.clone()),
         ..Options::default()

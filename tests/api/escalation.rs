@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use scalebot::config::{JoinBy, Settings};
+use scalebot::config::JoinBy;
+use scalebot::settings_file::SettingsFile;
 use scalebot::store::SnsRecord;
 
 use crate::sns::{TOPIC, alarm, deliver, sns_options};
@@ -42,7 +43,7 @@ async fn root_update(app: &TestApp, root_ts: &str, needle: &str) -> serde_json::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reminders_repeat_until_acknowledged_and_the_root_keeps_its_fields() {
     let app = spawn_app(sns_options(
-        |s: &mut Settings| {
+        |s: &mut SettingsFile| {
             s.escalation.levels[0].remind_every_seconds = Some(1);
             s.escalation.levels[0].mention = vec!["U0ONCALL".into()];
             s.escalation.levels[0].escalate_after_seconds = Some(3600);
@@ -126,7 +127,7 @@ async fn reminders_repeat_until_acknowledged_and_the_root_keeps_its_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledging_stops_the_clock_when_configured() {
     let app = spawn_app(sns_options(
-        |s: &mut Settings| {
+        |s: &mut SettingsFile| {
             s.escalation.ack_stops_clock = true;
             s.escalation.levels[0].escalate_after_seconds = Some(2);
         },
@@ -161,7 +162,7 @@ async fn acknowledging_stops_the_clock_when_configured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alarms_on_one_function_join_one_incident_when_joining_by_resource() {
     let app = spawn_app(sns_options(
-        |s: &mut Settings| s.escalation.join_by = JoinBy::Resource,
+        |s: &mut SettingsFile| s.escalation.join_by = JoinBy::Resource,
         None,
     ))
     .await;
@@ -275,9 +276,9 @@ fn repeats_in(text: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_two_thousand_notifications_for_twenty_alarms() {
     let app = spawn_app(sns_options(
-        |s: &mut Settings| {
+        |s: &mut SettingsFile| {
             s.escalation.coalesce_seconds = 2;
-            s.slack.post_interval_ms = 25;
+            s.slack.post_interval = std::time::Duration::from_millis(25);
             s.slack.post_burst = 3;
         },
         None,

@@ -9,8 +9,9 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use scalebot::cloud::{Cloud, ScalableTarget, ScalingActivity};
-use scalebot::config::Settings;
+use scalebot::domain::FunctionName;
 use scalebot::reports::ReportKind;
+use scalebot::settings_file::SettingsFile;
 
 use crate::support::app::{Options, TestApp, decode_png, message_text, spawn_app};
 use crate::support::clock::{ManualClock, utc};
@@ -37,7 +38,7 @@ async fn put_metric(
 
 /// An app whose Cloud counts calls; reports go to [`REPORTS`].
 async fn app_with(
-    tweak: impl FnOnce(&mut Settings) + Send + 'static,
+    tweak: impl FnOnce(&mut SettingsFile) + Send + 'static,
     endpoint: Option<String>,
     clock: Option<Arc<ManualClock>>,
     store_url: Option<String>,
@@ -50,7 +51,7 @@ async fn app_with(
             let _ = slot.set(c.clone());
             c
         })),
-        tweak: Some(Box::new(move |s: &mut Settings| {
+        tweak: Some(Box::new(move |s: &mut SettingsFile| {
             s.channels.reports = REPORTS.into();
             s.reports.enabled = false;
             tweak(s);
@@ -174,7 +175,7 @@ async fn health_posts_a_verdict_with_its_charts_in_the_thread_from_one_metric_ca
     let (ff, dd, nn) = (f.clone(), db.clone(), node.clone());
     let (app, cloud) = app_with(
         move |s| {
-            s.reports.functions = vec![ff];
+            s.reports.functions = vec![FunctionName::parse(&ff).expect("a name")];
             s.reports.database = dd;
             s.reports.cache_clusters = vec![nn];
         },
@@ -236,7 +237,7 @@ async fn review_lists_targets_activities_and_the_weeks_lambda_cost() {
 
     let ff = f.clone();
     let (app, cloud) = app_with(
-        move |s| s.reports.functions = vec![ff],
+        move |s| s.reports.functions = vec![FunctionName::parse(&ff).expect("a name")],
         Some(endpoint.clone()),
         None,
         None,
@@ -313,7 +314,13 @@ async fn capacity_recommends_from_the_figures_it_names() {
     )
     .await;
     let ff = f.clone();
-    let (app, cloud) = app_with(move |s| s.reports.functions = vec![ff], None, None, None).await;
+    let (app, cloud) = app_with(
+        move |s| s.reports.functions = vec![FunctionName::parse(&ff).expect("a name")],
+        None,
+        None,
+        None,
+    )
+    .await;
     moto::function_with_alias(&f).await;
     register_target(&cloud, &f, 5, 50).await;
     *cloud.activities.lock().expect("lock") = (0..50)
@@ -360,7 +367,13 @@ async fn capacity_recommends_from_the_figures_it_names() {
 async fn a_part_that_fails_is_shown_as_its_error_and_the_rest_is_posted() {
     let f = unique("part-fn");
     let ff = f.clone();
-    let (app, cloud) = app_with(move |s| s.reports.functions = vec![ff], None, None, None).await;
+    let (app, cloud) = app_with(
+        move |s| s.reports.functions = vec![FunctionName::parse(&ff).expect("a name")],
+        None,
+        None,
+        None,
+    )
+    .await;
     let now = Utc::now();
     *cloud.activities.lock().expect("lock") =
         (0..3).map(|i| activity(i, "Successful", &f, now)).collect();
@@ -394,8 +407,8 @@ async fn tick_at(app: &TestApp, clock: &ManualClock, at: &str) -> Vec<ReportKind
 /// Settings for the schedule tests: one function without data (a fast
 /// report), and 90 minutes of catch-up: the 09:00 report is still due at
 /// 10:00, and no slot reaches the next day's check.
-fn schedule_only(s: &mut Settings) {
-    s.reports.functions = vec!["sched-fn".into()];
+fn schedule_only(s: &mut SettingsFile) {
+    s.reports.functions = vec![FunctionName::parse("sched-fn").expect("a name")];
     s.reports.catch_up_minutes = 90;
 }
 
@@ -505,7 +518,7 @@ async fn a_missed_report_is_caught_up_once_and_a_restart_posts_no_second_copy() 
     // Friday 27 November 2026: the bot was down at 09:00 CET (08:00 UTC)
     // and comes back at 11:30.
     let clock = Arc::new(ManualClock::at(utc("2026-11-27T10:30:00Z")));
-    let tweak = |s: &mut Settings| {
+    let tweak = |s: &mut SettingsFile| {
         schedule_only(s);
         s.reports.catch_up_minutes = 180;
     };
@@ -621,7 +634,7 @@ async fn the_daily_run_stores_a_snapshot_prunes_old_ones_and_exports_it() {
     let (app, cloud) = app_with(
         move |s| {
             schedule_only(s);
-            s.reports.functions = vec![ff];
+            s.reports.functions = vec![FunctionName::parse(&ff).expect("a name")];
             s.reports.snapshot_retention_days = 30;
         },
         None,

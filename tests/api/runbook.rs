@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 
-use scalebot::config::Settings;
+use scalebot::domain::FunctionName;
+use scalebot::settings_file::SettingsFile;
 
 use crate::support::app::{INCIDENTS, Options, TestApp, message_text, spawn_app};
 use crate::support::moto;
@@ -14,9 +15,9 @@ const OPS: &str = "U0OPERATOR";
 const OPS2: &str = "U0OPERATOR2";
 const REQ: &str = "U0REQUESTER";
 
-async fn app_with(tweak: impl FnOnce(&mut Settings) + Send + 'static) -> TestApp {
+async fn app_with(tweak: impl FnOnce(&mut SettingsFile) + Send + 'static) -> TestApp {
     spawn_app(Options {
-        tweak: Some(Box::new(move |s: &mut Settings| {
+        tweak: Some(Box::new(move |s: &mut SettingsFile| {
             s.roles.insert(
                 "operators".into(),
                 vec![OPS.into(), OPS2.into(), REQ.into()],
@@ -174,11 +175,9 @@ async fn cost_runaway_is_one_plan_that_two_people_confirm() {
     moto::set_reserved(&aws, "runaway-a", 50).await;
     moto::create_function(&aws, "runaway-b", None).await;
     let app = app_with(|s| {
-        s.runbook.functions = vec![
-            "runaway-a".into(),
-            "runaway-b".into(),
-            "runaway-missing".into(),
-        ];
+        s.runbook.functions = ["runaway-a", "runaway-b", "runaway-missing"]
+            .map(|f| FunctionName::parse(f).expect("a name"))
+            .to_vec();
     })
     .await;
     // A provisioned-concurrency policy with a low target, made through the bot.
@@ -288,12 +287,14 @@ async fn scale_down_lists_every_change_and_reports_each_outcome() {
             let _ = slot.set(p.clone());
             p
         })),
-        tweak: Some(Box::new(|s: &mut Settings| {
+        tweak: Some(Box::new(|s: &mut SettingsFile| {
             s.roles.insert(
                 "operators".into(),
                 vec![OPS.into(), OPS2.into(), REQ.into()],
             );
-            s.runbook.functions = vec!["down-a".into(), "down-b".into()];
+            s.runbook.functions = ["down-a", "down-b"]
+                .map(|f| FunctionName::parse(f).expect("a name"))
+                .to_vec();
             s.runbook.cache_group = "down-redis".into();
         })),
         ..Options::default()
@@ -384,10 +385,10 @@ async fn provisioned_concurrency_plan_shows_the_cost_and_runs_once_confirmed() {
             let _ = slot.set(p.clone());
             p
         })),
-        tweak: Some(Box::new(|s: &mut Settings| {
+        tweak: Some(Box::new(|s: &mut SettingsFile| {
             s.roles.insert("operators".into(), vec![OPS.into()]);
             s.functions.insert(
-                "pc-fn".into(),
+                FunctionName::parse("pc-fn").expect("a name"),
                 scalebot::config::FunctionSettings {
                     memory_mb: 2048,
                     max_provisioned: 50,

@@ -4,7 +4,7 @@
 //! redeliveries, OK, subscriptions, and a corpus of bad messages.
 
 use chrono::Utc;
-use scalebot::config::Settings;
+use scalebot::settings_file::SettingsFile;
 use serde_json::json;
 
 use crate::support::app::{INCIDENTS, Options, TestApp, message_text, spawn_app};
@@ -15,7 +15,7 @@ pub(crate) const TOPIC: &str = "arn:aws:sns:eu-central-1:123456789012:chatops-al
 
 /// Options for an app that trusts the test signer, plus `extra` settings.
 pub(crate) fn sns_options(
-    extra: impl FnOnce(&mut Settings) + Send + 'static,
+    extra: impl FnOnce(&mut SettingsFile) + Send + 'static,
     store_url: Option<String>,
 ) -> Options {
     let signer = SnsSigner::get();
@@ -24,7 +24,7 @@ pub(crate) fn sns_options(
     let host = signer.host.clone();
     Options {
         store_url,
-        tweak: Some(Box::new(move |s: &mut Settings| {
+        tweak: Some(Box::new(move |s: &mut SettingsFile| {
             s.sns.allowed_topics = vec![TOPIC.into()];
             s.sns.extra_cert_hosts = vec![host];
             s.sns.extra_ca_pem_file = Some(ca);
@@ -364,7 +364,7 @@ async fn an_unresolved_alarm_escalates_on_time_across_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = format!("sqlite://{}", dir.path().join("escalation.db").display());
     let signer = SnsSigner::get();
-    let levels = |s: &mut Settings| {
+    let levels = |s: &mut SettingsFile| {
         s.escalation.levels[0].escalate_after_seconds = Some(1);
         s.escalation.levels[1].escalate_after_seconds = Some(4);
         s.escalation.levels[1].mention = vec!["S0OPSTEAM".into()];

@@ -6,7 +6,7 @@
 //! (`sns.cert_host_addresses`), which passes the request on to moto. So the
 //! bot checks moto's real signature over moto's real wire format.
 
-use scalebot::config::Settings;
+use scalebot::settings_file::SettingsFile;
 
 use crate::sns::{alarm, sns_options};
 use crate::support::app::{INCIDENTS, message_text, spawn_app};
@@ -47,7 +47,7 @@ async fn an_alarm_published_through_moto_sns_opens_an_incident() {
     signer.proxy_aws_certs_to(&moto::moto_url());
     let allowed = topic.clone();
     let app = spawn_app(sns_options(
-        move |s: &mut Settings| {
+        move |s: &mut SettingsFile| {
             s.sns.allowed_topics.push(allowed);
             s.sns
                 .cert_host_addresses

@@ -9,9 +9,11 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use scalebot::aws::AwsCloud;
 use scalebot::cloud::Cloud;
-use scalebot::config::{DiscordMode, DiscordSecrets, Secret, Secrets, Settings, SlackSecrets};
+use scalebot::config::{DiscordSecrets, Secret, Secrets, SlackSecrets};
+use scalebot::discord::settings::DiscordMode;
 use scalebot::engine::Engine;
 use scalebot::metrics::Metrics;
+use scalebot::settings_file::SettingsFile;
 use scalebot::startup::Application;
 use sha2::Sha256;
 use tokio::sync::oneshot;
@@ -24,7 +26,7 @@ pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 pub const INCIDENTS: &str = "C0INCIDENTS";
 
 /// A change to the settings a test makes before the app is built.
-pub type Tweak = Box<dyn FnOnce(&mut Settings) + Send>;
+pub type Tweak = Box<dyn FnOnce(&mut SettingsFile) + Send>;
 
 /// Wraps the AWS implementation (on moto) in another Cloud.
 pub type WrapCloud = Box<dyn FnOnce(Arc<dyn Cloud>) -> Arc<dyn Cloud> + Send>;
@@ -100,14 +102,15 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         .store_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("scalebot.db").display()));
-    let mut settings = Settings::default();
+    let mut settings = SettingsFile::default();
     settings.server.listen = "127.0.0.1:0".parse().expect("addr");
-    settings.slack.api_url = slack.api_url();
+    settings.slack.api_url = slack.api_url().parse().expect("a URL");
     // Pacing has its own tests; elsewhere it would only slow the suite.
-    settings.slack.post_interval_ms = 0;
+    settings.slack.post_interval = Duration::ZERO;
     settings.escalation.coalesce_seconds = 1;
     settings.aws.region = super::moto::REGION.into();
-    settings.aws.endpoint_url = Some(opts.aws_endpoint.clone().unwrap_or_else(super::moto::url));
+    let endpoint = opts.aws_endpoint.clone().unwrap_or_else(super::moto::url);
+    settings.aws.endpoint_url = Some(endpoint.parse().expect("a URL"));
     settings.aws.max_attempts = opts.max_attempts;
     settings.aws.operation_timeout_seconds = 5;
     settings.store.url = store_url.clone();
@@ -124,8 +127,9 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         } else {
             DiscordMode::Http
         };
-        settings.discord.application_id = super::discord::APPLICATION_ID.into();
-        settings.discord.guild_id = super::discord::GUILD_ID.into();
+        settings.discord.application_id =
+            Some(super::discord::APPLICATION_ID.parse().expect("an id"));
+        settings.discord.guild_id = Some(super::discord::GUILD_ID.parse().expect("an id"));
         if opts.discord_tls {
             let ca = dir.path().join("discord-ca.pem");
             std::fs::write(&ca, &fake.ca_pem).expect("write the CA");
@@ -135,9 +139,9 @@ pub async fn spawn_app(opts: Options) -> TestApp {
                 .host_addresses
                 .insert("discord.com".into(), fake.tls_addr);
         } else {
-            settings.discord.api_url = fake.api_url();
+            settings.discord.api_url = fake.api_url().parse().expect("a URL");
         }
-        settings.discord.post_interval_ms = 0;
+        settings.discord.post_interval = Duration::ZERO;
         let pkcs8 =
             ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
                 .expect("ed25519 key");

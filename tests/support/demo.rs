@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use scalebot::config::Settings;
 use scalebot::engine::Engine;
+use scalebot::settings_file::SettingsFile;
 use scalebot::startup::Application;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -25,13 +25,13 @@ pub struct DemoApp {
 /// The demo on `config/demo.toml`, with simulated time from `start` at
 /// `speed` times the wall clock.
 pub async fn spawn_demo(speed: f64, start: &str) -> DemoApp {
-    let mut settings =
-        Settings::load(std::path::Path::new("config/demo.toml")).expect("config/demo.toml loads");
+    let mut settings = SettingsFile::load(std::path::Path::new("config/demo.toml"))
+        .expect("config/demo.toml loads");
     let dir = tempfile::tempdir().expect("temp dir");
     settings.server.listen = "127.0.0.1:0".parse().expect("address");
     settings.store.url = format!("sqlite://{}", dir.path().join("demo.db").display());
     settings.demo.speed = speed;
-    settings.demo.start = Some(start.to_owned());
+    settings.demo.start = Some(start.parse().expect("an RFC 3339 start"));
     let app = Application::build_demo(settings)
         .await
         .expect("the demo builds");

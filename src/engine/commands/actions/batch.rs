@@ -23,13 +23,10 @@ async fn existing_functions(
 ) -> Result<(Vec<(FunctionName, Option<i32>)>, Vec<String>), ActionError> {
     let mut found = Vec::new();
     let mut missing = Vec::new();
-    for name in &cx.settings.runbook.functions {
-        let Ok(f) = FunctionName::parse(name) else {
-            continue;
-        };
-        match cx.cloud.reserved_concurrency(&f).await {
-            Ok(r) => found.push((f, r)),
-            Err(CloudError::NotFound { .. }) => missing.push(format!("`{name}`")),
+    for f in &cx.settings.runbook.functions {
+        match cx.cloud.reserved_concurrency(f).await {
+            Ok(r) => found.push((f.clone(), r)),
+            Err(CloudError::NotFound { .. }) => missing.push(format!("`{f}`")),
             Err(e) => return Err(e.into()),
         }
     }

@@ -48,23 +48,14 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
         )));
     }
     let instance = cx.cloud.db_instance(&db).await?;
-    let family = match cfg.engine_family.as_str() {
-        "" => engine_family(&instance.engine).ok_or_else(|| {
+    let family = match cfg.engine_family {
+        Some(family) => family.as_str(),
+        None => engine_family(&instance.engine).ok_or_else(|| {
             ActionError::Refused(format!(
                 "RDS Proxy does not support the engine `{}` of `{db}`",
                 instance.engine
             ))
         })?,
-        other => match other {
-            "POSTGRESQL" => "POSTGRESQL",
-            "MYSQL" => "MYSQL",
-            "SQLSERVER" => "SQLSERVER",
-            _ => {
-                return Err(ActionError::Refused(format!(
-                    "rds_proxy.engine_family `{other}` is not POSTGRESQL, MYSQL or SQLSERVER"
-                )));
-            }
-        },
     };
     let name = format!("{db}-proxy");
     if let Some(p) = cx

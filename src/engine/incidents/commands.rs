@@ -108,56 +108,8 @@ pub(crate) async fn run(
                 )
             }
         }
-        "note" => {
-            let note = inv
-                .args
-                .get("text")
-                .map(|t| t.to_string())
-                .unwrap_or_default();
-            if note.is_empty() {
-                return Err(ActionError::Refused(
-                    "a note needs text: `/scale incident <id> note <text>`".into(),
-                ));
-            }
-            incidents
-                .thread(
-                    &incident,
-                    &req.user,
-                    "note",
-                    // The note is the user's words: shown verbatim, so it can
-                    // mention nobody and format nothing.
-                    &Message::text(
-                        Text::from("📝 ")
-                            .user(&req.user)
-                            .markup(": ")
-                            .verbatim(note.clone()),
-                    ),
-                )
-                .await?;
-            format!("Note added to incident `{id}`.")
-        }
-        "timeline" => {
-            let markdown = timeline(incidents, &incident).await?;
-            let root = incident.root_ts.as_ref().map(|ts| MessageRef {
-                channel: incident.channel.clone(),
-                id: ts.clone(),
-            });
-            incidents
-                .chat
-                .upload(
-                    &incident.channel,
-                    root.as_ref(),
-                    &Attachment {
-                        filename: format!("postmortem-{id}.md"),
-                        title: format!("Post-mortem timeline of {id}"),
-                        alt_text: format!("Timeline of incident {id}"),
-                        content_type: "text/markdown",
-                        bytes: markdown.into_bytes(),
-                    },
-                )
-                .await?;
-            format!("The post-mortem timeline of `{id}` is attached in its thread.")
-        }
+        "note" => note(incidents, inv, req, &incident).await?,
+        "timeline" => attach_timeline(incidents, &incident).await?,
         _ => status(incidents, &incident),
     };
     Ok(Outcome::Reply(Reply {
@@ -168,6 +120,61 @@ pub(crate) async fn run(
         },
         images: Vec::new(),
     }))
+}
+
+/// `note <text>`: the user's words in the thread, verbatim, so they can
+/// mention nobody and format nothing.
+async fn note(
+    incidents: &IncidentService,
+    inv: &Invocation,
+    req: &CommandRequest,
+    incident: &IncidentRow,
+) -> Result<String, ActionError> {
+    let note = inv
+        .args
+        .get("text")
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    if note.is_empty() {
+        return Err(ActionError::Refused(
+            "a note needs text: `/scale incident <id> note <text>`".into(),
+        ));
+    }
+    let text = Text::from("📝 ")
+        .user(&req.user)
+        .markup(": ")
+        .verbatim(note);
+    incidents
+        .thread(incident, &req.user, "note", &Message::text(text))
+        .await?;
+    Ok(format!("Note added to incident `{}`.", incident.id))
+}
+
+/// `timeline`: the post-mortem as a Markdown file in the thread.
+async fn attach_timeline(
+    incidents: &IncidentService,
+    incident: &IncidentRow,
+) -> Result<String, ActionError> {
+    let id = &incident.id;
+    let markdown = timeline(incidents, incident).await?;
+    let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+        channel: incident.channel.clone(),
+        id: ts.clone(),
+    });
+    let file = Attachment {
+        filename: format!("postmortem-{id}.md"),
+        title: format!("Post-mortem timeline of {id}"),
+        alt_text: format!("Timeline of incident {id}"),
+        content_type: "text/markdown",
+        bytes: markdown.into_bytes(),
+    };
+    incidents
+        .chat
+        .upload(&incident.channel, root.as_ref(), &file)
+        .await?;
+    Ok(format!(
+        "The post-mortem timeline of `{id}` is attached in its thread."
+    ))
 }
 
 fn status(incidents: &IncidentService, i: &IncidentRow) -> String {

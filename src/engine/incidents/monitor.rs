@@ -46,74 +46,18 @@ impl IncidentService {
         };
         let interval = Duration::from_secs(self.settings.runbook.monitor_interval_seconds.max(1));
         let checks = (self.settings.runbook.monitor_max_minutes * 60 / interval.as_secs()).max(1);
-        let window = chrono::Duration::minutes(10);
-        let mut last = (0.0, 0.0, false);
+        let mut last = Watch::default();
         for check in 1..=checks {
             tokio::time::sleep(interval).await;
-            let now = self.now();
-            let mut queries = QuerySet::default();
-            let id = queries.add(
-                "AWS/Lambda",
-                "Throttles",
-                vec![("FunctionName".into(), function.clone())],
-                "Sum",
-                60,
-            );
-            let series = match self
-                .cloud
-                .metric_data(&queries.into_request(changed_at - window, now))
-                .await
-            {
-                Ok(s) => by_id(s).remove(&id).unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "monitor read failed");
-                    continue;
-                }
-            };
-            let before: f64 = series
-                .points
-                .iter()
-                .filter(|(t, _)| *t < changed_at)
-                .map(|p| p.1)
-                .sum();
-            let after: Vec<f64> = series
-                .points
-                .iter()
-                .filter(|(t, _)| *t >= changed_at)
-                .map(|p| p.1)
-                .collect();
-            let after_sum: f64 = after.iter().sum();
-            // Settled: the last two minutes since the change are free of
-            // throttles, or no throttle was reported since the change.
-            let settled = (after.len() >= 2 && after[after.len() - 2..].iter().all(|v| *v == 0.0))
-                || (after.is_empty() && check >= 2)
-                || (after_sum == 0.0 && check >= 2);
-            last = (before, after_sum, settled);
-            if settled {
+            match self.throttles_around(&function, changed_at).await {
+                Some(w) => last = w.judged(check),
+                None => continue,
+            }
+            if last.settled {
                 break;
             }
         }
-        let (before, after, settled) = last;
-        let text = if settled {
-            format!(
-                "📉 `{function}` settled: {} throttles in the 10 minutes before the change, {} since.",
-                number(before),
-                number(after)
-            )
-        } else {
-            format!(
-                "⚠️ `{function}` has not settled after {} minutes: {} throttles since the change \
-                 ({} in the 10 minutes before). Consider the next runbook step or escalate.",
-                self.settings.runbook.monitor_max_minutes,
-                number(after),
-                number(before)
-            )
-        };
-        let message = Message {
-            tone: if settled { Tone::Good } else { Tone::Warning },
-            text: text.into(),
-            ..Default::default()
-        };
+        let message = self.watch_result(&function, &last);
         if let Err(e) = self
             .thread(&incident, "scalebot", "monitor", &message)
             .await
@@ -133,6 +77,54 @@ impl IncidentService {
             {
                 tracing::warn!(error = %e, "monitor chart not uploaded");
             }
+        }
+    }
+
+    /// Throttles per minute from 10 minutes before the change until now;
+    /// `None` when CloudWatch could not be read this time.
+    async fn throttles_around(&self, function: &str, changed_at: DateTime<Utc>) -> Option<Watch> {
+        let window = chrono::Duration::minutes(10);
+        let mut queries = QuerySet::default();
+        let dims = vec![("FunctionName".into(), function.to_owned())];
+        let id = queries.add("AWS/Lambda", "Throttles", dims, "Sum", 60);
+        let request = queries.into_request(changed_at - window, self.now());
+        let series = match self.cloud.metric_data(&request).await {
+            Ok(s) => by_id(s).remove(&id).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "monitor read failed");
+                return None;
+            }
+        };
+        let (before, after): (Vec<&(DateTime<Utc>, f64)>, Vec<_>) =
+            series.points.iter().partition(|(t, _)| *t < changed_at);
+        Some(Watch {
+            before: before.iter().map(|p| p.1).sum(),
+            after: after.iter().map(|p| p.1).collect(),
+            settled: false,
+        })
+    }
+
+    fn watch_result(&self, function: &str, w: &Watch) -> Message {
+        let (before, after) = (w.before, w.after.iter().sum::<f64>());
+        let text = if w.settled {
+            format!(
+                "📉 `{function}` settled: {} throttles in the 10 minutes before the change, {} since.",
+                number(before),
+                number(after)
+            )
+        } else {
+            format!(
+                "⚠️ `{function}` has not settled after {} minutes: {} throttles since the change \
+                 ({} in the 10 minutes before). Consider the next runbook step or escalate.",
+                self.settings.runbook.monitor_max_minutes,
+                number(after),
+                number(before)
+            )
+        };
+        Message {
+            tone: if w.settled { Tone::Good } else { Tone::Warning },
+            text: text.into(),
+            ..Default::default()
         }
     }
 
@@ -160,5 +152,26 @@ impl IncidentService {
             format!("after-{function}-{}.png", now.format("%Y%m%dT%H%M")),
         )
         .ok()
+    }
+}
+
+/// Throttles around a change: the sum before it, the minutes after it.
+#[derive(Debug, Default)]
+struct Watch {
+    before: f64,
+    after: Vec<f64>,
+    settled: bool,
+}
+
+impl Watch {
+    /// Settled: the last two minutes since the change are free of
+    /// throttles, or no throttle was reported since the change.
+    fn judged(mut self, check: u64) -> Self {
+        let after = &self.after;
+        let sum: f64 = after.iter().sum();
+        self.settled = (after.len() >= 2 && after[after.len() - 2..].iter().all(|v| *v == 0.0))
+            || (after.is_empty() && check >= 2)
+            || (sum == 0.0 && check >= 2);
+        self
     }
 }

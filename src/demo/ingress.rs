@@ -28,7 +28,7 @@ use crate::catalog::Parsed;
 use crate::chat::{ButtonAction, ButtonError};
 use crate::demo::chat::{WebBody, WebChat};
 use crate::demo::settings::DemoSettings;
-use crate::engine::{ButtonEvent, CommandRequest, Platform, Visibility};
+use crate::engine::{ButtonEvent, CommandRequest, Visibility};
 use crate::metrics::Outcome;
 
 const PAGE: &str = include_str!("../../assets/web/index.html");
@@ -264,7 +264,7 @@ pub async fn command(State(state): State<WebState>, body: Bytes) -> Response {
         let ack = state
             .engine
             .accept(CommandRequest {
-                platform: Platform::Web,
+                via: "web".into(),
                 user: user.clone(),
                 channel: body.channel.clone(),
                 text,
@@ -319,7 +319,7 @@ pub async fn button(State(state): State<WebState>, body: Bytes) -> Response {
     match result {
         Ok((user, channel, action)) => {
             let event = ButtonEvent {
-                platform: Platform::Web,
+                via: "web".into(),
                 user,
                 channel,
                 action,

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use crate::chat::ButtonAction;
 use crate::discord::render::{self, parse_custom_id};
 use crate::discord::{DiscordChat, commands};
-use crate::engine::{ButtonEvent, CommandRequest, Engine, Platform};
+use crate::engine::{ButtonEvent, CommandRequest, Engine};
 use crate::metrics::Outcome;
 
 /// How far a request's timestamp may be from the bot's clock.
@@ -235,7 +235,7 @@ impl DiscordIngress {
                 self.record_roles(&ix, &user);
                 let ack = engine
                     .accept(CommandRequest {
-                        platform: Platform::Discord,
+                        via: "discord".into(),
                         user: user.clone(),
                         channel: channel.clone(),
                         text,
@@ -316,7 +316,7 @@ impl DiscordIngress {
         Ok(Handled {
             response,
             click: Some(ButtonEvent {
-                platform: Platform::Discord,
+                via: "discord".into(),
                 user,
                 channel,
                 action,

@@ -80,6 +80,17 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// A scheduled report slot, once claimed.
+    ReportRunState, "report run", {
+        /// Claimed; being built and posted.
+        Running => "running",
+        Posted => "posted",
+        /// Chat refused the message; claimed again later in the window.
+        Unposted => "unposted",
+    }
+);
+
 impl PlanState {
     /// Whether some change of the plan ran, so that it can be undone.
     pub fn executed(self) -> bool {

@@ -23,7 +23,7 @@ pub use self::incidents::Inbound;
 use self::incidents::{IncidentParts, IncidentService};
 use self::plans::{PlanParts, PlanService};
 pub use self::request::{
-    Ack, ActionError, ButtonEvent, CommandRequest, Outcome, Platform, Proposal, Reply, Visibility,
+    Ack, ActionError, ButtonEvent, CommandRequest, Outcome, Proposal, Reply, Visibility,
 };
 use crate::alarm::Alarm;
 use crate::catalog::Catalog;

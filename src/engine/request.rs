@@ -10,35 +10,12 @@ use crate::store::StoreError;
 
 use super::plans::change::Change;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Platform {
-    Slack,
-    Discord,
-    Web,
-}
-
-impl Platform {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Slack => "slack",
-            Platform::Discord => "discord",
-            Platform::Web => "web",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "discord" => Platform::Discord,
-            "web" => Platform::Web,
-            _ => Platform::Slack,
-        }
-    }
-}
-
 /// A slash command as it arrived, verified.
 #[derive(Debug, Clone)]
 pub struct CommandRequest {
-    pub platform: Platform,
+    /// Which adapter it came through (`slack`, `discord`, `web`): recorded
+    /// in the audit log and on plans, never acted on.
+    pub via: String,
     pub user: String,
     pub channel: String,
     pub text: String,
@@ -50,7 +27,8 @@ pub struct CommandRequest {
 /// A button click, verified by the ingress.
 #[derive(Debug, Clone)]
 pub struct ButtonEvent {
-    pub platform: Platform,
+    /// As in [`CommandRequest::via`].
+    pub via: String,
     pub user: String,
     pub channel: String,
     pub action: ButtonAction,

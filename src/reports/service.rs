@@ -16,6 +16,7 @@ use crate::chat::{Chat, ChatError, MessageRef};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
 use crate::config::Settings;
+use crate::domain::state::ReportRunState;
 use crate::metrics::Metrics;
 use crate::reports::{self, Report, ReportKind, Scope};
 use crate::store::{DAILY_SNAPSHOT, Store, StoreError};
@@ -222,8 +223,12 @@ impl ReportService {
         tracing::info!(report = kind.key(), slot = %slot, late_seconds = late.num_seconds(), "posting scheduled report");
         let channel = self.settings.channels.reports.clone();
         let result = self.post_report(kind, &channel, None).await;
-        let outcome = if result.is_ok() { "posted" } else { "unposted" };
-        self.metrics.scheduled_report(kind.key(), outcome);
+        let outcome = if result.is_ok() {
+            ReportRunState::Posted
+        } else {
+            ReportRunState::Unposted
+        };
+        self.metrics.scheduled_report(kind.key(), outcome.as_str());
         self.store
             .finish_report(kind.key(), slot_ms, self.now().timestamp_millis(), outcome)
             .await?;

@@ -19,7 +19,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use crate::chat::ButtonAction;
-use crate::engine::{Ack, ButtonEvent, CommandRequest, Platform, Visibility};
+use crate::engine::{Ack, ButtonEvent, CommandRequest, Visibility};
 use crate::metrics::Outcome;
 
 pub const COMMANDS_ROUTE: &str = "/slack/commands";
@@ -170,7 +170,7 @@ async fn commands(
     let ack = state
         .engine
         .accept(CommandRequest {
-            platform: Platform::Slack,
+            via: "slack".into(),
             user: form.user_id,
             channel: form.channel_id,
             text: form.text,
@@ -246,7 +246,7 @@ async fn interactions(
             };
             outcome = Outcome::OK;
             let event = ButtonEvent {
-                platform: Platform::Slack,
+                via: "slack".into(),
                 user: payload.user.id.clone(),
                 channel: channel.clone(),
                 action,

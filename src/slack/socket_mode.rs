@@ -9,7 +9,7 @@ use slack_morphism::prelude::*;
 
 use crate::chat::ButtonAction;
 use crate::config::Secret;
-use crate::engine::{ButtonEvent, CommandRequest, Engine, Platform, Visibility};
+use crate::engine::{ButtonEvent, CommandRequest, Engine, Visibility};
 use crate::slack::chat::{Connector, content};
 
 pub struct SocketMode {
@@ -63,7 +63,7 @@ async fn on_command(
         .ok_or("Socket Mode listener has no engine")?;
     let ack = engine
         .accept(CommandRequest {
-            platform: Platform::Slack,
+            via: "slack".into(),
             user: ev.user_id.to_string(),
             channel: ev.channel_id.to_string(),
             text: ev.text.unwrap_or_default(),
@@ -104,7 +104,7 @@ async fn on_interaction(
                 }
             };
             let event = ButtonEvent {
-                platform: Platform::Slack,
+                via: "slack".into(),
                 user: ev
                     .user
                     .as_ref()

@@ -18,7 +18,7 @@ pub struct IncidentRow {
     /// What makes two alarms the same incident (alarm name, resource).
     pub dedup_key: Option<String>,
     pub channel: String,
-    pub root_ts: Option<String>,
+    pub root_message: Option<String>,
     pub opened_ms: i64,
     pub acked_ms: Option<i64>,
     pub resolved_ms: Option<i64>,
@@ -35,10 +35,10 @@ pub struct IncidentEvent {
     pub actor: String,
     pub kind: String,
     pub body: String,
-    pub message_ts: Option<String>,
+    pub message_id: Option<String>,
 }
 
-const COLUMNS: &str = "id, title, level, state, source, dedup_key, channel, root_ts, opened_ms, acked_ms, resolved_ms, updated_ms, context";
+const COLUMNS: &str = "id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context";
 
 fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
     Ok(IncidentRow {
@@ -49,7 +49,7 @@ fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
         source: r.try_get("source")?,
         dedup_key: r.try_get("dedup_key")?,
         channel: r.try_get("channel")?,
-        root_ts: r.try_get("root_ts")?,
+        root_message: r.try_get("root_message")?,
         opened_ms: r.try_get("opened_ms")?,
         acked_ms: r.try_get("acked_ms")?,
         resolved_ms: r.try_get("resolved_ms")?,
@@ -61,7 +61,7 @@ fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
 impl Store {
     pub async fn insert_incident(&self, i: &IncidentRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO incidents (id, title, level, state, source, dedup_key, channel, root_ts, opened_ms, acked_ms, resolved_ms, updated_ms, context) \
+            "INSERT INTO incidents (id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&i.id)
@@ -71,7 +71,7 @@ impl Store {
         .bind(&i.source)
         .bind(&i.dedup_key)
         .bind(&i.channel)
-        .bind(&i.root_ts)
+        .bind(&i.root_message)
         .bind(i.opened_ms)
         .bind(i.acked_ms)
         .bind(i.resolved_ms)
@@ -92,9 +92,9 @@ impl Store {
         Ok(r.as_ref().map(incident).transpose()?)
     }
 
-    pub async fn set_incident_root(&self, id: &str, root_ts: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET root_ts = $1 WHERE id = $2")
-            .bind(root_ts)
+    pub async fn set_incident_root(&self, id: &str, root_message: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET root_message = $1 WHERE id = $2")
+            .bind(root_message)
             .bind(id)
             .execute(self.pool())
             .await?;
@@ -103,7 +103,7 @@ impl Store {
 
     pub async fn add_incident_event(&self, e: &IncidentEvent) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO incident_events (id, incident_id, at_ms, actor, kind, body, message_ts) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO incident_events (id, incident_id, at_ms, actor, kind, body, message_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&e.id)
         .bind(&e.incident_id)
@@ -111,14 +111,14 @@ impl Store {
         .bind(&e.actor)
         .bind(&e.kind)
         .bind(&e.body)
-        .bind(&e.message_ts)
+        .bind(&e.message_id)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
     pub async fn set_event_message(&self, event_id: &str, ts: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incident_events SET message_ts = $1 WHERE id = $2")
+        sqlx::query("UPDATE incident_events SET message_id = $1 WHERE id = $2")
             .bind(ts)
             .bind(event_id)
             .execute(self.pool())
@@ -131,7 +131,7 @@ impl Store {
         incident_id: &str,
     ) -> Result<Vec<IncidentEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, incident_id, at_ms, actor, kind, body, message_ts FROM incident_events WHERE incident_id = $1 ORDER BY at_ms, id",
+            "SELECT id, incident_id, at_ms, actor, kind, body, message_id FROM incident_events WHERE incident_id = $1 ORDER BY at_ms, id",
         )
         .bind(incident_id)
         .fetch_all(self.pool())
@@ -145,7 +145,7 @@ impl Store {
                     actor: r.try_get("actor")?,
                     kind: r.try_get("kind")?,
                     body: r.try_get("body")?,
-                    message_ts: r.try_get("message_ts")?,
+                    message_id: r.try_get("message_id")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

@@ -29,14 +29,14 @@ pub struct PlanRow {
     pub created_ms: i64,
     pub expires_ms: i64,
     pub message_channel: Option<String>,
-    pub message_ts: Option<String>,
+    pub message_id: Option<String>,
     pub outcome: Option<String>,
     pub undo_of: Option<String>,
     pub finished_ms: Option<i64>,
 }
 
 const COLUMNS: &str = "id, command, requester, platform, channel, incident_id, changes, role, approvals_needed, \
-     destructive, dry_run, state, created_ms, expires_ms, message_channel, message_ts, outcome, undo_of, finished_ms";
+     destructive, dry_run, state, created_ms, expires_ms, message_channel, message_id, outcome, undo_of, finished_ms";
 
 fn row(r: &AnyRow) -> Result<PlanRow, sqlx::Error> {
     Ok(PlanRow {
@@ -55,7 +55,7 @@ fn row(r: &AnyRow) -> Result<PlanRow, sqlx::Error> {
         created_ms: r.try_get("created_ms")?,
         expires_ms: r.try_get("expires_ms")?,
         message_channel: r.try_get("message_channel")?,
-        message_ts: r.try_get("message_ts")?,
+        message_id: r.try_get("message_id")?,
         outcome: r.try_get("outcome")?,
         undo_of: r.try_get("undo_of")?,
         finished_ms: r.try_get("finished_ms")?,
@@ -66,7 +66,7 @@ impl Store {
     pub async fn insert_plan(&self, p: &PlanRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO plans (id, command, requester, platform, channel, incident_id, changes, role, approvals_needed, \
-             destructive, dry_run, state, created_ms, expires_ms, message_channel, message_ts, outcome, undo_of, finished_ms) \
+             destructive, dry_run, state, created_ms, expires_ms, message_channel, message_id, outcome, undo_of, finished_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&p.id)
@@ -84,7 +84,7 @@ impl Store {
         .bind(p.created_ms)
         .bind(p.expires_ms)
         .bind(&p.message_channel)
-        .bind(&p.message_ts)
+        .bind(&p.message_id)
         .bind(&p.outcome)
         .bind(&p.undo_of)
         .bind(p.finished_ms)
@@ -109,7 +109,7 @@ impl Store {
         channel: &str,
         ts: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE plans SET message_channel = $1, message_ts = $2 WHERE id = $3")
+        sqlx::query("UPDATE plans SET message_channel = $1, message_id = $2 WHERE id = $3")
             .bind(channel)
             .bind(ts)
             .bind(id)

@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use super::{Store, StoreError};
+use crate::domain::state::ReportRunState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportRun {
@@ -12,9 +13,7 @@ pub struct ReportRun {
     pub slot_ms: i64,
     pub claimed_ms: i64,
     pub finished_ms: Option<i64>,
-    /// `running`; `posted`; `unposted` (the message could not be posted,
-    /// tried again within the catch-up window).
-    pub outcome: String,
+    pub outcome: ReportRunState,
 }
 
 impl Store {
@@ -65,13 +64,13 @@ impl Store {
         report: &str,
         slot_ms: i64,
         now_ms: i64,
-        outcome: &str,
+        outcome: ReportRunState,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE report_runs SET finished_ms = $1, outcome = $2 WHERE report = $3 AND slot_ms = $4",
         )
         .bind(now_ms)
-        .bind(outcome)
+        .bind(outcome.as_str())
         .bind(report)
         .bind(slot_ms)
         .execute(self.pool())
@@ -100,7 +99,10 @@ impl Store {
                     slot_ms: r.try_get("slot_ms")?,
                     claimed_ms: r.try_get("claimed_ms")?,
                     finished_ms: r.try_get("finished_ms")?,
-                    outcome: r.try_get("outcome")?,
+                    outcome: r
+                        .try_get::<String, _>("outcome")?
+                        .parse()
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

@@ -471,7 +471,10 @@ async fn the_daily_report_is_at_nine_in_berlin_across_both_daylight_saving_chang
             "2026-03-28T08:00:00+00:00",
         ]
     );
-    assert!(runs.iter().all(|r| r.outcome == "posted"), "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r.outcome.as_str() == "posted"),
+        "{runs:?}"
+    );
     app.stop().await;
 }
 
@@ -576,7 +579,7 @@ async fn a_report_slack_refuses_is_tried_again_later_and_posted_once() {
         .report_runs("daily", 1)
         .await
         .expect("runs");
-    assert_eq!(runs[0].outcome, "unposted");
+    assert_eq!(runs[0].outcome.as_str(), "unposted");
     // Not at once on the next pass: five minutes later.
     assert_eq!(tick_at(&app, &clock, "2026-11-27T08:01:05Z").await, vec![]);
     assert_eq!(
@@ -593,7 +596,7 @@ async fn a_report_slack_refuses_is_tried_again_later_and_posted_once() {
         .report_runs("daily", 1)
         .await
         .expect("runs");
-    assert_eq!(runs[0].outcome, "posted");
+    assert_eq!(runs[0].outcome.as_str(), "posted");
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
     for line in [
         r#"scalebot_scheduled_reports_total{report="daily",outcome="unposted"} 1"#,

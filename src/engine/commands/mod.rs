@@ -99,7 +99,7 @@ impl CommandService {
         let entry = AuditEntry {
             id: id.0,
             at_ms: self.now().timestamp_millis(),
-            platform: req.platform.as_str().into(),
+            platform: req.via.clone(),
             actor: req.user.clone(),
             channel: req.channel.clone(),
             command,
@@ -248,7 +248,7 @@ impl CommandService {
     async fn run_button(self: &Arc<Self>, ev: &ButtonEvent, text: &str, incident: Option<String>) {
         let ack = self
             .accept(CommandRequest {
-                platform: ev.platform,
+                via: ev.via.clone(),
                 user: ev.user.clone(),
                 channel: ev.channel.clone(),
                 text: text.to_owned(),

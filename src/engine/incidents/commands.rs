@@ -157,7 +157,7 @@ async fn attach_timeline(
 ) -> Result<String, ActionError> {
     let id = &incident.id;
     let markdown = timeline(incidents, incident).await?;
-    let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+    let root = incident.root_message.as_ref().map(|ts| MessageRef {
         channel: incident.channel.clone(),
         id: ts.clone(),
     });

@@ -248,7 +248,7 @@ impl IncidentService {
         alarm: &Alarm,
     ) -> Result<(), ActionError> {
         if let Some(image) = self.alarm_chart(alarm).await {
-            let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+            let root = incident.root_message.as_ref().map(|ts| MessageRef {
                 channel: incident.channel.clone(),
                 id: ts.clone(),
             });
@@ -368,7 +368,7 @@ impl IncidentService {
             region: &self.region,
             store: &self.store,
         };
-        let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+        let root = incident.root_message.as_ref().map(|ts| MessageRef {
             channel: incident.channel.clone(),
             id: ts.clone(),
         });

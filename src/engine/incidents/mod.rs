@@ -202,7 +202,7 @@ impl IncidentService {
             source: new.source.into(),
             dedup_key: new.dedup_key,
             channel: self.settings.channels.incidents.clone(),
-            root_ts: None,
+            root_message: None,
             opened_ms: now,
             acked_ms: new.acknowledged_by.as_ref().map(|_| now),
             resolved_ms: None,
@@ -241,7 +241,7 @@ impl IncidentService {
         self.store
             .set_incident_root(&incident.id, &posted.id)
             .await?;
-        incident.root_ts = Some(posted.id);
+        incident.root_message = Some(posted.id);
         incident.channel = posted.channel;
         Ok(incident)
     }
@@ -261,7 +261,7 @@ impl IncidentService {
             actor: actor.to_owned(),
             kind: kind.to_owned(),
             body: body.to_owned(),
-            message_ts: None,
+            message_id: None,
         };
         self.store.add_incident_event(&event).await?;
         Ok(event.id)
@@ -278,7 +278,7 @@ impl IncidentService {
         let event_id = self
             .record_event(incident, actor, kind, &message.fallback())
             .await?;
-        let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+        let root = incident.root_message.as_ref().map(|ts| MessageRef {
             channel: incident.channel.clone(),
             id: ts.clone(),
         });

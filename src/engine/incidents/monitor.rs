@@ -66,7 +66,7 @@ impl IncidentService {
             return;
         }
         if let Some(image) = self.before_after_chart(&f, reserved).await {
-            let root = incident.root_ts.as_ref().map(|ts| MessageRef {
+            let root = incident.root_message.as_ref().map(|ts| MessageRef {
                 channel: incident.channel.clone(),
                 id: ts.clone(),
             });

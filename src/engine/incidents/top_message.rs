@@ -47,8 +47,6 @@ impl IncidentService {
     /// The root message as the incident stands now.
     pub(crate) fn root_message(&self, incident: &IncidentRow) -> Message {
         let context = RootContext::of(incident);
-        let opened =
-            chrono::DateTime::from_timestamp_millis(incident.opened_ms).unwrap_or_default();
         let done = incident.state == IncidentState::Resolved;
         let mut message = match &context {
             Some(RootContext::Alarm(alarm)) => self.alarm_root(incident, alarm),
@@ -67,74 +65,38 @@ impl IncidentService {
             _ if matches!(context, Some(RootContext::Alarm(_))) => Tone::Bad,
             _ => Tone::Warning,
         };
+        // The alarm's own fields (metric) come after the incident's.
+        let extra: Vec<_> = message.fields.drain(..).collect();
+        for (label, value) in self.incident_fields(incident) {
+            message = message.field(label, value);
+        }
+        message.fields.extend(extra);
+        let runbook: Vec<Button> = message.buttons.drain(..).collect();
+        if !done {
+            message.buttons = incident_buttons(incident);
+            message.buttons.extend(runbook);
+        }
+        message
+    }
+
+    /// Level, state, start, and when it was acknowledged and resolved.
+    fn incident_fields(&self, incident: &IncidentRow) -> Vec<(&'static str, String)> {
+        let opened =
+            chrono::DateTime::from_timestamp_millis(incident.opened_ms).unwrap_or_default();
         let mut fields = vec![
             ("Level", level_name(incident.level).to_owned()),
             ("State", incident.state.to_string()),
             ("Started", crate::format::stamp(opened, self.tz)),
         ];
-        if let Some(acked) = incident
-            .acked_ms
-            .and_then(chrono::DateTime::from_timestamp_millis)
-        {
-            let after = (incident.acked_ms.unwrap_or(0) - incident.opened_ms) / 60_000;
-            fields.push((
-                "Acknowledged",
-                format!(
-                    "{} ({after} min)",
-                    crate::format::time_of_day(acked, self.tz)
-                ),
-            ));
-        }
-        if let Some(resolved) = incident
-            .resolved_ms
-            .and_then(chrono::DateTime::from_timestamp_millis)
-        {
-            let after = (incident.resolved_ms.unwrap_or(0) - incident.opened_ms) / 60_000;
-            fields.push((
-                "Resolved",
-                format!(
-                    "{} ({after} min)",
-                    crate::format::time_of_day(resolved, self.tz)
-                ),
-            ));
-        }
-        // The alarm's own fields (metric) come after the incident's.
-        let extra: Vec<_> = message.fields.drain(..).collect();
-        for (label, value) in fields {
-            message = message.field(label, value);
-        }
-        message.fields.extend(extra);
-
-        let runbook: Vec<Button> = message.buttons.drain(..).collect();
-        if !done {
-            if incident.state == IncidentState::Open {
-                message.buttons.push(button(
-                    "Acknowledge",
-                    ButtonAction::Acknowledge {
-                        incident: incident.id.clone(),
-                    },
-                    ButtonStyle::Primary,
-                ));
-            }
-            if incident.level < 4 {
-                message.buttons.push(button(
-                    "Escalate",
-                    ButtonAction::Escalate {
-                        incident: incident.id.clone(),
-                    },
-                    ButtonStyle::Default,
-                ));
-            }
-            message.buttons.push(button(
-                "Resolve",
-                ButtonAction::Resolve {
-                    incident: incident.id.clone(),
-                },
-                ButtonStyle::Default,
-            ));
-            message.buttons.extend(runbook);
-        }
-        message
+        let since = |label: &'static str, at_ms: Option<i64>| {
+            let at = at_ms.and_then(chrono::DateTime::from_timestamp_millis)?;
+            let after = (at_ms.unwrap_or(0) - incident.opened_ms) / 60_000;
+            let when = crate::format::time_of_day(at, self.tz);
+            Some((label, format!("{when} ({after} min)")))
+        };
+        fields.extend(since("Acknowledged", incident.acked_ms));
+        fields.extend(since("Resolved", incident.resolved_ms));
+        fields
     }
 
     /// Redraws the root soon, once for however many changes arrive meanwhile.
@@ -164,7 +126,7 @@ impl IncidentService {
         let Some(incident) = self.store.incident(id).await? else {
             return Ok(());
         };
-        let Some(ts) = &incident.root_ts else {
+        let Some(ts) = &incident.root_message else {
             return Ok(());
         };
         let at = MessageRef {
@@ -174,4 +136,21 @@ impl IncidentService {
         self.chat.update(&at, &self.root_message(&incident)).await?;
         Ok(())
     }
+}
+
+/// Acknowledge (while nobody has), Escalate (below L4), Resolve.
+fn incident_buttons(incident: &IncidentRow) -> Vec<Button> {
+    let id = || incident.id.clone();
+    let mut buttons = Vec::new();
+    if incident.state == IncidentState::Open {
+        let ack = ButtonAction::Acknowledge { incident: id() };
+        buttons.push(button("Acknowledge", ack, ButtonStyle::Primary));
+    }
+    if incident.level < 4 {
+        let up = ButtonAction::Escalate { incident: id() };
+        buttons.push(button("Escalate", up, ButtonStyle::Default));
+    }
+    let done = ButtonAction::Resolve { incident: id() };
+    buttons.push(button("Resolve", done, ButtonStyle::Default));
+    buttons
 }

@@ -52,7 +52,7 @@ impl PlanService {
         let entry = AuditEntry {
             id: AuditId::new().0,
             at_ms: self.now().timestamp_millis(),
-            platform: ev.platform.as_str().into(),
+            platform: ev.via.clone(),
             actor: ev.user.clone(),
             channel: ev.channel.clone(),
             command: what,

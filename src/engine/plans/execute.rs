@@ -11,7 +11,7 @@ use super::{ChangeResult, PlanDoc, PlanService, View, doc_of, outcome_tone};
 use crate::catalog::Parsed;
 use crate::chat::{Message, Text, Tone};
 use crate::domain::state::PlanState;
-use crate::engine::request::{ActionError, CommandRequest, Platform, Proposal};
+use crate::engine::request::{ActionError, CommandRequest, Proposal};
 use crate::store::{IncidentRow, PlanRow};
 
 /// The plan being run and the incident whose thread it reports into.
@@ -127,7 +127,7 @@ impl PlanService {
         );
         self.post(run, "drift", toned(Tone::Warning, text)).await?;
         let req = CommandRequest {
-            platform: Platform::parse(&plan.platform),
+            via: plan.platform.clone(),
             user: plan.requester.clone(),
             channel: plan.channel.clone(),
             text: plan.command.clone(),

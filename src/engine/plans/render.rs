@@ -85,20 +85,20 @@ impl PlanService {
         // was posted; wait briefly for the handle rather than skip the update.
         let mut plan = plan.clone();
         for _ in 0..20 {
-            if plan.message_ts.is_some() {
+            if plan.message_id.is_some() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
             match self.store.plan(&plan.id).await {
                 Ok(Some(p)) => {
                     plan.message_channel = p.message_channel;
-                    plan.message_ts = p.message_ts;
+                    plan.message_id = p.message_id;
                 }
                 _ => break,
             }
         }
         let plan = &plan;
-        if let (Some(channel), Some(ts)) = (&plan.message_channel, &plan.message_ts) {
+        if let (Some(channel), Some(ts)) = (&plan.message_channel, &plan.message_id) {
             let at = MessageRef {
                 channel: channel.clone(),
                 id: ts.clone(),

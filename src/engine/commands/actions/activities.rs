@@ -90,29 +90,16 @@ fn frequent(
     busy
 }
 
-/// The reply, apart from its footer. `activities` is newest first.
-fn report(
-    namespace: &str,
+/// What stands out: resources scaling too often, activities that did not
+/// finish; the tone follows the worst.
+fn findings(
     activities: &[ScalingActivity],
+    shown: &[ScalingActivity],
     limit: Limits,
     now: DateTime<Utc>,
     tz: Tz,
-) -> Message {
-    let title = Some(format!("Scaling activities: {namespace}"));
-    if activities.is_empty() {
-        return Message {
-            title,
-            tone: Tone::Neutral,
-            text: format!(
-                "No scaling activities in the `{namespace}` namespace in the last six weeks (as long as \
-                 AWS keeps them): nothing has scaled. If it should have, `/scale policies` shows why not."
-            ).into(),
-            ..Default::default()
-        };
-    }
-    let shown = &activities[..activities.len().min(limit.shown)];
+) -> (Tone, Vec<String>) {
     let mut findings = Vec::new();
-
     let sample_full = activities.len() >= SAMPLE;
     let oldest_in_hour = activities
         .last()
@@ -157,7 +144,31 @@ fn report(
             limit.per_hour
         ));
     }
+    (tone, findings)
+}
 
+/// The reply, apart from its footer. `activities` is newest first.
+fn report(
+    namespace: &str,
+    activities: &[ScalingActivity],
+    limit: Limits,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Message {
+    let title = Some(format!("Scaling activities: {namespace}"));
+    if activities.is_empty() {
+        return Message {
+            title,
+            tone: Tone::Neutral,
+            text: format!(
+                "No scaling activities in the `{namespace}` namespace in the last six weeks (as long as \
+                 AWS keeps them): nothing has scaled. If it should have, `/scale policies` shows why not."
+            ).into(),
+            ..Default::default()
+        };
+    }
+    let shown = &activities[..activities.len().min(limit.shown)];
+    let (tone, findings) = findings(activities, shown, limit, now, tz);
     let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
     for a in shown {
         *by_status.entry(a.status.as_str()).or_default() += 1;

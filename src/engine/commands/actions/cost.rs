@@ -191,6 +191,28 @@ impl CostReport {
         let overall = change(self.yesterday, self.day_before);
         let rising =
             matches!(overall, Change::Ratio(r) if r >= alert) || matches!(overall, Change::New);
+        let text = self.summary(days, &period, overall, rising);
+        let mut message = Message {
+            title: Some(format!("AWS cost: last {days} day{plural}")),
+            tone: if rising { Tone::Warning } else { Tone::Neutral },
+            text: text.into(),
+            ..Default::default()
+        }
+        .field(format!("Total ({days} day{plural})"), usd(self.total))
+        .field(
+            format!("Yesterday ({})", last.format("%d.%m.")),
+            format!("{} ({})", usd(self.yesterday), overall.describe()),
+        );
+        for (label, value) in self.service_fields(top) {
+            message = message.field(label, value);
+        }
+        message
+    }
+
+    /// The totals, yesterday against the day before, the largest increase
+    /// and, when costs rise, the runbook's next step.
+    fn summary(&self, days: i64, period: &str, overall: Change, rising: bool) -> String {
+        let plural = if days == 1 { "" } else { "s" };
         let mut text = format!(
             "*{}* over the last {days} day{plural} ({period}).\nYesterday {} vs. {} the day before: *{}*.",
             usd(self.total),
@@ -212,37 +234,29 @@ impl CostReport {
             );
         }
         if !self.other_units.is_empty() {
+            let units: Vec<String> = self.other_units.iter().cloned().collect();
             text.push_str(&format!(
                 "\nSome amounts are in {}, not USD; they are added as they are.",
-                self.other_units
-                    .iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                units.join(", ")
             ));
         }
-        let mut message = Message {
-            title: Some(format!("AWS cost: last {days} day{plural}")),
-            tone: if rising { Tone::Warning } else { Tone::Neutral },
-            text: text.into(),
-            ..Default::default()
-        }
-        .field(format!("Total ({days} day{plural})"), usd(self.total))
-        .field(
-            format!("Yesterday ({})", last.format("%d.%m.")),
-            format!("{} ({})", usd(self.yesterday), overall.describe()),
-        );
-        // Cost Explorer lists services that cost nothing in the period (or
-        // only on the extra day fetched for the comparison); they would be
-        // fields saying $0.00.
+        text
+    }
+
+    /// The `top` services by cost and the rest as one field. Cost Explorer
+    /// lists services that cost nothing in the period (or only on the extra
+    /// day fetched for the comparison); they would be fields saying $0.00.
+    fn service_fields(&self, top: usize) -> Vec<(String, String)> {
         let listed: Vec<&(String, f64)> = self
             .services
             .iter()
             .filter(|(_, amount)| amount.abs() >= 0.005)
             .collect();
-        for (service, amount) in listed.iter().take(top) {
-            message = message.field(service.clone(), self.share(*amount));
-        }
+        let mut fields: Vec<(String, String)> = listed
+            .iter()
+            .take(top)
+            .map(|(service, amount)| (service.clone(), self.share(*amount)))
+            .collect();
         let rest = &listed[listed.len().min(top)..];
         if !rest.is_empty() {
             let amount: f64 = rest.iter().map(|s| s.1).sum();
@@ -250,9 +264,9 @@ impl CostReport {
                 1 => "1 other service".to_owned(),
                 n => format!("{n} other services"),
             };
-            message = message.field(label, self.share(amount));
+            fields.push((label, self.share(amount)));
         }
-        message
+        fields
     }
 
     fn share(&self, amount: f64) -> String {

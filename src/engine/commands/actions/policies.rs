@@ -212,6 +212,43 @@ fn seconds(v: Option<i32>) -> String {
         .unwrap_or_else(|| "default".into())
 }
 
+fn no_policies(namespace: &str, targets: &[ScalableTarget]) -> String {
+    if targets.is_empty() {
+        format!(
+            "No scaling policies and no scalable targets in the `{namespace}` namespace: nothing here \
+             scales automatically."
+        )
+    } else {
+        format!(
+            "No scaling policies in the `{namespace}` namespace: {} scalable target{} registered, but \
+             nothing will change {} capacity automatically.",
+            targets.len(),
+            if targets.len() == 1 { " is" } else { "s are" },
+            if targets.len() == 1 { "its" } else { "their" }
+        )
+    }
+}
+
+/// The first line: all fine, or the first problem (they are sorted first).
+fn verdict_line(judged: &[(&ScalingPolicy, Verdict)], problems: usize, total: usize) -> String {
+    if problems == 0 {
+        return format!(
+            "*Verdict:* all {total} polic{} can trigger.",
+            if total == 1 { "y" } else { "ies" }
+        );
+    }
+    let (p, v) = &judged[0];
+    if problems > 1 {
+        format!(
+            "*Verdict:* {problems} of {total} policies have a problem. First, `{}`: {}.",
+            p.name,
+            v.sentence()
+        )
+    } else {
+        format!("*Verdict:* `{}`: {}.", p.name, v.sentence())
+    }
+}
+
 /// The reply, apart from its footer.
 fn report(
     namespace: &str,
@@ -227,24 +264,10 @@ fn report(
     let targets_field = targets_text(targets);
 
     if policies.is_empty() {
-        let text = if targets.is_empty() {
-            format!(
-                "No scaling policies and no scalable targets in the `{namespace}` namespace: nothing here \
-                 scales automatically."
-            )
-        } else {
-            format!(
-                "No scaling policies in the `{namespace}` namespace: {} scalable target{} registered, but \
-                 nothing will change {} capacity automatically.",
-                targets.len(),
-                if targets.len() == 1 { " is" } else { "s are" },
-                if targets.len() == 1 { "its" } else { "their" }
-            )
-        };
         return Message {
             title,
             tone: Tone::Warning,
-            text: text.into(),
+            text: no_policies(namespace, targets).into(),
             ..Default::default()
         }
         .field("Scalable targets (min – max)", targets_field);
@@ -258,25 +281,7 @@ fn report(
     judged.sort_by_key(|(p, v)| (!v.is_problem(), p.name.clone()));
     let problems = judged.iter().filter(|(_, v)| v.is_problem()).count();
 
-    let mut text = if problems == 0 {
-        format!(
-            "*Verdict:* all {} polic{} can trigger.",
-            policies.len(),
-            if policies.len() == 1 { "y" } else { "ies" }
-        )
-    } else {
-        let (p, v) = &judged[0];
-        if problems > 1 {
-            format!(
-                "*Verdict:* {problems} of {} policies have a problem. First, `{}`: {}.",
-                policies.len(),
-                p.name,
-                v.sentence()
-            )
-        } else {
-            format!("*Verdict:* `{}`: {}.", p.name, v.sentence())
-        }
-    };
+    let mut text = verdict_line(&judged, problems, policies.len());
     if let Err(why) = alarms {
         text.push_str(&format!("\nAlarm states are unknown: {why}."));
     }

@@ -121,19 +121,14 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
     Ok(Outcome::Reply(Reply { message, images }))
 }
 
-/// The reply's text and fields.
-#[allow(clippy::too_many_arguments)] // each is one figure of the reply
-fn reply(
-    cx: &ActionContext<'_>,
-    db: &str,
-    instance: &DbInstance,
+/// The connections in the window against the instance's recent past.
+fn headline(
     figures: &Figures,
-    proxy: &ProxyStatus,
+    instance: &DbInstance,
     window: Duration,
     period: u32,
-    now: DateTime<Utc>,
-) -> Message {
-    let tz = cx.tz;
+    tz: chrono_tz::Tz,
+) -> String {
     let minutes = window.num_minutes();
     let mut text = match figures.recent_max {
         Some(max) => format!(
@@ -166,10 +161,29 @@ fn reply(
             number(base)
         ));
     }
+    text
+}
+
+/// The reply's text and fields.
+#[allow(clippy::too_many_arguments)] // each is one figure of the reply
+fn reply(
+    cx: &ActionContext<'_>,
+    db: &str,
+    instance: &DbInstance,
+    figures: &Figures,
+    proxy: &ProxyStatus,
+    window: Duration,
+    period: u32,
+    now: DateTime<Utc>,
+) -> Message {
+    let tz = cx.tz;
+    let minutes = window.num_minutes();
+    let mut text = headline(figures, instance, window, period, tz);
     text.push('\n');
     text.push_str(&proxy.sentence(db));
 
-    let tone = if instance.status != "available" || figures.recent_max.is_none() || surge {
+    let tone = if instance.status != "available" || figures.recent_max.is_none() || figures.surge()
+    {
         Tone::Warning
     } else if matches!(proxy, ProxyStatus::Fronted(_)) {
         Tone::Good

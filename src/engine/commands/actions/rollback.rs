@@ -9,6 +9,7 @@
 //! only policies whose name starts with `{env}-`, and their targets.
 
 use crate::catalog::Invocation;
+use crate::cloud::{ScalableTarget, ScalingPolicy};
 use crate::engine::plans::change::Change;
 use crate::engine::request::{ActionError, Outcome, Proposal};
 use crate::reports::snapshot::{NAMESPACES, Snapshot};
@@ -42,61 +43,10 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
             .iter()
             .any(|m| m.starts_with(&format!("{ns}:")))
     }) {
-        let current_targets = cx.cloud.scalable_targets(ns).await?;
-        // With an environment, only the targets that environment's
-        // policies scale are restored.
-        let in_env = |resource: &str| {
-            env.as_ref().is_none_or(|e| {
-                snap.policies
-                    .iter()
-                    .any(|p| p.resource_id == resource && p.name.starts_with(&format!("{e}-")))
-            })
-        };
-        for t in snap
-            .targets
-            .iter()
-            .filter(|t| t.namespace == **ns && in_env(&t.resource_id))
-        {
-            let now = current_targets
-                .iter()
-                .find(|c| c.resource_id == t.resource_id && c.dimension == t.dimension);
-            if now.is_none_or(|c| (c.min, c.max) != (t.min, t.max)) {
-                changes.push(Change::Target {
-                    from: now.cloned().map(Box::new),
-                    to: Box::new(t.clone()),
-                });
-            }
-        }
-        let current_policies = cx.cloud.scaling_policies(ns).await?;
-        for p in snap.policies.iter().filter(|p| {
-            p.namespace == **ns
-                && env
-                    .as_ref()
-                    .is_none_or(|e| p.name.starts_with(&format!("{e}-")))
-        }) {
-            let now = current_policies
-                .iter()
-                .find(|c| c.name == p.name && c.resource_id == p.resource_id);
-            let same = now.is_some_and(|c| {
-                (
-                    c.target_value,
-                    &c.predefined_metric,
-                    c.scale_in_cooldown,
-                    c.scale_out_cooldown,
-                ) == (
-                    p.target_value,
-                    &p.predefined_metric,
-                    p.scale_in_cooldown,
-                    p.scale_out_cooldown,
-                )
-            });
-            if !same && p.policy_type == "TargetTrackingScaling" {
-                changes.push(Change::Policy {
-                    from: now.cloned().map(Box::new),
-                    to: Box::new(p.clone()),
-                });
-            }
-        }
+        let current = cx.cloud.scalable_targets(ns).await?;
+        changes.extend(target_changes(&snap, ns, env.as_deref(), &current));
+        let current = cx.cloud.scaling_policies(ns).await?;
+        changes.extend(policy_changes(&snap, ns, env.as_deref(), &current));
     }
     if changes.is_empty() {
         return Err(ActionError::Refused(format!(
@@ -111,4 +61,67 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
         row.reason
     )];
     Ok(Outcome::Proposal(Proposal::new(changes, notes)))
+}
+
+/// The targets of `ns` whose min/max differ from the snapshot. With an
+/// environment, only the targets that environment's policies scale.
+fn target_changes(
+    snap: &Snapshot,
+    ns: &str,
+    env: Option<&str>,
+    current: &[ScalableTarget],
+) -> Vec<Change> {
+    let in_env = |resource: &str| {
+        env.is_none_or(|e| {
+            snap.policies
+                .iter()
+                .any(|p| p.resource_id == resource && p.name.starts_with(&format!("{e}-")))
+        })
+    };
+    snap.targets
+        .iter()
+        .filter(|t| t.namespace == ns && in_env(&t.resource_id))
+        .filter_map(|t| {
+            let now = current
+                .iter()
+                .find(|c| c.resource_id == t.resource_id && c.dimension == t.dimension);
+            now.is_none_or(|c| (c.min, c.max) != (t.min, t.max))
+                .then(|| Change::Target {
+                    from: now.cloned().map(Box::new),
+                    to: Box::new(t.clone()),
+                })
+        })
+        .collect()
+}
+
+/// The target-tracking policies of `ns` that differ from the snapshot.
+fn policy_changes(
+    snap: &Snapshot,
+    ns: &str,
+    env: Option<&str>,
+    current: &[ScalingPolicy],
+) -> Vec<Change> {
+    let key = |p: &ScalingPolicy| {
+        (
+            p.target_value,
+            p.predefined_metric.clone(),
+            p.scale_in_cooldown,
+            p.scale_out_cooldown,
+        )
+    };
+    snap.policies
+        .iter()
+        .filter(|p| p.namespace == ns && env.is_none_or(|e| p.name.starts_with(&format!("{e}-"))))
+        .filter(|p| p.policy_type == "TargetTrackingScaling")
+        .filter_map(|p| {
+            let now = current
+                .iter()
+                .find(|c| c.name == p.name && c.resource_id == p.resource_id);
+            let same = now.is_some_and(|c| key(c) == key(p));
+            (!same).then(|| Change::Policy {
+                from: now.cloned().map(Box::new),
+                to: Box::new(p.clone()),
+            })
+        })
+        .collect()
 }

@@ -212,3 +212,96 @@ async fn every_button_of_a_drill_is_accepted_by_the_web_chat() {
     }
     app.stop().await;
 }
+
+/// Every button the bot draws on Slack for a throttling episode (the
+/// figures' runbook button, the plan's Confirm and Cancel, the incident's
+/// Acknowledge, Escalate and Resolve) is clicked back as a signed Slack
+/// `block_actions` request, and none is refused as unknown or fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_button_drawn_on_slack_is_accepted_back_as_a_signed_click() {
+    use crate::support::app::{INCIDENTS, Options, message_text, spawn_app};
+    use crate::support::moto;
+
+    let aws = moto::url();
+    moto::create_function(&aws, "walk-fn", Some(10)).await;
+    moto::seed_day_with_throttling(&aws, "walk-fn", chrono::Utc::now(), 100.0).await;
+    let app = spawn_app(Options {
+        tweak: Some(Box::new(|s| {
+            s.roles.insert("operators".into(), vec!["U0OPS".into()]);
+        })),
+        ..Options::default()
+    })
+    .await;
+    app.command("throttles walk-fn", "U0OPS", "C0OPS").await;
+    let buttons_in = |post: &Value| -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        find_all(&post["blocks"], "action_id", &mut found);
+        found
+            .iter()
+            .map(|b| {
+                let id = b["action_id"].as_str().unwrap_or_default().to_owned();
+                (id, b["value"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect()
+    };
+    let figures = app
+        .slack
+        .wait_for(30, "the figures with their runbook button", |s| {
+            s.posts("C0OPS")
+                .into_iter()
+                .find(|p| !buttons_in(p).is_empty())
+        })
+        .await;
+    let mut clicked = BTreeSet::new();
+    let mut click_all = |channel: &'static str, posts: Vec<Value>| {
+        let mut todo = Vec::new();
+        for post in posts {
+            for (id, value) in buttons_in(&post) {
+                // Ending things goes last, so the rest acts on something live.
+                if clicked.insert((id.clone(), value.clone())) {
+                    todo.push((channel, id, value));
+                }
+            }
+        }
+        todo.sort_by_key(|(_, id, _)| matches!(id.as_str(), "incident.resolve" | "plan.cancel"));
+        todo
+    };
+    for (channel, id, value) in click_all("C0OPS", vec![figures]) {
+        assert_eq!(app.click("U0OPS", channel, &id, &value).await, 200);
+    }
+    // The runbook button proposed a plan in a new incident's thread.
+    app.wait_incident_post("Plan ").await;
+    let incident_posts = app.slack.posts(INCIDENTS);
+    let todo = click_all(INCIDENTS, incident_posts);
+    let kinds: BTreeSet<&str> = todo.iter().map(|(_, id, _)| id.as_str()).collect();
+    for id in [
+        "plan.confirm",
+        "plan.cancel",
+        "incident.escalate",
+        "incident.resolve",
+    ] {
+        assert!(kinds.contains(id), "no `{id}` drawn on Slack: {kinds:?}");
+    }
+    for (channel, id, value) in &todo {
+        assert_eq!(app.click("U0OPS", channel, id, value).await, 200, "{id}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for e in app.slack.ephemerals("U0OPS") {
+        let text = message_text(&e);
+        assert!(
+            !text.contains("unknown button") && !text.contains("did not work"),
+            "{text}"
+        );
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+    let counted = |outcome: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("scalebot_requests_total")
+                && l.contains(r#"route="/slack/interactions""#)
+                && l.contains(&format!(r#"outcome="{outcome}""#))
+        })
+    };
+    assert!(!counted("refused"), "a drawn button was refused: {metrics}");
+    assert!(counted("ok"), "{metrics}");
+    app.stop().await;
+}

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::chat::{ButtonAction, ButtonStyle, Message, Syntax, Tone};
+use crate::chat::{ButtonAction, ButtonStyle, Message, Span, Syntax, Tone};
 
 /// Discord's limits (developer docs, "Embed Limits" and "Components").
 pub const CONTENT_MAX: usize = 2000;
@@ -263,9 +263,33 @@ pub fn body(message: &Message) -> Value {
     json!({
         "embeds": [embed(message, None)],
         "components": components(message),
-        // Mentions in the text notify only users and roles, never @everyone.
-        "allowed_mentions": { "parse": ["users", "roles"] },
+        "allowed_mentions": allowed_mentions(message),
     })
+}
+
+/// Exactly the people and roles the bot itself mentions (typed spans),
+/// never @everyone, @here or anything that came in as outside text.
+pub fn allowed_mentions(message: &Message) -> Value {
+    let (mut users, mut roles) = (Vec::new(), Vec::new());
+    let spans = message
+        .text
+        .0
+        .iter()
+        .chain(message.footer.iter().flat_map(|f| f.0.iter()));
+    for span in spans {
+        match span {
+            Span::User(id) if !users.contains(id) => users.push(id.clone()),
+            Span::Group(id) => {
+                if let Some(role) = id.strip_prefix('&')
+                    && !roles.iter().any(|r| r == role)
+                {
+                    roles.push(role.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    json!({ "parse": [], "users": users, "roles": roles })
 }
 
 /// The dialog a destructive button shows on its first click: the text and
@@ -403,6 +427,23 @@ mod tests {
         assert_eq!(
             text.render(&DiscordMarkdown),
             "**Note** by <@42>: @\u{200b}everyone \\<@\u{200b}&7\\> \\*\\*x\\*\\*<@&7>[console](https://example.com/a)"
+        );
+    }
+
+    #[test]
+    fn only_the_bots_own_mentions_may_ping() {
+        let mut m = Message::text(
+            crate::chat::Text::from("⬆️ Escalated by ")
+                .user("42")
+                .markup(".")
+                .group("&7")
+                .group("S01")
+                .verbatim("<@99> @everyone <@&8>"),
+        );
+        m.footer = Some(crate::chat::Text::new().user("42"));
+        assert_eq!(
+            allowed_mentions(&m),
+            json!({ "parse": [], "users": ["42"], "roles": ["7"] })
         );
     }
 }

@@ -484,3 +484,67 @@ async fn provisioned_concurrency_on_latest_is_refused_before_aws() {
     );
     app.stop().await;
 }
+
+/// A two-person change cannot be taken back on one person's word: its
+/// undo needs two approvals (not the requester), and so does the undo of
+/// that undo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_needs_the_approvals_of_the_plan_it_reverts() {
+    let aws = moto::url();
+    moto::create_function(&aws, "undo2-fn", Some(10)).await;
+    // Only `concurrency` needs two people; `undo` keeps its one.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = env!("CARGO_MANIFEST_DIR");
+    for entry in std::fs::read_dir(format!("{root}/commands")).expect("commands") {
+        let path = entry.expect("entry").path();
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        if path.file_name().is_some_and(|n| n == "concurrency.toml") {
+            text = text.replace("approvals = 1", "approvals = 2");
+        }
+        std::fs::write(dir.path().join(path.file_name().expect("name")), text).expect("write");
+    }
+    let commands = dir.path().to_owned();
+    let app = app_with(move |s| s.catalog.commands_dir = commands).await;
+
+    app.command("concurrency undo2-fn 12", REQ, "C0OPS").await;
+    let (plan, _) = app.wait_plan("concurrency undo2-fn 12").await;
+    app.click(OPS, INCIDENTS, "plan.confirm", &plan).await;
+    app.click(OPS2, INCIDENTS, "plan.confirm", &plan).await;
+    app.wait_incident_post("reserved concurrency of `undo2-fn` is now 12")
+        .await;
+
+    app.command(&format!("undo {plan}"), OPS, "C0OPS").await;
+    let (undo, post) = app.wait_plan(&format!("undo {plan}")).await;
+    assert!(
+        message_text(&post).contains("2 people in role `operators`, not the requester"),
+        "{post}"
+    );
+    app.click(OPS, INCIDENTS, "plan.confirm", &undo).await;
+    app.slack
+        .wait_for(10, "self-approval refused", |s| {
+            s.ephemerals(OPS)
+                .into_iter()
+                .find(|e| message_text(e).contains("You requested plan"))
+        })
+        .await;
+    app.click(OPS2, INCIDENTS, "plan.confirm", &undo).await;
+    app.wait_incident_post(&format!("approved plan `{undo}`"))
+        .await;
+    assert_eq!(
+        moto::reserved(&aws, "undo2-fn").await,
+        Some(12),
+        "one approval does not take back a two-person change"
+    );
+    app.click(REQ, INCIDENTS, "plan.confirm", &undo).await;
+    app.wait_incident_post("reserved concurrency of `undo2-fn` is now 10")
+        .await;
+
+    // Undoing the undo is the original change again: two people.
+    app.command(&format!("undo {undo}"), OPS, "C0OPS").await;
+    let (_, post) = app.wait_plan(&format!("undo {undo}")).await;
+    assert!(
+        message_text(&post).contains("2 people in role `operators`, not the requester"),
+        "{post}"
+    );
+    app.stop().await;
+}

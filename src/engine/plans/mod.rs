@@ -137,11 +137,28 @@ impl PlanService {
         supersedes: Option<&PlanRow>,
     ) -> Result<String, ActionError> {
         let confirm = inv.spec.confirm.clone();
-        let (role, approvals, destructive) = match (&confirm, supersedes) {
-            (Some(c), _) => (c.role.clone(), i64::from(c.approvals), c.destructive),
-            (None, Some(p)) => (p.role.clone(), p.approvals_needed, p.destructive),
-            (None, None) => ("operators".to_owned(), 1, false),
+        let own = match (&confirm, supersedes) {
+            (Some(c), _) => Approval {
+                role: c.role.clone(),
+                approvals: i64::from(c.approvals),
+                destructive: c.destructive,
+            },
+            (None, Some(p)) => Approval::of(p),
+            (None, None) => Approval {
+                role: "operators".to_owned(),
+                approvals: 1,
+                destructive: false,
+            },
         };
+        // An undo needs what the plan it reverts needed (and an undo of an
+        // undo what the first plan needed): one person cannot take back a
+        // two-person decision.
+        let reverted = self.undo_chain(proposal.undo_of.as_deref()).await?;
+        let Approval {
+            role,
+            approvals,
+            destructive,
+        } = own.strictest(&reverted);
         let existing = proposal.incident.clone().or_else(|| req.incident.clone());
         let incident = self
             .incidents
@@ -215,10 +232,120 @@ impl PlanService {
     }
 }
 
+/// Who must confirm a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Approval {
+    role: String,
+    approvals: i64,
+    destructive: bool,
+}
+
+impl Approval {
+    fn of(plan: &PlanRow) -> Self {
+        Self {
+            role: plan.role.clone(),
+            approvals: plan.approvals_needed,
+            destructive: plan.destructive,
+        }
+    }
+
+    /// The most demanding of these rules and those of `others`: the most
+    /// approvals (with that plan's role), destructive if any was.
+    fn strictest(self, others: &[PlanRow]) -> Self {
+        others.iter().fold(self, |best, p| {
+            let other = Approval::of(p);
+            let destructive = best.destructive || other.destructive;
+            let mut pick = if other.approvals > best.approvals {
+                other
+            } else {
+                best
+            };
+            pick.destructive = destructive;
+            pick
+        })
+    }
+}
+
+/// How far back an undo chain is followed; a longer one is refused.
+const UNDO_CHAIN_MAX: usize = 16;
+
+impl PlanService {
+    /// The plan an undo reverts, the plan that one reverted, and so on.
+    async fn undo_chain(&self, first: Option<&str>) -> Result<Vec<PlanRow>, ActionError> {
+        let mut chain = Vec::new();
+        let mut next = first.map(str::to_owned);
+        while let Some(id) = next {
+            if chain.len() >= UNDO_CHAIN_MAX {
+                return Err(ActionError::Refused(format!(
+                    "plan `{id}` undoes a chain of more than {UNDO_CHAIN_MAX} plans; run the command itself instead"
+                )));
+            }
+            let Some(plan) = self.store.plan(&id).await? else {
+                break;
+            };
+            next = plan.undo_of.clone();
+            chain.push(plan);
+        }
+        Ok(chain)
+    }
+}
+
 fn outcome_tone(state: PlanState) -> Tone {
     match state {
         PlanState::Done => Tone::Good,
         PlanState::Partial => Tone::Warning,
         _ => Tone::Bad,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(id: &str, role: &str, approvals: i64, destructive: bool) -> PlanRow {
+        PlanRow {
+            id: id.into(),
+            command: "scale-down".into(),
+            requester: "U1".into(),
+            platform: "slack".into(),
+            channel: "C1".into(),
+            incident_id: None,
+            changes: "{}".into(),
+            role: role.into(),
+            approvals_needed: approvals,
+            destructive,
+            dry_run: false,
+            state: PlanState::Done,
+            created_ms: 0,
+            expires_ms: 0,
+            message_channel: None,
+            message_id: None,
+            outcome: None,
+            undo_of: None,
+            finished_ms: None,
+        }
+    }
+
+    #[test]
+    fn an_undo_needs_what_the_plans_it_reverts_needed() {
+        let undo = Approval {
+            role: "operators".into(),
+            approvals: 1,
+            destructive: false,
+        };
+        // undo(P2) where P2 = undo(P1) and P1 was a two-person scale-down.
+        let chain = [
+            plan("P2", "operators", 1, false),
+            plan("P1", "operators", 2, true),
+        ];
+        assert_eq!(
+            undo.clone().strictest(&chain),
+            Approval {
+                role: "operators".into(),
+                approvals: 2,
+                destructive: true,
+            }
+        );
+        assert_eq!(undo.clone().strictest(&[]), undo);
     }
 }

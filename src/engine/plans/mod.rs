@@ -136,29 +136,13 @@ impl PlanService {
         proposal: Proposal,
         supersedes: Option<&PlanRow>,
     ) -> Result<String, ActionError> {
-        let confirm = inv.spec.confirm.clone();
-        let own = match (&confirm, supersedes) {
-            (Some(c), _) => Approval {
-                role: c.role.clone(),
-                approvals: i64::from(c.approvals),
-                destructive: c.destructive,
-            },
-            (None, Some(p)) => Approval::of(p),
-            (None, None) => Approval {
-                role: "operators".to_owned(),
-                approvals: 1,
-                destructive: false,
-            },
-        };
-        // An undo needs what the plan it reverts needed (and an undo of an
-        // undo what the first plan needed): one person cannot take back a
-        // two-person decision.
-        let reverted = self.undo_chain(proposal.undo_of.as_deref()).await?;
         let Approval {
             role,
             approvals,
             destructive,
-        } = own.strictest(&reverted);
+        } = self
+            .approval_for(inv, proposal.undo_of.as_deref(), supersedes)
+            .await?;
         let existing = proposal.incident.clone().or_else(|| req.incident.clone());
         let incident = self
             .incidents
@@ -270,6 +254,31 @@ impl Approval {
 const UNDO_CHAIN_MAX: usize = 16;
 
 impl PlanService {
+    /// Who must confirm: the command file's rule (or the superseded
+    /// plan's), made stricter by every plan an undo reverts, so that one
+    /// person cannot take back a two-person decision.
+    async fn approval_for(
+        &self,
+        inv: &Invocation,
+        undo_of: Option<&str>,
+        supersedes: Option<&PlanRow>,
+    ) -> Result<Approval, ActionError> {
+        let own = match (&inv.spec.confirm, supersedes) {
+            (Some(c), _) => Approval {
+                role: c.role.clone(),
+                approvals: i64::from(c.approvals),
+                destructive: c.destructive,
+            },
+            (None, Some(p)) => Approval::of(p),
+            (None, None) => Approval {
+                role: "operators".to_owned(),
+                approvals: 1,
+                destructive: false,
+            },
+        };
+        Ok(own.strictest(&self.undo_chain(undo_of).await?))
+    }
+
     /// The plan an undo reverts, the plan that one reverted, and so on.
     async fn undo_chain(&self, first: Option<&str>) -> Result<Vec<PlanRow>, ActionError> {
         let mut chain = Vec::new();

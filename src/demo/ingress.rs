@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::catalog::Parsed;
+use crate::catalog::{ParseError, Parsed};
 use crate::chat::{ButtonAction, ButtonError};
 use crate::demo::chat::{WebBody, WebChat};
 use crate::demo::settings::DemoSettings;
@@ -33,26 +33,54 @@ use crate::metrics::Outcome;
 
 const PAGE: &str = include_str!("../../assets/web/index.html");
 
-/// Why a web chat request is refused: its status, a JSON body with the
-/// sentence, and the `refused` outcome; nothing changed.
+/// Why a web chat request is refused: its status, a JSON body with a
+/// sentence the page shows as it is (to someone who may be trying the bot
+/// for the first time: no parser output, no status codes, no internal
+/// ids), and the `refused` outcome; nothing changed. The details a
+/// developer needs go to the log.
 #[derive(Debug, thiserror::Error)]
 enum Rejection {
-    #[error("the web chat runs only in `scalebot demo`")]
+    #[error(
+        "The web chat is part of `scalebot demo` only; this bot is set up for Slack or Discord."
+    )]
     Disabled,
-    #[error("the chat could not read this request ({0}); reload the page")]
+    /// What the JSON parser said, for the log.
+    #[error(
+        "The chat could not read this request, so nothing was done. Reload the page and try again."
+    )]
     Malformed(String),
-    #[error("pick a demo user first (one of: {0}); who you are decides what you may do")]
+    /// The users to pick from, as words ("alice, bob or carol").
+    #[error("Pick a demo user first ({0}): who you are decides what you may do.")]
     NoUser(String),
-    #[error("unknown user `{0}`; the demo's users are: {1}")]
+    #[error("There is no demo user called `{0}`. Reload the page and pick {1}.")]
     UnknownUser(String, String),
-    #[error("unknown channel `{0}`")]
+    #[error("There is no channel `{0}` in this demo; pick one of the channels on the left.")]
     UnknownChannel(String),
-    #[error(transparent)]
+    /// Which button and why, for the log.
+    #[error(
+        "The chat does not know this button, so nothing was done. Reload the page to get the current buttons."
+    )]
     Button(#[from] ButtonError),
-    #[error("`{0}` is not a scalebot command; type /scale followed by a command, or /scale help")]
+    #[error(
+        "That is not a scalebot command: `{0}`. Type `/scale` and a command, or `/scale help` to see them all."
+    )]
     NotScale(String),
-    #[error("no file `{0}`")]
+    #[error(
+        "This file is gone: the demo keeps files only while it runs. Run the command again for a new one."
+    )]
     NoFile(String),
+}
+
+impl Rejection {
+    /// What the sentence leaves out, for whoever reads the log.
+    fn detail(&self) -> String {
+        match self {
+            Rejection::Malformed(e) => e.clone(),
+            Rejection::Button(e) => e.to_string(),
+            Rejection::NoFile(id) => format!("file {id}"),
+            _ => String::new(),
+        }
+    }
 }
 
 impl IntoResponse for Rejection {
@@ -65,7 +93,7 @@ impl IntoResponse for Rejection {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
         };
-        tracing::info!(reason = %self, "web chat request refused");
+        tracing::info!(reason = %self, detail = %self.detail(), "web chat request refused");
         (
             status,
             Extension(Outcome("refused")),
@@ -79,14 +107,68 @@ fn web(state: &WebState) -> Result<Arc<WebChat>, Rejection> {
     state.web.clone().ok_or(Rejection::Disabled)
 }
 
+/// "alice", "alice or bob", "one of alice, bob or carol".
+fn one_of(users: &[String]) -> String {
+    match users {
+        [] => "a user".into(),
+        [one] => one.clone(),
+        [rest @ .., last] => {
+            let list = format!("{} or {last}", rest.join(", "));
+            if rest.len() > 1 {
+                format!("one of {list}")
+            } else {
+                list
+            }
+        }
+    }
+}
+
+/// At most `max` characters of what someone typed or sent, for a sentence.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max).collect();
+    out.push('…');
+    out
+}
+
+/// A command that does not parse, said for the box under the command
+/// line: a sentence with the command's usage, where the catalog's own
+/// words ("unknown command `x`", "missing <function>") are terse.
+fn explain(e: &ParseError) -> String {
+    match e {
+        ParseError::UnknownVerb { verb, suggestion } => {
+            let guess = suggestion
+                .as_ref()
+                .map(|s| format!(" Did you mean `/scale {s}`?"))
+                .unwrap_or_default();
+            format!(
+                "There is no command `{}`.{guess} Type `/scale help` to see them all.",
+                clip(verb, 40)
+            )
+        }
+        ParseError::MissingArg { arg, usage } => {
+            format!("This command needs <{arg}>. Type it like this: `{usage}`.")
+        }
+        ParseError::BadArg { arg, reason, usage } => {
+            format!("That <{arg}> will not do: {reason}. Type it like this: `{usage}`.")
+        }
+        ParseError::TooMany { extra, usage } => format!(
+            "This command takes less than that (`{}` is one word too many). Type it like this: `{usage}`.",
+            clip(extra, 40)
+        ),
+    }
+}
+
 /// The demo user a request names; a page that has not picked one sends
-/// `null`, which gets a sentence rather than a serde error.
+/// `null` (or nothing), which gets a sentence rather than a serde error.
 fn known_user(state: &WebState, user: &Option<String>) -> Result<String, Rejection> {
     let users = &state.demo.users;
     match user {
-        None => Err(Rejection::NoUser(users.join(", "))),
+        None => Err(Rejection::NoUser(one_of(users))),
         Some(u) if users.iter().any(|known| known == u) => Ok(u.clone()),
-        Some(u) => Err(Rejection::UnknownUser(u.clone(), users.join(", "))),
+        Some(u) => Err(Rejection::UnknownUser(clip(u, 40), one_of(users))),
     }
 }
 
@@ -198,10 +280,10 @@ pub async fn events(State(state): State<WebState>, Query(q): Query<UserQuery>) -
         Ok(w) => w,
         Err(r) => return r.into_response(),
     };
-    let user = q.user.unwrap_or_default();
-    if let Err(r) = known_user(&state, &Some(user.clone())) {
-        return r.into_response();
-    }
+    let user = match known_user(&state, &q.user) {
+        Ok(u) => u,
+        Err(r) => return r.into_response(),
+    };
     let rx = web.subscribe();
     let closing = web.closing();
     let stream =
@@ -250,17 +332,21 @@ pub async fn command(State(state): State<WebState>, body: Bytes) -> Response {
         let body: CommandBody = parse(&body)?;
         let user = known_user(&state, &body.user)?;
         if !web.has_channel(&body.channel) {
-            return Err(Rejection::UnknownChannel(body.channel));
+            return Err(Rejection::UnknownChannel(clip(&body.channel, 40)));
         }
         let typed = body.text.trim().to_owned();
         let text = match typed.strip_prefix("/scale") {
             Some(rest) if rest.is_empty() || rest.starts_with(char::is_whitespace) => {
                 rest.trim().to_owned()
             }
-            _ if typed.starts_with('/') => return Err(Rejection::NotScale(typed)),
+            _ if typed.starts_with('/') => return Err(Rejection::NotScale(clip(&typed, 60))),
             _ => typed.clone(),
         };
-        let parsed_ok = !matches!(state.engine.catalog().parse(&text), Parsed::Error(_));
+        let parse_error = match state.engine.catalog().parse(&text) {
+            Parsed::Error(e) => Some(e),
+            _ => None,
+        };
+        let parsed_ok = parse_error.is_none();
         let ack = state
             .engine
             .accept(CommandRequest {
@@ -285,7 +371,7 @@ pub async fn command(State(state): State<WebState>, body: Bytes) -> Response {
             "ok": parsed_ok,
             "visibility": visibility,
             "message": WebBody::from(&ack.message),
-            "error": (!parsed_ok).then(|| ack.message.text.plain()),
+            "error": parse_error.as_ref().map(explain),
         });
         Ok((status, Extension(Outcome::OK), Json(reply)))
     }
@@ -311,7 +397,7 @@ pub async fn button(State(state): State<WebState>, body: Bytes) -> Response {
         let body: ButtonBody = parse(&body)?;
         let user = known_user(&state, &body.user)?;
         if !web.has_channel(&body.channel) {
-            return Err(Rejection::UnknownChannel(body.channel));
+            return Err(Rejection::UnknownChannel(clip(&body.channel, 40)));
         }
         let action = ButtonAction::parse(&body.action_id, &body.value)?;
         Ok((user, body.channel, action))

@@ -7,6 +7,7 @@ mod support;
 
 mod aws_errors;
 mod browser;
+mod browser_drills;
 mod buttons;
 mod check_cli;
 mod cloud_aws;

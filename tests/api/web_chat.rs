@@ -7,8 +7,36 @@ use std::time::{Duration, Instant};
 
 use scalebot::domain::state::PlanState;
 
+use serde_json::Value;
+
 use crate::support::app::{Options, message_text, spawn_app};
 use crate::support::demo::{button_value, spawn_demo, text_of};
+
+/// The `error` a refused request answers with, checked to be a sentence a
+/// newcomer can read: capitalised, ended, without a parser's words, a
+/// status code or a button's internal name.
+fn sentence(body: &Value) -> String {
+    let e = body["error"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        e.starts_with(|c: char| c.is_uppercase() || c == '`') && e.ends_with('.'),
+        "a sentence: {e:?}"
+    );
+    for jargon in [
+        "line 1",
+        "column",
+        "expected",
+        "missing field",
+        "invalid type",
+        "HTTP",
+        "422",
+        "server.shutdown",
+        "plan.confirm",
+        "action",
+    ] {
+        assert!(!e.contains(jargon), "{jargon:?} in {e:?}");
+    }
+    e
+}
 
 /// 02:00 UTC: a quiet hour, no alarm before a drill starts.
 const NIGHT: &str = "2026-11-27T02:00:00Z";
@@ -21,9 +49,7 @@ async fn bad_input_is_refused_with_a_sentence_and_changes_nothing() {
     let (status, body) = app.post("/web/api/command", "{not json").await;
     assert_eq!(status, 400);
     assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("could not read this request")),
+        sentence(&body).contains("could not read this request"),
         "{body}"
     );
 
@@ -36,54 +62,51 @@ async fn bad_input_is_refused_with_a_sentence_and_changes_nothing() {
         )
         .await;
     assert_eq!(status, 403, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("pick a demo user first") && e.contains("alice")),
-        "{body}"
+    assert_eq!(
+        sentence(&body),
+        "Pick a demo user first (one of alice, bob or carol): who you are decides what you may do."
     );
 
     let (status, body) = app.post("/web/api/command", r#"{"user":"alice"}"#).await;
     assert_eq!(status, 400, "missing fields: {body}");
+    assert!(
+        sentence(&body).contains("could not read this request"),
+        "{body}"
+    );
 
     let (status, body) = app
         .command("mallory", "ops", "/scale throttles persona-api")
         .await;
     assert_eq!(status, 403);
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("unknown user `mallory`") && e.contains("alice")),
-        "{body}"
+    assert_eq!(
+        sentence(&body),
+        "There is no demo user called `mallory`. Reload the page and pick one of alice, bob or carol."
     );
 
     let (status, body) = app.command("alice", "nowhere", "/scale help").await;
     assert_eq!(status, 422);
     assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("unknown channel")),
+        sentence(&body).contains("There is no channel `nowhere`"),
         "{body}"
     );
 
     let (status, body) = app.command("alice", "ops", "/deploy everything").await;
     assert_eq!(status, 422);
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("not a scalebot command")),
-        "{body}"
-    );
+    assert!(sentence(&body).contains("not a scalebot command"), "{body}");
 
     let (status, body) = app
         .command("alice", "ops", "/scale frobnicate persona-api")
         .await;
     assert_eq!(status, 422, "{body}");
     assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("frobnicate")),
+        sentence(&body).starts_with("There is no command `frobnicate`."),
         "{body}"
+    );
+    let (status, body) = app.command("alice", "ops", "/scale throttles").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        sentence(&body),
+        "This command needs <function>. Type it like this: `/scale throttles <function>`."
     );
 
     let (status, body) = app.command("alice", "ops", "/scale drill earthquake").await;
@@ -92,17 +115,17 @@ async fn bad_input_is_refused_with_a_sentence_and_changes_nothing() {
     let (status, body) = app.button("alice", "ops", "server.shutdown", "x").await;
     assert_eq!(status, 422);
     assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("unknown button action")),
+        sentence(&body).contains("does not know this button"),
         "{body}"
     );
 
-    let (status, _) = app.button("mallory", "ops", "plan.confirm", "P-1").await;
+    let (status, body) = app.button("mallory", "ops", "plan.confirm", "P-1").await;
     assert_eq!(status, 403);
+    sentence(&body);
 
-    let (status, _) = app.post("/web/api/button", "[]").await;
+    let (status, body) = app.post("/web/api/button", "[]").await;
     assert_eq!(status, 400);
+    sentence(&body);
 
     let r = app
         .http
@@ -118,6 +141,8 @@ async fn bad_input_is_refused_with_a_sentence_and_changes_nothing() {
         .await
         .expect("file");
     assert_eq!(r.status().as_u16(), 404);
+    let body: Value = r.json().await.expect("JSON");
+    assert!(!sentence(&body).contains("f999"), "{body}");
 
     // Each request counted once: a command that reached the engine is `ok`
     // even when its answer is 422; the web routes keep no ack latency.
@@ -131,7 +156,7 @@ async fn bad_input_is_refused_with_a_sentence_and_changes_nothing() {
         .await
         .expect("metrics text");
     for (route, outcome, n) in [
-        ("/web/api/command", "ok", 2),
+        ("/web/api/command", "ok", 3),
         ("/web/api/command", "refused", 6),
         ("/web/api/button", "refused", 3),
         ("/web/api/state", "refused", 1),
@@ -146,12 +171,12 @@ async fn bad_input_is_refused_with_a_sentence_and_changes_nothing() {
         "{metrics}"
     );
 
-    // Only alice's own answers to the two parse errors were added, visible
-    // to her alone; nothing public, no incident, no plan.
+    // Only alice's own answers to the three parse errors were added,
+    // visible to her alone; nothing public, no incident, no plan.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = app.messages("alice").await;
     let added: Vec<_> = after[before..].iter().collect();
-    assert_eq!(added.len(), 2, "{added:#?}");
+    assert_eq!(added.len(), 3, "{added:#?}");
     assert!(added.iter().all(|m| m["to"] == "alice"));
     assert_eq!(
         app.messages("bob").await.len(),

@@ -24,12 +24,14 @@ pub struct Driver {
     child: Child,
     base: String,
     http: reqwest::Client,
-    _profile: tempfile::TempDir,
 }
 
+/// One browser; each has a profile of its own, so that two sessions of
+/// one driver are two people (their own session storage).
 pub struct Session<'d> {
     driver: &'d Driver,
     id: String,
+    _profile: tempfile::TempDir,
 }
 
 #[derive(Debug, Clone)]
@@ -71,7 +73,6 @@ impl Driver {
             child,
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
-            _profile: tempfile::tempdir().expect("profile dir"),
         };
         let started = Instant::now();
         loop {
@@ -94,20 +95,40 @@ impl Driver {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base));
+        match self.try_call(method.clone(), path, body).await {
+            Ok(v) => v,
+            Err(e) => panic!("{method} {path}: {e}"),
+        }
+    }
+
+    /// The call's value, or WebDriver's error (`stale element reference`,
+    /// `element click intercepted`, …) with its message.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
             req = req.json(&b);
         }
         let r = req.send().await.expect("webdriver request");
         let status = r.status();
         let v: Value = r.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v["value"].clone()
+        if status.is_success() {
+            Ok(v["value"].clone())
+        } else {
+            Err(format!(
+                "{status} {}: {}",
+                v["value"]["error"].as_str().unwrap_or("?"),
+                v["value"]["message"].as_str().unwrap_or_default()
+            ))
+        }
     }
 
     pub async fn session(&self) -> Session<'_> {
+        let profile = tempfile::tempdir().expect("profile dir");
         let args = [
             "--headless",
             "--no-sandbox",
@@ -122,10 +143,7 @@ impl Driver {
         ]
         .iter()
         .map(|s| s.to_string())
-        .chain([format!(
-            "--user-data-dir={}",
-            self._profile.path().display()
-        )])
+        .chain([format!("--user-data-dir={}", profile.path().display())])
         .collect::<Vec<_>>();
         let caps = json!({
             "capabilities": { "alwaysMatch": {
@@ -137,7 +155,11 @@ impl Driver {
             .call(reqwest::Method::POST, "/session", Some(caps))
             .await;
         let id = v["sessionId"].as_str().expect("session id").to_owned();
-        Session { driver: self, id }
+        Session {
+            driver: self,
+            id,
+            _profile: profile,
+        }
     }
 }
 
@@ -183,6 +205,19 @@ impl Session<'_> {
             Some(json!({})),
         )
         .await;
+    }
+
+    /// A click that may fail (the element was redrawn meanwhile, or
+    /// something covers it), with WebDriver's reason.
+    pub async fn try_click(&self, e: &Element) -> Result<(), String> {
+        self.driver
+            .try_call(
+                reqwest::Method::POST,
+                &format!("/session/{}/element/{}/click", self.id, e.0),
+                Some(json!({})),
+            )
+            .await
+            .map(|_| ())
     }
 
     pub async fn type_text(&self, e: &Element, text: &str) {

@@ -205,6 +205,15 @@ impl Alarm {
         Ok(serde_json::from_str(message)?)
     }
 
+    /// What keeps one alarm's notifications in order: the alarm (its ARN,
+    /// else its name) and the time of its state change; `None` for a
+    /// message that is not an alarm.
+    pub fn order_of(message: &str) -> Option<(String, Option<i64>)> {
+        let alarm = Self::from_message(message).ok()?;
+        let key = alarm.alarm_arn.or(alarm.alarm_name)?;
+        Some((key, alarm.state_change_time.map(|t| t.timestamp_millis())))
+    }
+
     /// `None` for a state CloudWatch has not defined, so a new state is
     /// shown as unknown rather than failing the whole notification.
     pub fn state(&self) -> Option<AlarmState> {

@@ -51,8 +51,6 @@ pub enum StartupError {
     DiscordKey(#[from] crate::discord::ingress::BadKey),
     #[error(transparent)]
     DiscordClient(#[from] crate::discord::ClientError),
-    #[error("Discord gateway did not start: {0}")]
-    DiscordGateway(String),
     #[error("SNS ingress: {0}")]
     Sns(String),
     #[error("server failed: {0}")]
@@ -91,7 +89,7 @@ pub struct Application {
     state: AppState,
     max_body_bytes: usize,
     socket_mode: Option<SocketMode>,
-    gateway: Option<crate::discord::gateway::Gateway>,
+    gateway: Option<crate::discord::gateway::LeasedGateway>,
 }
 
 impl Application {
@@ -157,10 +155,9 @@ impl Application {
         };
         let sns = sns_ingress(&settings)?;
         if let Some(ingress) = &sns {
-            engine.spawn(crate::aws::sns_intake::replay_unprocessed(
-                engine.clone(),
+            engine.spawn_inbox(Arc::new(crate::aws::sns_intake::SnsDecoder(
                 ingress.clone(),
-            ));
+            )));
         }
         let socket_mode = match (&secrets.slack.app_token, slack_client) {
             (Some(app_token), Some(slack_client)) => Some(
@@ -171,15 +168,19 @@ impl Application {
             _ => None,
         };
         let gateway = match (&discord, &secrets.discord.bot_token) {
-            (Some(ingress), Some(token)) if file.discord.mode == DiscordMode::Gateway => Some(
-                crate::discord::gateway::Gateway::start(
+            (Some(ingress), Some(token)) if file.discord.mode == DiscordMode::Gateway => {
+                // Checked once here, so that a bad setting stops start-up
+                // rather than every later attempt to take the lease.
+                crate::discord::http(&file.discord, token)?;
+                let (settings, token) = (file.discord.clone(), token.clone());
+                Some(crate::discord::gateway::LeasedGateway::spawn(
                     engine.clone(),
                     ingress.clone(),
-                    crate::discord::http(&file.discord, token)?,
-                )
-                .await
-                .map_err(|e| StartupError::DiscordGateway(e.to_string()))?,
-            ),
+                    Box::new(move || {
+                        crate::discord::http(&settings, &token).map_err(|e| e.to_string())
+                    }),
+                ))
+            }
             _ => None,
         };
         let listener = bind(&file.server).await?;
@@ -236,6 +237,7 @@ impl Application {
             region: settings.aws.region.clone(),
         });
         engine.spawn_sweeps();
+        engine.spawn_inbox(Arc::new(crate::demo::alarm_feed::SimDecoder));
         crate::demo::alarm_feed::spawn(engine.clone(), sim);
         let welcome = crate::chat::Message {
             title: Some("Welcome to the scalebot demo".into()),
@@ -299,7 +301,7 @@ impl Application {
         if let Some(sm) = &self.socket_mode {
             sm.shutdown().await;
         }
-        if let Some(gw) = &self.gateway {
+        if let Some(gw) = self.gateway {
             gw.shutdown().await;
         }
         engine.drain().await;

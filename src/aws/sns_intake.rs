@@ -4,7 +4,8 @@
 //! host over HTTPS, RSA signature v1/v2 over the exact string to sign) and
 //! stored, deduplicated on `MessageId`, before the 2xx; SNS redelivers what
 //! the bot did not keep. Processing (incidents, subscription confirmation)
-//! happens after the answer.
+//! happens after the answer, by the work queue (`engine::inbox`) of
+//! whichever replica claims the message first.
 
 use axum::Router;
 use axum::routing::post;
@@ -19,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::alarm::Alarm;
 
+use crate::engine::inbox::{Decoder, notification};
 use crate::engine::{Engine, Inbound};
 use crate::metrics::Outcome;
 use crate::sns::{MessageType, SnsError, SnsMessage, Verifier, check_subscribe_url};
@@ -206,12 +208,19 @@ async fn sns(
     let engine = state.engine.clone();
     let now = engine.now().timestamp_millis();
     let body_text = String::from_utf8_lossy(&body);
+    let order = match msg.kind {
+        MessageType::Notification => Alarm::order_of(&msg.message),
+        _ => None,
+    };
+    let (alarm_key, changed_ms) = order.map_or((None, None), |(k, c)| (Some(k), c));
     let record = crate::store::SnsRecord {
         message_id: msg.message_id.clone(),
         topic: msg.topic_arn.clone(),
         kind: msg.kind.as_str().to_owned(),
         body: body_text.into_owned(),
         received_ms: now,
+        alarm_key,
+        changed_ms,
     };
     match engine.store().record_sns(record).await {
         Ok(true) => {}
@@ -228,64 +237,35 @@ async fn sns(
             return Err(Rejection::NotStored);
         }
     }
-    let e2 = engine.clone();
-    engine.spawn(async move { process(e2, ingress, msg).await });
+    engine.wake_inbox();
     Ok((StatusCode::OK, "stored\n").into_response())
 }
 
-/// Processes what an earlier run stored but did not get to (it stopped
-/// between the 2xx and the end of processing): nothing SNS was told is
-/// stored is lost.
-pub async fn replay_unprocessed(engine: Arc<Engine>, ingress: Arc<SnsIngress>) {
-    let pending = match engine.store().unprocessed_sns(10_000).await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(error = %e, "stored SNS messages not read");
-            return;
-        }
-    };
-    if !pending.is_empty() {
-        tracing::info!(
-            count = pending.len(),
-            "processing SNS messages stored before a restart"
-        );
-    }
-    for p in pending {
-        match SnsMessage::from_json(p.body.as_bytes()) {
-            Ok(msg) => process(engine.clone(), ingress.clone(), msg).await,
-            Err(e) => {
-                tracing::warn!(message_id = %p.message_id, error = %e, "stored SNS message unreadable")
-            }
-        }
-    }
-}
+/// Turns a stored SNS message into what the engine takes in, confirming a
+/// subscription with AWS on the way.
+pub struct SnsDecoder(pub Arc<SnsIngress>);
 
-/// Turns a stored SNS message into what the engine takes in (confirming a
-/// subscription with AWS on the way), then hands it over.
-async fn process(engine: Arc<Engine>, ingress: Arc<SnsIngress>, msg: SnsMessage) {
-    let inbound = match msg.kind {
-        MessageType::Notification => match Alarm::from_message(&msg.message) {
-            Ok(alarm) => Ok(Inbound::Alarm(Box::new(alarm))),
-            Err(e) => Ok(Inbound::NotUnderstood {
+#[async_trait::async_trait]
+impl Decoder for SnsDecoder {
+    async fn decode(&self, body: &str) -> Result<Inbound, String> {
+        let msg = match SnsMessage::from_json(body.as_bytes()) {
+            Ok(msg) => msg,
+            // Stored only after it parsed: this is not a retryable state.
+            Err(e) => {
+                return Ok(Inbound::NotUnderstood {
+                    topic: "(unknown)".into(),
+                    subject: None,
+                    why: format!("the stored message cannot be read again ({e})"),
+                });
+            }
+        };
+        match msg.kind {
+            MessageType::Notification => Ok(notification(&msg)),
+            MessageType::SubscriptionConfirmation => confirm(&self.0, &msg).await,
+            MessageType::UnsubscribeConfirmation => Ok(Inbound::Unsubscribed {
                 topic: msg.topic_arn.clone(),
-                subject: msg.subject.clone(),
-                why: format!("not a CloudWatch alarm ({e})"),
             }),
-        },
-        MessageType::SubscriptionConfirmation => confirm(&ingress, &msg).await,
-        MessageType::UnsubscribeConfirmation => Ok(Inbound::Unsubscribed {
-            topic: msg.topic_arn.clone(),
-        }),
-    };
-    let result = match inbound {
-        Ok(inbound) => engine
-            .take_in(&msg.message_id, inbound)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = result {
-        tracing::warn!(message_id = %msg.message_id, error = %e, "SNS message not processed");
+        }
     }
 }
 

@@ -152,6 +152,11 @@ pub enum ChatError {
     },
 }
 
+/// The deadline of one call to a chat platform's API (a 429's wait is
+/// apart from it): a hung connection fails the call, and the work it was
+/// part of is retried, rather than holding a sweep or a queue slot.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 #[async_trait]
 pub trait Chat: Send + Sync + 'static {
     /// Posts to a channel, or as a reply in `thread` when given.

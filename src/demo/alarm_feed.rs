@@ -1,8 +1,8 @@
 //! Alarms from the simulated account, on the same path as `/sns`: each
 //! state change is stored as an SNS notification (deduplicated on its
 //! message id), parsed by `alarm.rs` and taken in by the engine like any
-//! stored SNS message (`Engine::take_in`). Only the signature check is skipped: the message
-//! never left the process.
+//! stored SNS message, by the work queue (`engine::inbox`). Only the
+//! signature check is skipped: the message never left the process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use crate::alarm::Alarm;
 use crate::cloud::AlarmState;
 use crate::demo::sim::SimCloud;
 use crate::demo::sim::alarms::{Evaluator, Transition, runbook_alarms, sns_envelope};
+use crate::engine::inbox::Decoder;
 use crate::engine::{Engine, Inbound};
 
 /// Evaluates the simulated alarms every second of wall-clock time until
@@ -47,32 +48,43 @@ async fn deliver(engine: &Arc<Engine>, region: &str, t: Transition) {
     let id = uuid::Uuid::new_v4().to_string();
     let body = sns_envelope(&id, &t, now, region);
     let topic = format!("arn:aws:sns:{region}:000000000000:scalebot-demo-alarms");
+    let (alarm_key, changed_ms) =
+        Alarm::order_of(&t.message).map_or((None, None), |(k, c)| (Some(k), c));
     if let Err(e) = engine
         .store()
         .record_sns(crate::store::SnsRecord {
-            message_id: id.clone(),
+            message_id: id,
             topic,
             kind: "Notification".into(),
             body,
             received_ms: now.timestamp_millis(),
+            alarm_key,
+            changed_ms,
         })
         .await
     {
         tracing::warn!(alarm = %t.name, error = %e, "simulated alarm not stored");
         return;
     }
-    let alarm = match Alarm::from_message(&t.message) {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!(alarm = %t.name, error = %e, "simulated alarm is not alarm JSON");
-            return;
-        }
-    };
     tracing::info!(alarm = %t.name, state = t.new.as_str(), "simulated alarm");
-    let e2 = engine.clone();
-    engine.spawn(async move {
-        if let Err(e) = e2.take_in(&id, Inbound::Alarm(Box::new(alarm))).await {
-            tracing::warn!(error = %e, "simulated alarm not processed");
+    engine.wake_inbox();
+}
+
+/// The simulated account's stored notifications, read back like SNS's
+/// (never a subscription confirmation: nothing subscribes here).
+pub struct SimDecoder;
+
+#[async_trait::async_trait]
+impl Decoder for SimDecoder {
+    async fn decode(&self, body: &str) -> Result<Inbound, String> {
+        // Unsigned, so not an `SnsMessage`: only its `Message` matters.
+        let message = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("Message").and_then(|m| m.as_str()).map(str::to_owned));
+        match message.map(|m| Alarm::from_message(&m)) {
+            Some(Ok(alarm)) => Ok(Inbound::Alarm(Box::new(alarm))),
+            Some(Err(e)) => Err(format!("a simulated alarm is not alarm JSON: {e}")),
+            None => Err("a simulated notification has no Message".into()),
         }
-    });
+    }
 }

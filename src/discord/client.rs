@@ -21,13 +21,18 @@ pub enum ClientError {
 /// serenity's REST client for `settings`, pointed at `api_url`.
 pub fn http(settings: &DiscordSettings, token: &Secret) -> Result<Http, ClientError> {
     let mut builder = HttpBuilder::new(token.expose());
+    // serenity's own client has no deadline: a hung connection would hold
+    // a sweep or a work-queue slot for ever.
+    let mut client = reqwest012::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(crate::chat::CALL_TIMEOUT);
     if settings.extra_ca_pem_file.is_some() || !settings.host_addresses.is_empty() {
         tracing::warn!(
             hosts = ?settings.host_addresses,
             ca = ?settings.extra_ca_pem_file,
             "discord.host_addresses / extra_ca_pem_file are set: Discord is reached elsewhere (tests only)"
         );
-        let mut client = reqwest012::Client::builder().use_rustls_tls();
         if let Some(path) = &settings.extra_ca_pem_file {
             let ca_err = |message: String| ClientError::Ca {
                 path: path.display().to_string(),
@@ -41,12 +46,12 @@ pub fn http(settings: &DiscordSettings, token: &Secret) -> Result<Http, ClientEr
         for (host, addr) in &settings.host_addresses {
             client = client.resolve(host, *addr);
         }
-        builder = builder.client(
-            client
-                .build()
-                .map_err(|e| ClientError::Build(e.to_string()))?,
-        );
     }
+    builder = builder.client(
+        client
+            .build()
+            .map_err(|e| ClientError::Build(e.to_string()))?,
+    );
     if let Some(id) = settings.application_id {
         builder = builder.application_id(id);
     }

@@ -6,6 +6,7 @@
 //! is handed to the engine.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serenity::all::{Context, EventHandler, GatewayIntents, Interaction, Ready};
 use serenity::client::{Client, ClientBuilder};
@@ -104,5 +105,108 @@ impl Gateway {
 
     pub async fn shutdown(&self) {
         self.shards.shutdown_all().await;
+    }
+}
+
+/// The store lease that makes one replica the gateway holder: Discord
+/// would send every interaction to each session that identifies with the
+/// same token and shard, so several replicas must not all connect.
+pub const LEASE: &str = "discord-gateway";
+const LEASE_FOR: Duration = Duration::from_secs(6);
+const RENEW_EVERY: Duration = Duration::from_secs(2);
+
+/// Builds a fresh REST client each time this replica takes the lease.
+pub type MakeHttp = Box<dyn Fn() -> Result<Http, String> + Send + Sync>;
+
+/// The gateway on whichever replica holds [`LEASE`]: this replica tries to
+/// take it every [`RENEW_EVERY`], connects when it has it, and disconnects
+/// when it loses it; when the holder dies its lease runs out within
+/// [`LEASE_FOR`] and another replica connects.
+pub struct LeasedGateway {
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LeasedGateway {
+    pub fn spawn(engine: Arc<Engine>, ingress: Arc<DiscordIngress>, http: MakeHttp) -> Self {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(hold(engine, ingress, http, stop.clone()));
+        Self { stop, task }
+    }
+
+    /// Disconnects and gives the lease up, so that another replica need
+    /// not wait for it to run out.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+async fn hold(
+    engine: Arc<Engine>,
+    ingress: Arc<DiscordIngress>,
+    http: MakeHttp,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let holder = engine.replica().to_owned();
+    let mut connected: Option<Gateway> = None;
+    loop {
+        let now = crate::store::now_ms();
+        let held = match engine
+            .store()
+            .hold_lease(LEASE, &holder, now, now + LEASE_FOR.as_millis() as i64)
+            .await
+        {
+            Ok(held) => held,
+            Err(e) => {
+                // Unsure whether the lease still holds: another replica may
+                // take it, so this one lets go rather than answer twice.
+                tracing::warn!(error = %e, "gateway lease not renewed");
+                false
+            }
+        };
+        connected = match (held, connected) {
+            (true, None) => connect(&engine, &ingress, &http).await,
+            (false, Some(gateway)) => {
+                tracing::info!("gateway lease lost: disconnecting");
+                gateway.shutdown().await;
+                None
+            }
+            (_, same) => same,
+        };
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(RENEW_EVERY) => {}
+        }
+    }
+    if let Some(gateway) = connected {
+        gateway.shutdown().await;
+        if let Err(e) = engine.store().release_lease(LEASE, &holder).await {
+            tracing::warn!(error = %e, "gateway lease not released");
+        }
+    }
+}
+
+async fn connect(
+    engine: &Arc<Engine>,
+    ingress: &Arc<DiscordIngress>,
+    http: &MakeHttp,
+) -> Option<Gateway> {
+    let client = match http() {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(error = %e, "Discord client not built");
+            return None;
+        }
+    };
+    match Gateway::start(engine.clone(), ingress.clone(), client).await {
+        Ok(gateway) => {
+            tracing::info!(replica = engine.replica(), "gateway lease held: connected");
+            Some(gateway)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Discord gateway did not start");
+            None
+        }
     }
 }

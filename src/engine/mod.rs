@@ -5,6 +5,7 @@
 //! platforms hand verified input to; each service owns what it needs.
 
 pub(crate) mod commands;
+pub mod inbox;
 pub(crate) mod incidents;
 pub mod plans;
 mod request;
@@ -25,7 +26,6 @@ use self::plans::{PlanParts, PlanService};
 pub use self::request::{
     Ack, ActionError, ButtonEvent, CommandRequest, Outcome, Proposal, Reply, Visibility,
 };
-use crate::alarm::Alarm;
 use crate::catalog::Catalog;
 use crate::chart::ChartCatalog;
 use crate::chat::Chat;
@@ -56,6 +56,19 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// This replica: the holder of its work-queue leases.
+    holder: String,
+    /// Wakes this replica's work-queue worker when a message is stored.
+    inbox_wake: Arc<tokio::sync::Notify>,
+}
+
+/// A name for this process among the replicas: the host (a pod's name in
+/// Kubernetes), the process id and a random part, so that a restarted
+/// process never mistakes an earlier one's leases for its own.
+fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "scalebot".into());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &random[..8])
 }
 
 pub struct EngineParts {
@@ -74,6 +87,7 @@ pub struct EngineParts {
 
 impl Engine {
     pub fn new(p: EngineParts) -> Arc<Self> {
+        let holder = replica_name();
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
         let reports = ReportService::new(ReportParts {
@@ -112,6 +126,7 @@ impl Engine {
             shutdown: shutdown.clone(),
             incidents: incidents.clone(),
             reports: reports.clone(),
+            holder: holder.clone(),
         });
         let commands = Arc::new(CommandService {
             settings: p.settings.clone(),
@@ -143,7 +158,44 @@ impl Engine {
             clock: p.clock,
             tasks,
             shutdown,
+            holder,
+            inbox_wake: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// This replica's name in leases and in `processed_by`.
+    pub fn replica(&self) -> &str {
+        &self.holder
+    }
+
+    /// Starts this replica's worker on the stored-message queue.
+    pub fn spawn_inbox(&self, decoder: Arc<dyn inbox::Decoder>) {
+        Arc::new(inbox::Worker {
+            incidents: self.incidents.clone(),
+            store: self.store.clone(),
+            decoder,
+            holder: self.holder.clone(),
+            wake: self.inbox_wake.clone(),
+            tasks: self.tasks.clone(),
+            shutdown: self.shutdown.clone(),
+        })
+        .spawn();
+    }
+
+    /// A message was stored: the worker claims it now rather than at its
+    /// next poll.
+    pub fn wake_inbox(&self) {
+        self.inbox_wake.notify_one();
+    }
+
+    /// How long the oldest due, unclaimed message has waited, when the
+    /// store can tell.
+    pub async fn inbox_waiting(&self) -> Result<Duration, crate::store::StoreError> {
+        let now = crate::store::now_ms();
+        let due = self.store.oldest_unclaimed_due_ms(now).await?;
+        Ok(Duration::from_millis(
+            due.map(|d| (now - d).max(0) as u64).unwrap_or(0),
+        ))
     }
 
     pub fn store(&self) -> &Store {
@@ -209,21 +261,12 @@ impl Engine {
         self.commands.on_button(ev).await
     }
 
-    /// One alarm state change, from SNS, EventBridge or the demo.
-    pub async fn on_alarm(&self, alarm: Alarm) -> Result<(), ActionError> {
-        self.incidents.on_alarm(alarm).await
-    }
-
-    /// A stored message from AWS: handled, then marked processed.
-    pub async fn take_in(&self, message_id: &str, inbound: Inbound) -> Result<(), ActionError> {
-        self.incidents.take_in(message_id, inbound).await
-    }
-
     /// The sweeps that must run every second: escalation, reminders,
-    /// auto-resolve and plan expiry, each its own task so that a slow one
+    /// auto-resolve, plan expiry and orphaned plans, each its own task so that a slow one
     /// does not hold up the others.
     pub fn spawn_sweeps(&self) {
         self.plans.spawn_expiry();
+        self.plans.spawn_reaper();
         self.incidents.spawn_sweeps(Duration::from_secs(1));
     }
 

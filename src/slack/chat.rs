@@ -69,7 +69,15 @@ impl SlackChat {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match f().await {
+            let Ok(answer) = tokio::time::timeout(crate::chat::CALL_TIMEOUT, f()).await else {
+                self.metrics.chat_call(method, "timeout");
+                return Err(ChatError::Transport {
+                    platform: "Slack",
+                    method: method.into(),
+                    message: format!("no answer within {} s", crate::chat::CALL_TIMEOUT.as_secs()),
+                });
+            };
+            match answer {
                 Ok(v) => {
                     self.metrics.chat_call(method, "ok");
                     return Ok(v);

@@ -38,6 +38,19 @@ pub struct IncidentEvent {
     pub message_id: Option<String>,
 }
 
+fn insert_event(e: &IncidentEvent) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO incident_events (id, incident_id, at_ms, actor, kind, body, message_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&e.id)
+    .bind(&e.incident_id)
+    .bind(e.at_ms)
+    .bind(&e.actor)
+    .bind(&e.kind)
+    .bind(&e.body)
+    .bind(&e.message_id)
+}
+
 const COLUMNS: &str = "id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context";
 
 fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
@@ -58,11 +71,34 @@ fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
     })
 }
 
+/// What a new incident starts with, written with its row in one
+/// transaction: a crash leaves either all of it or none.
+#[derive(Debug, Clone, Default)]
+pub struct FirstSteps {
+    pub escalate_at_ms: Option<i64>,
+    pub remind_at_ms: Option<i64>,
+    pub events: Vec<IncidentEvent>,
+}
+
+/// Whether an incident was opened, or its key already has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    Opened,
+    /// Another delivery or replica opened the unresolved incident of
+    /// this key first.
+    KeyTaken,
+}
+
 impl Store {
-    pub async fn insert_incident(&self, i: &IncidentRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO incidents (id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    pub async fn insert_incident(
+        &self,
+        i: &IncidentRow,
+        first: &FirstSteps,
+    ) -> Result<Opened, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO incidents (id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context, next_escalation_ms, next_reminder_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&i.id)
         .bind(&i.title)
@@ -77,9 +113,23 @@ impl Store {
         .bind(i.resolved_ms)
         .bind(i.updated_ms)
         .bind(&i.context)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .bind(first.escalate_at_ms)
+        .bind(first.remind_at_ms)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tx.rollback().await?;
+                return Ok(Opened::KeyTaken);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for e in &first.events {
+            insert_event(e).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Opened::Opened)
     }
 
     pub async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
@@ -102,19 +152,25 @@ impl Store {
     }
 
     pub async fn add_incident_event(&self, e: &IncidentEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO incident_events (id, incident_id, at_ms, actor, kind, body, message_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        insert_event(e).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    /// Records the root message unless one is recorded already; `false`
+    /// then (another replica posted one first).
+    pub async fn set_incident_root_once(
+        &self,
+        id: &str,
+        root_message: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE incidents SET root_message = $1 WHERE id = $2 AND root_message IS NULL",
         )
-        .bind(&e.id)
-        .bind(&e.incident_id)
-        .bind(e.at_ms)
-        .bind(&e.actor)
-        .bind(&e.kind)
-        .bind(&e.body)
-        .bind(&e.message_id)
+        .bind(root_message)
+        .bind(id)
         .execute(self.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn set_event_message(&self, event_id: &str, ts: &str) -> Result<(), StoreError> {
@@ -210,6 +266,20 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// Resolves a recovered incident whose quiet period is over, checked in
+    /// the same statement: one that fired again meanwhile stays open.
+    pub async fn auto_resolve_incident(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE incidents SET state = 'resolved', resolved_ms = $1, updated_ms = $1 \
+             WHERE id = $2 AND state = 'recovered' AND resolve_at_ms IS NOT NULL AND resolve_at_ms <= $1",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 impl Store {
@@ -242,11 +312,13 @@ impl Store {
     }
 
     /// Moves an incident from `from_level` up one level; `true` for exactly
-    /// one caller (replicas and a restarted bot never escalate twice).
+    /// one caller (replicas and a restarted bot never escalate twice). The
+    /// announcement is owed until [`Store::announced`] records it.
     pub async fn claim_escalation(
         &self,
         id: &str,
         from_level: i64,
+        by: Option<&str>,
         next_ms: Option<i64>,
         remind_ms: Option<i64>,
         now_ms: i64,
@@ -255,7 +327,7 @@ impl Store {
         // acknowledged incident is being worked on: no reminders for it.
         let done = sqlx::query(
             "UPDATE incidents SET level = $1, next_escalation_ms = $2, updated_ms = $3, \
-             next_reminder_ms = CASE WHEN state = 'open' THEN $4 ELSE NULL END \
+             next_reminder_ms = CASE WHEN state = 'open' THEN $4 ELSE NULL END, escalated_by = $7 \
              WHERE id = $5 AND level = $6 AND state IN ('open', 'acknowledged')",
         )
         .bind(from_level + 1)
@@ -264,9 +336,79 @@ impl Store {
         .bind(remind_ms)
         .bind(id)
         .bind(from_level)
+        .bind(by)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Incidents with an escalation not yet announced and nobody posting
+    /// it: (incident, the level to announce, who escalated it).
+    pub async fn owed_announcements(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<(IncidentRow, i64, Option<String>)>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, announced_level, escalated_by FROM incidents \
+             WHERE announced_level < level AND state <> 'resolved' \
+             AND (announce_lease_ms IS NULL OR announce_lease_ms < $1) ORDER BY updated_ms LIMIT 100"
+        )))
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let announced: i64 = r.try_get("announced_level")?;
+                Ok((incident(r)?, announced + 1, r.try_get("escalated_by")?))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Takes the announcement of `level` for this caller until `until_ms`;
+    /// `true` for one caller at a time.
+    pub async fn claim_announcement(
+        &self,
+        id: &str,
+        level: i64,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE incidents SET announce_lease_ms = $1 WHERE id = $2 AND announced_level = $3 \
+             AND (announce_lease_ms IS NULL OR announce_lease_ms < $4)",
+        )
+        .bind(until_ms)
+        .bind(id)
+        .bind(level - 1)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The announcement of `level` was posted; `false` when the lease ran
+    /// out and another replica had recorded it first.
+    pub async fn announced(&self, id: &str, level: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE incidents SET announced_level = $1, announce_lease_ms = NULL \
+             WHERE id = $2 AND announced_level = $3",
+        )
+        .bind(level)
+        .bind(id)
+        .bind(level - 1)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A failed announcement: free for the next sweep.
+    pub async fn release_announcement(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET announce_lease_ms = NULL WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 }
 
@@ -373,7 +515,9 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records the state an alarm of this incident last reported.
+    /// Records the state an alarm of this incident last reported; a storm
+    /// repeats the same state thousands of times, so an unchanged state is
+    /// only read, not written.
     pub async fn set_incident_alarm(
         &self,
         incident_id: &str,
@@ -381,6 +525,18 @@ impl Store {
         state: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let stored = sqlx::query(
+            "SELECT state FROM incident_alarms WHERE incident_id = $1 AND alarm_name = $2",
+        )
+        .bind(incident_id)
+        .bind(alarm)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(row) = stored
+            && row.try_get::<String, _>("state")? == state
+        {
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO incident_alarms (incident_id, alarm_name, state, updated_ms) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (incident_id, alarm_name) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",

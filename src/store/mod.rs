@@ -2,18 +2,21 @@
 //! PostgreSQL for several replicas, through the same portable SQL.
 
 mod audit;
+mod inbox;
 mod incidents;
+mod leases;
 mod plans;
 mod reports;
 mod snapshots;
 mod sns;
 
 pub use audit::{AuditEntry, AuditId};
-pub use incidents::{IncidentEvent, IncidentRow};
+pub use inbox::{Claimed, Finish, PendingSns};
+pub use incidents::{FirstSteps, IncidentEvent, IncidentRow, Opened};
 pub use plans::PlanRow;
 pub use reports::ReportRun;
 pub use snapshots::{DAILY as DAILY_SNAPSHOT, SnapshotRow};
-pub use sns::{PendingSns, SnsRecord};
+pub use sns::SnsRecord;
 
 use std::time::Duration;
 

@@ -169,6 +169,91 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Claims a pending, unexpired plan for execution by `holder` until
+    /// `until_ms` (wall clock); `true` for exactly one caller.
+    pub async fn start_plan(
+        &self,
+        id: &str,
+        now_ms: i64,
+        holder: &str,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE plans SET state = 'executing', exec_holder = $1, exec_lease_ms = $2 \
+             WHERE id = $3 AND state = 'pending' AND expires_ms > $4",
+        )
+        .bind(holder)
+        .bind(until_ms)
+        .bind(id)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The executing replica is alive.
+    pub async fn renew_plan_lease(
+        &self,
+        id: &str,
+        holder: &str,
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE plans SET exec_lease_ms = $1 WHERE id = $2 AND exec_holder = $3 AND state = 'executing'",
+        )
+        .bind(until_ms)
+        .bind(id)
+        .bind(holder)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The outcome so far, after each change.
+    pub async fn record_plan_progress(&self, id: &str, outcome: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE plans SET outcome = $1 WHERE id = $2 AND state = 'executing'")
+            .bind(outcome)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Executing plans whose replica stopped renewing, each taken over by
+    /// `holder` until `until_ms`.
+    pub async fn take_over_orphaned_plans(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<PlanRow>, StoreError> {
+        let due = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM plans WHERE state = 'executing' \
+             AND (exec_lease_ms IS NULL OR exec_lease_ms < $1) LIMIT 20"
+        )))
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        let mut taken = Vec::new();
+        for r in &due {
+            let p = row(r)?;
+            let claimed = sqlx::query(
+                "UPDATE plans SET exec_holder = $1, exec_lease_ms = $2 WHERE id = $3 \
+                 AND state = 'executing' AND (exec_lease_ms IS NULL OR exec_lease_ms < $4)",
+            )
+            .bind(holder)
+            .bind(until_ms)
+            .bind(&p.id)
+            .bind(now_ms)
+            .execute(self.pool())
+            .await?;
+            if claimed.rows_affected() == 1 {
+                taken.push(p);
+            }
+        }
+        Ok(taken)
+    }
+
     pub async fn finish_plan(
         &self,
         id: &str,

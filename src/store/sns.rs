@@ -19,23 +19,21 @@ pub struct SnsRecord {
     pub kind: String,
     pub body: String,
     pub received_ms: i64,
-}
-
-/// A stored message not yet processed (the bot stopped in between).
-#[derive(Debug, Clone)]
-pub struct PendingSns {
-    pub message_id: String,
-    pub body: String,
+    /// The alarm it is about (its name), which keeps one alarm's messages
+    /// in order across replicas; `None` for anything else.
+    pub alarm_key: Option<String>,
+    /// The alarm's `StateChangeTime`.
+    pub changed_ms: Option<i64>,
 }
 
 type Reply = oneshot::Sender<Result<bool, String>>;
 
 /// What the writer task does: store a message (and answer when committed),
-/// or mark one processed (nobody waits for that; a mark lost in a crash
-/// only means the message is processed again at start-up).
+/// or finish one (nobody waits for that; a finish lost in a crash only
+/// means the message's lease runs out and it is processed again).
 pub(super) enum SnsOp {
     Insert(SnsRecord, Reply),
-    Processed { message_id: String, at_ms: i64 },
+    Finished(super::inbox::Finish),
 }
 
 const BATCH: usize = 256;
@@ -49,7 +47,7 @@ pub(super) fn spawn_sns_writer(pool: AnyPool) -> mpsc::Sender<SnsOp> {
                 Ok(inserted) => {
                     let replies = batch.drain(..).filter_map(|op| match op {
                         SnsOp::Insert(_, reply) => Some(reply),
-                        SnsOp::Processed { .. } => None,
+                        SnsOp::Finished(_) => None,
                     });
                     for (reply, new) in replies.zip(inserted) {
                         let _ = reply.send(Ok(new));
@@ -78,24 +76,23 @@ async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Vec<bool>, sqlx:
     for op in batch {
         let r = match op {
             SnsOp::Insert(r, _) => r,
-            SnsOp::Processed { message_id, at_ms } => {
-                sqlx::query("UPDATE sns_messages SET processed_ms = $1 WHERE message_id = $2")
-                    .bind(*at_ms)
-                    .bind(message_id)
-                    .execute(&mut *tx)
-                    .await?;
+            SnsOp::Finished(f) => {
+                f.write(&mut tx).await?;
                 continue;
             }
         };
         let done = sqlx::query(
-            "INSERT INTO sns_messages (message_id, received_ms, topic, kind, body, processed_ms) \
-             VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (message_id) DO NOTHING",
+            "INSERT INTO sns_messages (message_id, received_ms, topic, kind, body, processed_ms, \
+             alarm_key, changed_ms, next_attempt_ms) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $2) ON CONFLICT (message_id) DO NOTHING",
         )
         .bind(&r.message_id)
         .bind(r.received_ms)
         .bind(&r.topic)
         .bind(&r.kind)
         .bind(&r.body)
+        .bind(&r.alarm_key)
+        .bind(r.changed_ms)
         .execute(&mut *tx)
         .await?;
         inserted.push(done.rows_affected() == 1);
@@ -118,36 +115,10 @@ impl Store {
             .map_err(StoreError::Batch)
     }
 
-    /// Messages stored but never processed, oldest first.
-    pub async fn unprocessed_sns(&self, limit: i64) -> Result<Vec<PendingSns>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT message_id, body FROM sns_messages WHERE processed_ms IS NULL ORDER BY received_ms, message_id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PendingSns {
-                    message_id: r.try_get("message_id")?,
-                    body: r.try_get("body")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
-    }
-
-    /// Marks a message processed, in the writer's next transaction.
-    pub async fn mark_sns_processed(
-        &self,
-        message_id: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
+    /// Queues a finish in the writer's next transaction.
+    pub(super) async fn queue_finish(&self, f: super::inbox::Finish) -> Result<(), StoreError> {
         self.sns_writer
-            .send(SnsOp::Processed {
-                message_id: message_id.to_owned(),
-                at_ms: now_ms,
-            })
+            .send(SnsOp::Finished(f))
             .await
             .map_err(|_| StoreError::WriterGone)
     }

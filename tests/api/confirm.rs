@@ -548,3 +548,66 @@ async fn an_undo_needs_the_approvals_of_the_plan_it_reverts() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_left_executing_by_a_dead_replica_is_reconciled_from_aws() {
+    let aws = moto::url();
+    moto::create_function(&aws, "reap-fn", Some(50)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("reap.db").display());
+    let replica = |url: String| {
+        spawn_app(Options {
+            store_url: Some(url),
+            tweak: Some(Box::new(roles)),
+            ..Options::default()
+        })
+    };
+    let first = replica(url.clone()).await;
+    first.command("concurrency reap-fn 80", REQ, "C0OPS").await;
+    let (plan, _) = first.wait_plan("concurrency reap-fn 80").await;
+    first.stop().await;
+    // As if a replica had claimed it, changed AWS and died before it
+    // recorded anything: executing, under a lease that has run out.
+    let store = scalebot::store::Store::connect(&scalebot::config::StoreSettings {
+        url: url.clone(),
+        max_connections: 2,
+    })
+    .await
+    .expect("store");
+    sqlx::query(
+        "UPDATE plans SET state = 'executing', exec_holder = 'dead-replica', exec_lease_ms = $1 WHERE id = $2",
+    )
+    .bind(chrono::Utc::now().timestamp_millis() - 1)
+    .bind(&plan)
+    .execute(store.pool())
+    .await
+    .expect("orphaned");
+    moto::set_reserved(&aws, "reap-fn", 80).await;
+
+    let second = replica(url).await;
+    let told = second
+        .wait_incident_post("stopped before it finished")
+        .await;
+    let text = message_text(&told);
+    assert!(text.contains("50 → 80 (found applied)"), "{text}");
+    assert!(text.contains(&format!("/scale undo {plan}")), "{text}");
+    let row = second
+        .engine
+        .store()
+        .plan(&plan)
+        .await
+        .expect("read")
+        .expect("plan");
+    assert_eq!(row.state.as_str(), "done");
+    assert!(
+        row.outcome
+            .as_deref()
+            .is_some_and(|o| o.contains("found applied")),
+        "{row:?}"
+    );
+    // What was found applied can be undone like any executed change.
+    second.command(&format!("undo {plan}"), REQ, "C0OPS").await;
+    let (_, proposal) = second.wait_plan(&format!("undo {plan}")).await;
+    assert!(message_text(&proposal).contains("80 → 50"), "{proposal}");
+    second.stop().await;
+}

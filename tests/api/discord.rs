@@ -917,3 +917,80 @@ async fn the_register_command_line_puts_scale_for_a_guild() {
     );
     assert_eq!(put.body[0]["name"], "scale");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_holds_the_gateway_and_another_takes_over() {
+    use scalebot::discord::gateway::LEASE;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("lease.db").display());
+    // A replica that died holding the gateway lease, 6 s before it runs out.
+    let store = scalebot::store::Store::connect(&scalebot::config::StoreSettings {
+        url: url.clone(),
+        max_connections: 2,
+    })
+    .await
+    .expect("store");
+    let set = Instant::now();
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(
+        store
+            .hold_lease(LEASE, "dead-replica", now, now + 6_000)
+            .await
+            .expect("lease")
+    );
+    let replica = || {
+        spawn_app(Options {
+            discord: true,
+            discord_gateway: true,
+            store_url: Some(url.clone()),
+            tweak: Some(Box::new(discord_settings)),
+            ..Options::default()
+        })
+    };
+    let (a, b) = (replica().await, replica().await);
+    let identified = |a: &TestApp, b: &TestApp| {
+        a.fake_discord().identified().len() + b.fake_discord().identified().len()
+    };
+    let waited = set.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "replicas slow to start: {waited:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(5) - waited).await;
+    assert_eq!(
+        identified(&a, &b),
+        0,
+        "nobody connects while the lease holds"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while identified(&a, &b) == 0 {
+        assert!(Instant::now() < deadline, "nobody took the lease over");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        set.elapsed() < Duration::from_secs(6 + 10),
+        "taken over within 10 s"
+    );
+    // Renewed, not contested: still one session a few renewals later.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        identified(&a, &b),
+        1,
+        "one gateway session for two replicas"
+    );
+    let (holder, other) = if a.fake_discord().identified().is_empty() {
+        (b, a)
+    } else {
+        (a, b)
+    };
+    // A clean stop gives the lease up: the other replica connects at its
+    // next attempt.
+    holder.stop().await;
+    other
+        .fake_discord()
+        .wait_for(10, "the other replica's IDENTIFY", |f| {
+            f.identified().into_iter().next()
+        })
+        .await;
+    other.stop().await;
+}

@@ -64,6 +64,10 @@ impl IncidentService {
     }
 }
 
+/// How long one replica may take to post an announcement before another
+/// may post it instead.
+const ANNOUNCE_LEASE_MS: i64 = 60_000;
+
 type Sweep =
     fn(
         Arc<IncidentService>,
@@ -99,24 +103,18 @@ impl IncidentService {
         let now = self.now().timestamp_millis();
         for incident in self.store.due_escalations(now).await? {
             let next_level = incident.level + 1;
-            let next_deadline = self.escalation_deadline(next_level, now);
-            if !self
-                .store
+            self.store
                 .claim_escalation(
                     &incident.id,
                     incident.level,
-                    next_deadline,
+                    None,
+                    self.escalation_deadline(next_level, now),
                     self.reminder_deadline(next_level, now),
                     now,
                 )
-                .await?
-            {
-                continue;
-            }
-            self.announce_escalation(&incident, next_level, None)
                 .await?;
         }
-        Ok(())
+        self.announce_owed().await
     }
 
     /// `/scale incident <id> escalate`: moves up one level now.
@@ -135,6 +133,7 @@ impl IncidentService {
             .claim_escalation(
                 &incident.id,
                 incident.level,
+                Some(by),
                 self.escalation_deadline(next, now),
                 self.reminder_deadline(next, now),
                 now,
@@ -143,8 +142,38 @@ impl IncidentService {
         {
             return Ok(false);
         }
-        self.announce_escalation(incident, next, Some(by)).await?;
+        self.announce_owed().await?;
         Ok(true)
+    }
+
+    /// Posts every escalation that moved a level but is not yet announced
+    /// (the post failed, or the replica died before it): at least once,
+    /// each under a lease so that two replicas do not both post it.
+    pub(crate) async fn announce_owed(&self) -> Result<(), ActionError> {
+        let now = crate::store::now_ms();
+        for (incident, level, by) in self.store.owed_announcements(now).await? {
+            let until = now + ANNOUNCE_LEASE_MS;
+            if !self
+                .store
+                .claim_announcement(&incident.id, level, now, until)
+                .await?
+            {
+                continue;
+            }
+            match self
+                .announce_escalation(&incident, level, by.as_deref())
+                .await
+            {
+                Ok(()) => {
+                    self.store.announced(&incident.id, level).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(incident = %incident.id, level, error = %e, "escalation not announced; retried");
+                    self.store.release_announcement(&incident.id).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A channel of the incident's own (`inc-<id>`) for the responders of
@@ -168,7 +197,8 @@ impl IncidentService {
         }
         users.sort();
         users.dedup();
-        let name = format!("inc-{}", incident.id.to_lowercase());
+        // `INC-3F9A2C` → `inc-3f9a2c`.
+        let name = incident.id.to_lowercase();
         let channel = self.chat.create_channel(&name, &users).await?;
         self.store
             .set_incident_channel(&incident.id, &channel)

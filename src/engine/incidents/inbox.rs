@@ -1,8 +1,8 @@
 //! The one path for messages from AWS that the bot has stored and owes
 //! handling: SNS deliveries (`/sns`), the demo's simulated alarms and the
-//! rows a stopped process left behind. Each is handled, then marked
-//! processed; a message that is not an alarm is said once, not dropped and
-//! not retried for ever.
+//! rows a stopped process left behind. Each is handled and its outcome
+//! returned for the work queue (`engine::inbox`) to record; a message that
+//! is not an alarm is said once, not dropped and not retried for ever.
 
 use crate::alarm::Alarm;
 use crate::chat::Message;
@@ -30,45 +30,75 @@ pub enum Inbound {
 }
 
 impl IncidentService {
-    /// Handles one stored message and marks it processed. An error leaves
-    /// it unprocessed, so that it is taken up again.
+    /// Handles one stored message; what was done with it, for its row. An
+    /// error leaves it to be taken up again. `superseded`: a newer state
+    /// change of the same alarm is stored, so this one opens nothing.
     pub async fn take_in(
         self: &std::sync::Arc<Self>,
         message_id: &str,
         inbound: Inbound,
-    ) -> Result<(), ActionError> {
+        superseded: bool,
+    ) -> Result<String, ActionError> {
         let channel = &self.settings.channels.incidents;
-        let notice = match inbound {
-            Inbound::Alarm(alarm) => {
-                self.on_alarm(*alarm).await?;
-                None
-            }
-            Inbound::Subscribed { topic } => Some(format!(
-                "🔔 Subscribed to SNS topic `{topic}`: its alarms now open incidents here."
-            )),
-            Inbound::Unsubscribed { topic } => Some(format!(
-                "🔕 SNS topic `{topic}` unsubscribed this endpoint."
-            )),
+        let (outcome, notice) = match inbound {
+            Inbound::Alarm(alarm) => (self.on_alarm(*alarm, superseded).await?.to_owned(), None),
+            Inbound::Subscribed { topic } => (
+                "subscribed".to_owned(),
+                Some(format!(
+                    "🔔 Subscribed to SNS topic `{topic}`: its alarms now open incidents here."
+                )),
+            ),
+            Inbound::Unsubscribed { topic } => (
+                "unsubscribed".to_owned(),
+                Some(format!(
+                    "🔕 SNS topic `{topic}` unsubscribed this endpoint."
+                )),
+            ),
             Inbound::NotUnderstood {
                 topic,
                 subject,
                 why,
             } => {
                 tracing::info!(message_id, %topic, %why, "SNS message is not an alarm");
-                Some(format!(
+                let text = format!(
                     "❔ A message on `{topic}` was not understood and is not acted on: {}{why}.",
                     subject
                         .map(|s| format!("“{}”: ", crate::domain::truncate(&s, 120)))
                         .unwrap_or_default()
-                ))
+                );
+                (format!("not understood: {why}"), Some(text))
             }
         };
         if let Some(text) = notice {
             self.chat.post(channel, None, &Message::text(text)).await?;
         }
-        self.store
-            .mark_sns_processed(message_id, self.now().timestamp_millis())
-            .await?;
+        Ok(outcome)
+    }
+
+    /// A state change older than one already stored for the same alarm
+    /// (delivered late, or replayed): it goes into the open incident's
+    /// timeline, and changes nothing else.
+    pub async fn note_stale(&self, alarm: &Alarm) -> Result<(), ActionError> {
+        let name = alarm
+            .alarm_name
+            .clone()
+            .unwrap_or_else(|| "unnamed alarm".into());
+        let key = self.dedup_key(alarm, &name);
+        if let Some(incident) = self.store.open_incident_by_key(&key).await? {
+            let at = alarm
+                .state_change_time
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| "an unknown time".into());
+            let body = format!(
+                "`{name}` reported {} as of {at}, after a newer state change; not applied.",
+                alarm
+                    .new_state_value
+                    .as_deref()
+                    .unwrap_or("an unknown state"),
+            );
+            self.record_event(&incident, "cloudwatch", "stale_state", &body)
+                .await?;
+        }
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use crate::chat::{Message, MessageRef, Text, Tone};
 use crate::config::JoinBy;
 use crate::domain::state::IncidentState;
 use crate::engine::commands::actions::{self, Action, ActionContext};
+use crate::engine::inbox::APPLIED;
 use crate::engine::request::{ActionError, Outcome};
 use crate::store::IncidentRow;
 
@@ -74,15 +75,21 @@ impl Repeats {
 
 impl IncidentService {
     /// What makes two alarm notifications the same incident.
-    fn dedup_key(&self, alarm: &Alarm, name: &str) -> String {
+    pub(super) fn dedup_key(&self, alarm: &Alarm, name: &str) -> String {
         match (self.settings.escalation.join_by, resource_of(alarm)) {
             (JoinBy::Resource, Some(resource)) => format!("resource:{resource}"),
             _ => format!("alarm:{name}"),
         }
     }
 
-    /// Handles one alarm state change from SNS.
-    pub async fn on_alarm(self: &Arc<Self>, alarm: Alarm) -> Result<(), ActionError> {
+    /// Handles one alarm state change from SNS; its outcome for the work
+    /// queue (`alarm`, or `superseded` for an ALARM that would have opened
+    /// an incident after its alarm had already changed again).
+    pub async fn on_alarm(
+        self: &Arc<Self>,
+        alarm: Alarm,
+        superseded: bool,
+    ) -> Result<&'static str, ActionError> {
         let name = alarm
             .alarm_name
             .clone()
@@ -90,28 +97,54 @@ impl IncidentService {
         let key = self.dedup_key(&alarm, &name);
         let lock = self.alarm_locks.entry(key.clone()).or_default().clone();
         let _in_order = lock.lock().await;
-        let existing = self.store.open_incident_by_key(&key).await?;
-        let reason = alarm.new_state_reason.clone().unwrap_or_default();
+        let mut existing = self.store.open_incident_by_key(&key).await?;
         let now = self.now().timestamp_millis();
+        if let Some(incident) = existing.take_if(|i| i.root_message.is_none()) {
+            // Opened, but its root post failed (or its replica died before
+            // it): the opening is finished now, then this message counts.
+            let incident = self.post_root(incident).await?;
+            if alarm.state() == Some(AlarmState::Alarm) {
+                self.after_opening(&incident, &alarm, &name, now).await?;
+                return Ok(APPLIED);
+            }
+            existing = Some(incident);
+        }
+        if superseded && existing.is_none() && alarm.state() == Some(AlarmState::Alarm) {
+            return Ok("superseded: a newer state change of this alarm is stored");
+        }
         if let (Some(state), Some(incident)) = (alarm.state(), &existing) {
             self.note_alarm_state(&incident.id, &name, state.as_str(), now)
                 .await?;
         }
+        self.apply_state(&alarm, &key, &name, existing, now).await?;
+        Ok(APPLIED)
+    }
+
+    /// What an alarm's state change does to its incident, if it has one.
+    async fn apply_state(
+        self: &Arc<Self>,
+        alarm: &Alarm,
+        key: &str,
+        name: &str,
+        existing: Option<IncidentRow>,
+        now: i64,
+    ) -> Result<(), ActionError> {
+        let reason = alarm.new_state_reason.clone().unwrap_or_default();
         let said = |kind: &'static str, text: String| (kind, Message::text(text));
         let (incident, (kind, message)) = match (alarm.state(), existing) {
             (Some(AlarmState::Alarm), Some(incident))
                 if incident.state == IncidentState::Recovered =>
             {
-                return self.fired_again(&incident, &name, &reason, now).await;
+                return self.fired_again(&incident, name, &reason, now).await;
             }
             (Some(AlarmState::Alarm), Some(incident)) => {
-                return self.repeat(&incident, &name, &reason).await;
+                return self.repeat(&incident, name, &reason).await;
             }
             (Some(AlarmState::Alarm), None) => {
-                return self.open_for_alarm(&alarm, &key, &name, &reason, now).await;
+                return self.open_for_alarm(alarm, key, name, &reason, now).await;
             }
             (Some(AlarmState::Ok), Some(incident)) => {
-                return self.alarm_ok(&incident, &alarm, &name, &reason, now).await;
+                return self.alarm_ok(&incident, alarm, name, &reason, now).await;
             }
             (state, None) => {
                 // Not an incident, but shown rather than dropped.
@@ -180,23 +213,34 @@ impl IncidentService {
             context: RootContext::Alarm(Box::new(alarm.clone())),
             acknowledged_by: None,
         };
-        let incident = match self.open_incident(new, "cloudwatch").await {
-            Ok(incident) => incident,
+        let Some(incident) = self.open_incident(new, "cloudwatch").await? else {
             // Another replica opened it first (the store allows one
             // unresolved incident per key): join that one.
-            Err(e) => match self.store.open_incident_by_key(key).await? {
-                Some(theirs) => {
-                    self.note_alarm_state(&theirs.id, name, "ALARM", now)
-                        .await?;
-                    return self.repeat(&theirs, name, reason).await;
-                }
-                None => return Err(e),
-            },
+            let Some(theirs) = self.store.open_incident_by_key(key).await? else {
+                return Err(ActionError::Refused(format!(
+                    "the incident for `{name}` was opened and resolved meanwhile; retried"
+                )));
+            };
+            self.note_alarm_state(&theirs.id, name, "ALARM", now)
+                .await?;
+            return self.repeat(&theirs, name, reason).await;
         };
+        self.after_opening(&incident, alarm, name, now).await
+    }
+
+    /// What follows a new incident's root: its alarm's state, chart and
+    /// L1 diagnostics.
+    async fn after_opening(
+        self: &Arc<Self>,
+        incident: &IncidentRow,
+        alarm: &Alarm,
+        name: &str,
+        now: i64,
+    ) -> Result<(), ActionError> {
         self.note_alarm_state(&incident.id, name, "ALARM", now)
             .await?;
-        self.attach_alarm_chart(&incident, alarm).await?;
-        self.diagnose(&incident, alarm).await
+        self.attach_alarm_chart(incident, alarm).await?;
+        self.diagnose(incident, alarm).await
     }
 
     /// An alarm back to OK: the incident recovers once every alarm joined
@@ -259,8 +303,7 @@ impl IncidentService {
         Ok(())
     }
 
-    /// Records the state an alarm of this incident reported, writing only
-    /// when it changed (a storm repeats the same state thousands of times).
+    /// Records the state an alarm of this incident reported.
     async fn note_alarm_state(
         &self,
         incident: &str,
@@ -268,18 +311,9 @@ impl IncidentService {
         state: &str,
         now: i64,
     ) -> Result<(), ActionError> {
-        let key = (incident.to_owned(), alarm.to_owned());
-        if self
-            .alarm_states
-            .get(&key)
-            .is_some_and(|s| s.as_str() == state)
-        {
-            return Ok(());
-        }
         self.store
             .set_incident_alarm(incident, alarm, state, now)
             .await?;
-        self.alarm_states.insert(key, state.to_owned());
         Ok(())
     }
 

@@ -30,7 +30,7 @@ use crate::config::Settings;
 use crate::domain::short_id;
 use crate::domain::state::IncidentState;
 use crate::engine::request::{ActionError, CommandRequest, Outcome};
-use crate::store::{IncidentEvent, IncidentRow, Store};
+use crate::store::{FirstSteps, IncidentEvent, IncidentRow, Opened, Store};
 
 pub use inbox::Inbound;
 use top_message::RootContext;
@@ -54,8 +54,6 @@ pub struct IncidentService {
     redraws: DashMap<String, ()>,
     /// Repeated alarm notifications per incident, waiting to be posted as one.
     repeats: DashMap<String, intake::Repeats>,
-    /// (incident, alarm) → the state last stored in `incident_alarms`.
-    alarm_states: DashMap<(String, String), String>,
     /// The service itself, for work it schedules from `&self`.
     me: Weak<IncidentService>,
 }
@@ -91,7 +89,6 @@ impl IncidentService {
             alarm_locks: DashMap::new(),
             redraws: DashMap::new(),
             repeats: DashMap::new(),
-            alarm_states: DashMap::new(),
             me: me.clone(),
         })
     }
@@ -179,18 +176,23 @@ impl IncidentService {
             },
             acknowledged_by: Some(requester.to_owned()),
         };
-        self.open_incident(new, requester).await
+        // No key, so never taken by another.
+        self.open_incident(new, requester)
+            .await?
+            .ok_or_else(|| ActionError::Refused("an incident could not be opened".into()))
     }
 
-    /// Stores a new incident and its "opened" event, then posts its root
-    /// message; returns it with the root's handle.
+    /// Stores a new incident with its first deadlines and events in one
+    /// transaction, then posts its root message; returns it with the
+    /// root's handle, or `None` when its key already has an unresolved
+    /// incident (another delivery or replica was first).
     pub(crate) async fn open_incident(
         &self,
         new: NewIncident,
         actor: &str,
-    ) -> Result<IncidentRow, ActionError> {
+    ) -> Result<Option<IncidentRow>, ActionError> {
         let now = self.now().timestamp_millis();
-        let mut incident = IncidentRow {
+        let incident = IncidentRow {
             id: short_id("INC"),
             title: new.title,
             level: new.level,
@@ -209,41 +211,65 @@ impl IncidentService {
             updated_ms: now,
             context: serde_json::to_string(&new.context).ok(),
         };
-        self.store.insert_incident(&incident).await?;
         let acked = new.acknowledged_by.is_some();
-        let escalate_at = if acked && self.settings.escalation.ack_stops_clock {
-            None
-        } else {
-            self.escalation_deadline(incident.level, now)
-        };
-        self.store
-            .set_next_escalation(&incident.id, escalate_at)
-            .await?;
-        if !acked {
-            self.store
-                .set_next_reminder(&incident.id, self.reminder_deadline(incident.level, now))
-                .await?;
-        }
         let body = if new.reason.is_empty() {
             incident.title.clone()
         } else {
             new.reason
         };
-        self.record_event(&incident, actor, "opened", &body).await?;
+        let event = |who: &str, kind: &str, body: &str| IncidentEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            incident_id: incident.id.clone(),
+            at_ms: now,
+            actor: who.to_owned(),
+            kind: kind.to_owned(),
+            body: body.to_owned(),
+            message_id: None,
+        };
+        let mut events = vec![event(actor, "opened", &body)];
         if let Some(who) = &new.acknowledged_by {
-            self.record_event(&incident, who, "acknowledged", "on it as the requester")
-                .await?;
+            events.push(event(who, "acknowledged", "on it as the requester"));
         }
+        let first = FirstSteps {
+            escalate_at_ms: if acked && self.settings.escalation.ack_stops_clock {
+                None
+            } else {
+                self.escalation_deadline(incident.level, now)
+            },
+            remind_at_ms: if acked {
+                None
+            } else {
+                self.reminder_deadline(incident.level, now)
+            },
+            events,
+        };
+        if self.store.insert_incident(&incident, &first).await? == Opened::KeyTaken {
+            return Ok(None);
+        }
+        self.post_root(incident).await.map(Some)
+    }
+
+    /// Posts the incident's root message and records it, unless another
+    /// replica recorded one first. An incident whose root post failed gets
+    /// it here when its alarm is taken in again.
+    pub(crate) async fn post_root(
+        &self,
+        mut incident: IncidentRow,
+    ) -> Result<IncidentRow, ActionError> {
         let posted = self
             .chat
             .post(&incident.channel, None, &self.root_message(&incident))
             .await?;
-        self.store
-            .set_incident_root(&incident.id, &posted.id)
-            .await?;
-        incident.root_message = Some(posted.id);
-        incident.channel = posted.channel;
-        Ok(incident)
+        if self
+            .store
+            .set_incident_root_once(&incident.id, &posted.id)
+            .await?
+        {
+            incident.root_message = Some(posted.id);
+            incident.channel = posted.channel;
+            return Ok(incident);
+        }
+        Ok(self.store.incident(&incident.id).await?.unwrap_or(incident))
     }
 
     /// Stores an incident event that has no message of its own.

@@ -69,7 +69,7 @@ impl IncidentService {
     pub(crate) async fn auto_resolve_due(&self) -> Result<(), ActionError> {
         let now = self.now().timestamp_millis();
         for incident in self.store.due_auto_resolves(now).await? {
-            if !self.store.resolve_incident(&incident.id, now).await? {
+            if !self.store.auto_resolve_incident(&incident.id, now).await? {
                 continue;
             }
             let quiet = self

@@ -185,6 +185,26 @@ impl Change {
         }
     }
 
+    /// Whether `now` (this change refreshed from AWS) already holds the
+    /// value this change sets; `false` when that cannot be read back (a
+    /// restart, a new proxy).
+    pub fn reached_by(&self, now: &Change) -> bool {
+        match (self, now) {
+            (Change::Reserved { to, .. }, Change::Reserved { from, .. }) => to == from,
+            (Change::Provisioned { to, .. }, Change::Provisioned { from, .. }) => to == from,
+            (Change::Policy { to, .. }, Change::Policy { from, .. }) => {
+                from.as_ref().is_some_and(|p| {
+                    (p.target_value, &p.predefined_metric)
+                        == (to.target_value, &to.predefined_metric)
+                })
+            }
+            (Change::Target { to, .. }, Change::Target { from, .. }) => from
+                .as_ref()
+                .is_some_and(|t| (t.min, t.max) == (to.min, to.max)),
+            _ => false,
+        }
+    }
+
     /// Makes the change. Returns a short note for the thread.
     pub async fn apply(&self, cloud: &dyn Cloud) -> Result<String, CloudError> {
         match self {

@@ -97,9 +97,10 @@ impl PlanService {
             return self.count_approval(ev, &plan, &approvals, fresh).await;
         }
         // The one conditional update that decides who runs the plan.
+        let until = crate::store::now_ms() + super::reap::LEASE_MS;
         if !self
             .store
-            .transition_plan(&plan.id, PlanState::Executing, now)
+            .start_plan(&plan.id, now, &self.holder, until)
             .await?
         {
             let text = format!(

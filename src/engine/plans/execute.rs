@@ -28,6 +28,8 @@ impl PlanService {
         plan: PlanRow,
         approvers: Vec<String>,
     ) -> Result<(), ActionError> {
+        let alive = self.keep_lease(&plan.id);
+        let _stop_renewing = alive.drop_guard();
         let doc = doc_of(&plan);
         let run = Run {
             incident: self.incident_of(&plan).await,
@@ -48,15 +50,35 @@ impl PlanService {
         Ok(())
     }
 
+    /// A step in the incident's thread. A failed post does not stop the
+    /// plan: what matters is in the store, and the summary says it again.
     async fn post(&self, run: &Run<'_>, kind: &str, message: Message) -> Result<(), ActionError> {
-        match &run.incident {
-            Some(i) => self
-                .incidents
-                .thread(i, "scalebot", kind, &message)
-                .await
-                .map(|_| ()),
-            None => Ok(()),
+        if let Some(i) = &run.incident
+            && let Err(e) = self.incidents.thread(i, "scalebot", kind, &message).await
+        {
+            tracing::warn!(plan = %run.plan.id, step = kind, error = %e, "plan step not posted");
         }
+        Ok(())
+    }
+
+    /// Renews the plan's lease while it runs; cancel the token when done.
+    fn keep_lease(&self, plan: &str) -> tokio_util::sync::CancellationToken {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let (store, holder, plan) = (self.store.clone(), self.holder.clone(), plan.to_owned());
+        let done = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = done.cancelled() => return,
+                    _ = tokio::time::sleep(super::reap::RENEW_EVERY) => {}
+                }
+                let until = crate::store::now_ms() + super::reap::LEASE_MS;
+                if let Err(e) = store.renew_plan_lease(&plan, &holder, until).await {
+                    tracing::warn!(%plan, error = %e, "plan lease not renewed");
+                }
+            }
+        });
+        stop
     }
 
     /// What AWS holds now must still be what the plan showed. `None` when
@@ -167,7 +189,9 @@ impl PlanService {
         }
     }
 
-    /// Each change in turn; one failing does not stop the others.
+    /// Each change in turn; one failing does not stop the others. The
+    /// outcome so far is stored after each, so that a replica that takes
+    /// over after a crash knows what was tried.
     async fn apply(&self, plan: &PlanRow, changes: &[Change]) -> Vec<ChangeResult> {
         let mut results = Vec::with_capacity(changes.len());
         for change in changes {
@@ -179,11 +203,32 @@ impl PlanService {
             };
             let (ok, note) = match result {
                 Ok(note) => (true, note),
-                Err(e) => (false, format!("{what}: {e}")),
+                Err(e) => match self.applied_anyway(change).await {
+                    true => (
+                        true,
+                        format!(
+                            "{what}: {from} → {to} (AWS applied it although the call ended in an error: {e})"
+                        ),
+                    ),
+                    false => (false, format!("{what}: {e}")),
+                },
             };
             results.push(ChangeResult { ok, note });
+            let so_far = serde_json::to_string(&results).unwrap_or_else(|_| "[]".into());
+            if let Err(e) = self.store.record_plan_progress(&plan.id, &so_far).await {
+                tracing::warn!(plan = %plan.id, error = %e, "plan progress not stored");
+            }
         }
         results
+    }
+
+    /// A call that timed out (or whose answer was lost) may still have
+    /// been applied: AWS is read again before it is counted as failed.
+    pub(super) async fn applied_anyway(&self, change: &Change) -> bool {
+        match change.refresh(self.cloud.as_ref()).await {
+            Ok(now) => change.reached_by(&now),
+            Err(_) => false,
+        }
     }
 
     /// Stores the outcome, then says it: in the thread, and in the channel

@@ -10,6 +10,7 @@ pub mod change;
 mod clicks;
 mod execute;
 mod expiry;
+mod reap;
 mod render;
 mod undo;
 
@@ -48,6 +49,8 @@ pub struct PlanService {
     shutdown: CancellationToken,
     incidents: Arc<IncidentService>,
     reports: Arc<ReportService>,
+    /// This replica, as the holder of the plans it executes.
+    holder: String,
 }
 
 pub struct PlanParts {
@@ -62,6 +65,7 @@ pub struct PlanParts {
     pub shutdown: CancellationToken,
     pub incidents: Arc<IncidentService>,
     pub reports: Arc<ReportService>,
+    pub holder: String,
 }
 
 impl PlanService {
@@ -78,6 +82,7 @@ impl PlanService {
             shutdown: p.shutdown,
             incidents: p.incidents,
             reports: p.reports,
+            holder: p.holder,
         })
     }
 

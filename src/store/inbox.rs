@@ -1,0 +1,227 @@
+//! The stored messages from AWS as a work queue shared by every replica.
+//!
+//! A worker claims due rows with a lease; while it lives it renews the
+//! leases it holds, so a slow chat call is not mistaken for a dead replica,
+//! and when it dies its leases run out and another replica takes the rows
+//! over. A failed attempt is retried with backoff; a finished row records
+//! what was done with it and by whom. One alarm's messages are never held
+//! by two replicas at once, so they are taken in the order they arrived.
+
+use sqlx::{Any, Row, Transaction};
+
+use super::{Backend, Store, StoreError};
+
+/// A claimed message.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub message_id: String,
+    pub body: String,
+    pub alarm_key: Option<String>,
+    pub changed_ms: Option<i64>,
+    /// Including this one.
+    pub attempts: i64,
+}
+
+/// A stored message not yet processed.
+#[derive(Debug, Clone)]
+pub struct PendingSns {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// A row done with: what was done, by which replica, when.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub message_id: String,
+    pub outcome: String,
+    pub by: String,
+    pub at_ms: i64,
+}
+
+impl Finish {
+    /// Finishing twice (a lease taken over from a replica that was only
+    /// slow) keeps the first outcome.
+    pub(super) async fn write(&self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE sns_messages SET processed_ms = $1, outcome = $2, processed_by = $3, \
+             lease_holder = NULL, lease_until_ms = NULL \
+             WHERE message_id = $4 AND processed_ms IS NULL",
+        )
+        .bind(self.at_ms)
+        .bind(&self.outcome)
+        .bind(&self.by)
+        .bind(&self.message_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// PostgreSQL: claims from all replicas take turns (one short statement
+/// each), so that two replicas never both see an alarm as not in flight.
+const CLAIM_LOCK: i64 = 0x5ca1_ab07;
+
+const CLAIM: &str = "UPDATE sns_messages SET lease_holder = $1, lease_until_ms = $2, attempts = attempts + 1 \
+     WHERE message_id IN ( \
+       SELECT m.message_id FROM sns_messages m \
+       WHERE m.processed_ms IS NULL AND m.next_attempt_ms <= $3 \
+         AND (m.lease_until_ms IS NULL OR m.lease_until_ms < $3) \
+         AND NOT EXISTS (SELECT 1 FROM sns_messages o \
+           WHERE o.alarm_key = m.alarm_key AND o.processed_ms IS NULL \
+             AND o.lease_until_ms >= $3 AND o.message_id <> m.message_id) \
+       ORDER BY m.next_attempt_ms, m.received_ms, m.message_id LIMIT $4) \
+     RETURNING message_id, body, alarm_key, changed_ms, attempts";
+
+impl Store {
+    /// Claims up to `limit` due messages for `holder` until `until_ms`,
+    /// oldest first.
+    pub async fn claim_inbox(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(CLAIM_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let rows = sqlx::query(CLAIM)
+            .bind(holder)
+            .bind(until_ms)
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut claimed = rows
+            .iter()
+            .map(|r| {
+                Ok(Claimed {
+                    message_id: r.try_get("message_id")?,
+                    body: r.try_get("body")?,
+                    alarm_key: r.try_get("alarm_key")?,
+                    changed_ms: r.try_get("changed_ms")?,
+                    attempts: r.try_get::<i64, _>("attempts")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // RETURNING gives no order; the worker takes them in this one.
+        claimed.sort_by_key(|c| (c.changed_ms, c.message_id.clone()));
+        Ok(claimed)
+    }
+
+    /// Extends every lease `holder` still has: it is alive.
+    pub async fn renew_inbox_leases(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sns_messages SET lease_until_ms = $1 \
+             WHERE lease_holder = $2 AND processed_ms IS NULL AND lease_until_ms >= $3",
+        )
+        .bind(until_ms)
+        .bind(holder)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// A failed attempt: the lease is given back and the row is due again
+    /// at `retry_at_ms`.
+    pub async fn retry_inbox(
+        &self,
+        message_id: &str,
+        holder: &str,
+        retry_at_ms: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sns_messages SET lease_holder = NULL, lease_until_ms = NULL, \
+             next_attempt_ms = $1, last_error = $2 \
+             WHERE message_id = $3 AND lease_holder = $4 AND processed_ms IS NULL",
+        )
+        .bind(retry_at_ms)
+        .bind(error)
+        .bind(message_id)
+        .bind(holder)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a message done, in the SNS writer's next transaction.
+    pub async fn finish_inbox(&self, finish: Finish) -> Result<(), StoreError> {
+        self.queue_finish(finish).await
+    }
+
+    /// Whether a newer state change of the same alarm is stored: then this
+    /// one is not the alarm's state any more, and opens nothing.
+    pub async fn newer_alarm_message(
+        &self,
+        alarm_key: &str,
+        changed_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n FROM sns_messages WHERE alarm_key = $1 AND changed_ms > $2",
+        )
+        .bind(alarm_key)
+        .bind(changed_ms)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(r.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// The newest state change of this alarm that was applied (taken in
+    /// as an alarm), if any.
+    pub async fn applied_alarm_ms(&self, alarm_key: &str) -> Result<Option<i64>, StoreError> {
+        let r = sqlx::query(
+            "SELECT MAX(changed_ms) AS applied FROM sns_messages \
+             WHERE alarm_key = $1 AND processed_ms IS NOT NULL AND outcome = 'alarm'",
+        )
+        .bind(alarm_key)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(r.try_get("applied")?)
+    }
+
+    /// Since when the oldest message that is due and held by nobody has
+    /// been waiting: `/readyz` fails when that is too long ago.
+    pub async fn oldest_unclaimed_due_ms(&self, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        let r = sqlx::query(
+            "SELECT MIN(next_attempt_ms) AS due FROM sns_messages \
+             WHERE processed_ms IS NULL AND next_attempt_ms <= $1 \
+               AND (lease_until_ms IS NULL OR lease_until_ms < $1)",
+        )
+        .bind(now_ms)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(r.try_get("due")?)
+    }
+
+    /// Messages stored but not processed, oldest first.
+    pub async fn unprocessed_sns(&self, limit: i64) -> Result<Vec<PendingSns>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT message_id, body FROM sns_messages WHERE processed_ms IS NULL \
+             ORDER BY received_ms, message_id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PendingSns {
+                    message_id: r.try_get("message_id")?,
+                    body: r.try_get("body")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}

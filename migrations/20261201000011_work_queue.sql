@@ -15,7 +15,15 @@ ALTER TABLE sns_messages ADD COLUMN last_error TEXT;
 UPDATE sns_messages SET next_attempt_ms = received_ms WHERE processed_ms IS NULL;
 UPDATE sns_messages SET outcome = 'processed' WHERE processed_ms IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sns_messages_due ON sns_messages (next_attempt_ms) WHERE processed_ms IS NULL;
+CREATE INDEX IF NOT EXISTS sns_messages_leased ON sns_messages (lease_until_ms) WHERE processed_ms IS NULL;
 CREATE INDEX IF NOT EXISTS sns_messages_alarm ON sns_messages (alarm_key, changed_ms);
+
+-- Per alarm, the newest state change that was applied: an older message
+-- after it is history. Written in the same transaction as the row's finish.
+CREATE TABLE IF NOT EXISTS alarm_applied (
+    alarm_key   TEXT PRIMARY KEY,
+    changed_ms  BIGINT NOT NULL
+);
 
 -- Singletons (the Discord gateway): one holder at a time, until the lease
 -- runs out without being renewed.

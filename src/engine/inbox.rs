@@ -166,11 +166,16 @@ impl Worker {
                 return;
             }
         };
+        let applied = match (&c.alarm_key, c.changed_ms) {
+            (Some(key), Some(changed)) if outcome == APPLIED => Some((key.clone(), changed)),
+            _ => None,
+        };
         let finish = Finish {
             message_id: c.message_id.clone(),
             outcome,
             by: self.holder.clone(),
             at_ms: now,
+            applied,
         };
         if let Err(e) = self.store.finish_inbox(finish).await {
             tracing::warn!(message_id = %c.message_id, error = %e, "finish not recorded");

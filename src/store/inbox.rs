@@ -36,6 +36,8 @@ pub struct Finish {
     pub outcome: String,
     pub by: String,
     pub at_ms: i64,
+    /// An alarm's state change that was applied: (alarm, StateChangeTime).
+    pub applied: Option<(String, i64)>,
 }
 
 impl Finish {
@@ -53,6 +55,17 @@ impl Finish {
         .bind(&self.message_id)
         .execute(&mut **tx)
         .await?;
+        if let Some((key, changed)) = &self.applied {
+            sqlx::query(
+                "INSERT INTO alarm_applied (alarm_key, changed_ms) VALUES ($1, $2) \
+                 ON CONFLICT (alarm_key) DO UPDATE SET changed_ms = excluded.changed_ms \
+                 WHERE alarm_applied.changed_ms < excluded.changed_ms",
+            )
+            .bind(key)
+            .bind(*changed)
+            .execute(&mut **tx)
+            .await?;
+        }
         Ok(())
     }
 }
@@ -61,14 +74,16 @@ impl Finish {
 /// each), so that two replicas never both see an alarm as not in flight.
 const CLAIM_LOCK: i64 = 0x5ca1_ab07;
 
+/// Due rows held by nobody, oldest first, whose alarm has no row held by
+/// anyone (the subquery is small: only rows in flight).
 const CLAIM: &str = "UPDATE sns_messages SET lease_holder = $1, lease_until_ms = $2, attempts = attempts + 1 \
      WHERE message_id IN ( \
        SELECT m.message_id FROM sns_messages m \
        WHERE m.processed_ms IS NULL AND m.next_attempt_ms <= $3 \
          AND (m.lease_until_ms IS NULL OR m.lease_until_ms < $3) \
-         AND NOT EXISTS (SELECT 1 FROM sns_messages o \
-           WHERE o.alarm_key = m.alarm_key AND o.processed_ms IS NULL \
-             AND o.lease_until_ms >= $3 AND o.message_id <> m.message_id) \
+         AND (m.alarm_key IS NULL OR m.alarm_key NOT IN ( \
+           SELECT o.alarm_key FROM sns_messages o \
+           WHERE o.processed_ms IS NULL AND o.lease_until_ms >= $3 AND o.alarm_key IS NOT NULL)) \
        ORDER BY m.next_attempt_ms, m.received_ms, m.message_id LIMIT $4) \
      RETURNING message_id, body, alarm_key, changed_ms, attempts";
 
@@ -169,26 +184,25 @@ impl Store {
         changed_ms: i64,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "SELECT COUNT(*) AS n FROM sns_messages WHERE alarm_key = $1 AND changed_ms > $2",
+            "SELECT message_id FROM sns_messages WHERE alarm_key = $1 AND changed_ms > $2 LIMIT 1",
         )
         .bind(alarm_key)
         .bind(changed_ms)
-        .fetch_one(self.pool())
+        .fetch_optional(self.pool())
         .await?;
-        Ok(r.try_get::<i64, _>("n")? > 0)
+        Ok(r.is_some())
     }
 
-    /// The newest state change of this alarm that was applied (taken in
-    /// as an alarm), if any.
+    /// The newest state change of this alarm that was applied, if any.
     pub async fn applied_alarm_ms(&self, alarm_key: &str) -> Result<Option<i64>, StoreError> {
-        let r = sqlx::query(
-            "SELECT MAX(changed_ms) AS applied FROM sns_messages \
-             WHERE alarm_key = $1 AND processed_ms IS NOT NULL AND outcome = 'alarm'",
-        )
-        .bind(alarm_key)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(r.try_get("applied")?)
+        let r = sqlx::query("SELECT changed_ms FROM alarm_applied WHERE alarm_key = $1")
+            .bind(alarm_key)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match r {
+            Some(r) => Some(r.try_get("changed_ms")?),
+            None => None,
+        })
     }
 
     /// Since when the oldest message that is due and held by nobody has

@@ -9,12 +9,15 @@
 //!
 //! The notifications are CloudWatch ALARMs for 20 alarms, so the engine's
 //! own processing (incidents, coalesced repeats) runs on the same two cores
-//! during the measurement; Slack and AWS point at closed ports.
+//! during the measurement; Slack is a local fake that accepts every post, AWS
+//! a closed port.
 //!
 //! Run: `cargo bench --bench sns_load` (optionally `-- THROUGHPUT_N RATE_SECS`).
 
 #[path = "../tests/support/sns.rs"]
 mod sns;
+#[path = "../tests/support/slack.rs"]
+mod slack;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -125,8 +128,11 @@ fn main() {
         settings.sns.allowed_topics = vec![TOPIC.into()];
         settings.sns.extra_cert_hosts = vec![signer.host.clone()];
         settings.sns.extra_ca_pem_file = Some(ca);
-        // Nothing listens on port 9: posts and AWS calls fail at once.
-        settings.slack.api_url = "http://127.0.0.1:9/api".parse().expect("a URL");
+        // A healthy Slack-compatible fake takes the posts (a post that
+        // fails is retried by the work queue, which would measure Slack);
+        // nothing listens on port 9, so AWS calls fail at once.
+        let fake_slack = slack::FakeSlack::start().await;
+        settings.slack.api_url = fake_slack.api_url().parse().expect("a URL");
         settings.aws.endpoint_url = Some("http://127.0.0.1:9".parse().expect("a URL"));
         settings.aws.max_attempts = 1;
         settings.aws.region = "eu-central-1".into();
@@ -139,7 +145,7 @@ fn main() {
             std::env::set_var("AWS_SECRET_ACCESS_KEY", "bench");
         }
         let secrets = SlackSecrets {
-            bot_token: Some(scalebot::config::Secret::new("xoxb-bench")),
+            bot_token: Some(scalebot::config::Secret::new(slack::BOT_TOKEN)),
             signing_secret: Some(scalebot::config::Secret::new("bench-signing-secret")),
             ..SlackSecrets::default()
         };

@@ -20,10 +20,12 @@ use crate::store::{Claimed, Finish, Store};
 
 /// How long a claim holds without renewal: a replica that died is taken
 /// over after at most this.
-pub const LEASE: Duration = Duration::from_secs(20);
-const RENEW_EVERY: Duration = Duration::from_secs(5);
+pub const LEASE: Duration = Duration::from_secs(8);
+const RENEW_EVERY: Duration = Duration::from_secs(2);
 /// Alarms taken in side by side.
 const IN_FLIGHT: usize = 64;
+/// Rows claimed per free slot.
+const CLAIM_PER_SLOT: usize = 8;
 /// Then the message is finished as given up (logged as an error): about an
 /// hour of retries at the capped backoff.
 pub const MAX_ATTEMPTS: i64 = 20;
@@ -101,7 +103,10 @@ impl Worker {
             if self.shutdown.is_cancelled() {
                 return;
             }
-            let free = slots.available_permits().max(1) as i64;
+            // Several rows per alarm in one claim: one alarm's rows are
+            // taken in order by one task, so a storm on few alarms is not
+            // limited by one row per alarm per claim.
+            let free = (slots.available_permits().max(1) * CLAIM_PER_SLOT) as i64;
             let now = crate::store::now_ms();
             let until = now + LEASE.as_millis() as i64;
             let claimed = match self.store.claim_inbox(&self.holder, now, until, free).await {
@@ -131,7 +136,13 @@ impl Worker {
                     for c in group {
                         me.handle(&c, &mut applied).await;
                     }
+                    // The alarm is free for a claim once its finishes are
+                    // committed: then the loop is told to claim again.
+                    if let Err(e) = me.store.flush_sns().await {
+                        tracing::warn!(error = %e, "work queue finishes not flushed");
+                    }
                     drop(slot);
+                    me.wake.notify_one();
                 });
             }
         }

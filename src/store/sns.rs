@@ -34,6 +34,8 @@ type Reply = oneshot::Sender<Result<bool, String>>;
 pub(super) enum SnsOp {
     Insert(SnsRecord, Reply),
     Finished(super::inbox::Finish),
+    /// Answered once everything queued before it is committed.
+    Flush(oneshot::Sender<()>),
 }
 
 const BATCH: usize = 256;
@@ -45,12 +47,17 @@ pub(super) fn spawn_sns_writer(pool: AnyPool) -> mpsc::Sender<SnsOp> {
         while rx.recv_many(&mut batch, BATCH).await > 0 {
             match write_batch(&pool, &batch).await {
                 Ok(inserted) => {
-                    let replies = batch.drain(..).filter_map(|op| match op {
-                        SnsOp::Insert(_, reply) => Some(reply),
-                        SnsOp::Finished(_) => None,
-                    });
-                    for (reply, new) in replies.zip(inserted) {
-                        let _ = reply.send(Ok(new));
+                    let mut inserted = inserted.into_iter();
+                    for op in batch.drain(..) {
+                        match op {
+                            SnsOp::Insert(_, reply) => {
+                                let _ = reply.send(Ok(inserted.next().unwrap_or(false)));
+                            }
+                            SnsOp::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                            SnsOp::Finished(_) => {}
+                        }
                     }
                 }
                 Err(e) => {
@@ -58,8 +65,14 @@ pub(super) fn spawn_sns_writer(pool: AnyPool) -> mpsc::Sender<SnsOp> {
                     // delivers again.
                     tracing::warn!(error = %e, ops = batch.len(), "SNS batch not stored");
                     for op in batch.drain(..) {
-                        if let SnsOp::Insert(_, reply) = op {
-                            let _ = reply.send(Err(e.to_string()));
+                        match op {
+                            SnsOp::Insert(_, reply) => {
+                                let _ = reply.send(Err(e.to_string()));
+                            }
+                            SnsOp::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                            SnsOp::Finished(_) => {}
                         }
                     }
                 }
@@ -80,6 +93,7 @@ async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Vec<bool>, sqlx:
                 f.write(&mut tx).await?;
                 continue;
             }
+            SnsOp::Flush(_) => continue,
         };
         let done = sqlx::query(
             "INSERT INTO sns_messages (message_id, received_ms, topic, kind, body, processed_ms, \
@@ -113,6 +127,17 @@ impl Store {
         rx.await
             .map_err(|_| StoreError::WriterGone)?
             .map_err(StoreError::Batch)
+    }
+
+    /// Waits until every insert and finish queued before this call is
+    /// committed (or its batch failed).
+    pub async fn flush_sns(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.sns_writer
+            .send(SnsOp::Flush(tx))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)
     }
 
     /// Queues a finish in the writer's next transaction.

@@ -9,6 +9,7 @@ mod aws_errors;
 mod browser;
 mod browser_drills;
 mod buttons;
+mod chaos;
 mod check_cli;
 mod cloud_aws;
 mod confirm;

@@ -8,6 +8,8 @@ pub mod demo;
 pub mod discord;
 pub mod moto;
 pub mod partial_cloud;
+pub mod replicas;
+pub mod rr_proxy;
 pub mod slack;
 pub mod sns;
 pub mod webdriver;

@@ -2,6 +2,11 @@
 //! answers as Slack documents: `chat.postMessage`, `chat.update`, the
 //! three-step file upload, `apps.connections.open` with a loopback Socket
 //! Mode WebSocket, and 429 with `Retry-After` on demand.
+//!
+//! For chaos tests, [`FakeSlack::inject_faults`] makes a seeded share of
+//! some methods' calls fail with a 5xx or a 429: such a call changes
+//! nothing (it is kept apart, in [`FakeSlack::failures`]), as when Slack
+//! itself failed. Off unless a test turns it on.
 
 #![allow(dead_code)]
 
@@ -17,6 +22,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -41,8 +48,47 @@ pub struct Upload {
     pub title: Option<String>,
 }
 
+/// Seeded failures of some Web API methods (see [`FakeSlack::inject_faults`]).
+#[derive(Debug, Clone)]
+pub struct Faults {
+    /// The same seed gives the same sequence of answers for the same
+    /// sequence of calls.
+    pub seed: u64,
+    /// The methods that fail, e.g. `chat.postMessage`, `chat.update`.
+    pub methods: Vec<String>,
+    /// The share of their calls answered with a 500, 502 or 503.
+    pub server_errors: f64,
+    /// The share answered 429 with `Retry-After: retry_after_secs`.
+    pub rate_limits: f64,
+    pub retry_after_secs: u64,
+}
+
+impl Faults {
+    /// About 10 % 5xx and 5 % 429 (`Retry-After: 1`) on posts and updates.
+    pub fn posts(seed: u64) -> Self {
+        Self {
+            seed,
+            methods: vec!["chat.postMessage".into(), "chat.update".into()],
+            server_errors: 0.10,
+            rate_limits: 0.05,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+/// A call the fake failed on purpose; nothing it asked for happened.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub method: String,
+    pub status: u16,
+    pub args: Value,
+    pub at: Instant,
+}
+
 #[derive(Default)]
 struct Inner {
+    faults: Option<(Faults, StdRng)>,
+    failures: Vec<Failure>,
     calls: Vec<Call>,
     rate_limited: Vec<(String, Instant)>,
     limits: HashMap<String, (u32, u64)>,
@@ -102,6 +148,56 @@ impl FakeSlack {
         self.lock()
             .limits
             .insert(method.to_owned(), (times, retry_after_secs));
+    }
+
+    /// From now on a seeded share of `faults.methods` calls fail.
+    pub fn inject_faults(&self, faults: Faults) {
+        let rng = StdRng::seed_from_u64(faults.seed);
+        self.lock().faults = Some((faults, rng));
+    }
+
+    /// Every call answers normally again.
+    pub fn clear_faults(&self) {
+        self.lock().faults = None;
+    }
+
+    /// The calls of `method` failed on purpose by the injected faults.
+    pub fn failures(&self, method: &str) -> Vec<Failure> {
+        self.lock()
+            .failures
+            .iter()
+            .filter(|f| f.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// The status an injected fault gives this call of `method`, if any.
+    fn draw_fault(&self, method: &str, args: &Value) -> Option<(u16, u64)> {
+        let mut inner = self.lock();
+        let (faults, rng) = inner.faults.as_mut()?;
+        if !faults.methods.iter().any(|m| m == method) {
+            return None;
+        }
+        let draw: f64 = rng.random();
+        let retry = faults.retry_after_secs;
+        let status = if draw < faults.server_errors {
+            [500, 502, 503][rng.random_range(0..3)]
+        } else if draw < faults.server_errors + faults.rate_limits {
+            429
+        } else {
+            return None;
+        };
+        let at = Instant::now();
+        inner.failures.push(Failure {
+            method: method.to_owned(),
+            status,
+            args: args.clone(),
+            at,
+        });
+        if status == 429 {
+            inner.rate_limited.push((method.to_owned(), at));
+        }
+        Some((status, retry))
     }
 
     pub fn calls(&self, method: &str) -> Vec<Call> {
@@ -285,6 +381,10 @@ async fn api(
         }
     }
     let mut args = args_of(&headers, query, &body);
+    if let Some((status, retry)) = fake.draw_fault(&method, &args) {
+        fake.changed.notify_waiters();
+        return injected_failure(status, retry);
+    }
     let response = match method.as_str() {
         "chat.postMessage" => {
             if args["channel"].as_str().unwrap_or_default().is_empty() {
@@ -382,6 +482,29 @@ async fn api(
     };
     fake.record(&method, args);
     response
+}
+
+/// What Slack answers when it is overloaded (429, with `Retry-After`) or
+/// failing (a 5xx from its edge, HTML rather than JSON).
+fn injected_failure(status: u16, retry_after_secs: u64) -> Response {
+    if status == 429 {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("retry-after", retry_after_secs.to_string()),
+                ("content-type", "application/json".into()),
+            ],
+            json!({"ok": false, "error": "ratelimited"}).to_string(),
+        )
+            .into_response();
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [("content-type", "text/html")],
+        format!("<html><body><h1>{status}</h1></body></html>"),
+    )
+        .into_response()
 }
 
 /// Step 2 of the upload: the bytes, posted to the URL step 1 returned.

@@ -15,8 +15,8 @@ use crate::engine::request::ActionError;
 use crate::store::PlanRow;
 
 /// How long an executing plan holds without renewal (wall clock).
-pub(super) const LEASE_MS: i64 = 20_000;
-pub(super) const RENEW_EVERY: Duration = Duration::from_secs(5);
+pub(super) const LEASE_MS: i64 = 10_000;
+pub(super) const RENEW_EVERY: Duration = Duration::from_secs(3);
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
 impl PlanService {

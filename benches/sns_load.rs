@@ -14,10 +14,10 @@
 //!
 //! Run: `cargo bench --bench sns_load` (optionally `-- THROUGHPUT_N RATE_SECS`).
 
-#[path = "../tests/support/sns.rs"]
-mod sns;
 #[path = "../tests/support/slack.rs"]
 mod slack;
+#[path = "../tests/support/sns.rs"]
+mod sns;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use scalebot::chart::plan::{ChartPlan, QuerySet, by_id};
 use scalebot::cloud::Cloud;
 use scalebot::config::Secrets;
+use scalebot::demo::origin::{Exposure, exposure};
 use scalebot::metrics::Metrics;
 use scalebot::settings_file::SettingsFile;
 use scalebot::startup::{Application, load_catalogs};
@@ -43,6 +44,11 @@ enum Command {
         /// Where the web chat listens (default: the config's server.listen).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Confirms listening beyond loopback (e.g. --listen 0.0.0.0:8080):
+        /// the web chat has no login, so anyone who reaches it can act as
+        /// any demo user. Refused without this flag.
+        #[arg(long)]
+        listen_public: bool,
         /// Run simulated time N times faster than the wall clock.
         #[arg(long)]
         speed: Option<f64>,
@@ -146,11 +152,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo {
             config,
             listen,
+            listen_public,
             speed,
             seed,
             start,
             data_dir,
-        } => demo(&config, listen, speed, seed, start, data_dir).await,
+        } => {
+            let opts = DemoOptions {
+                listen,
+                listen_public,
+                speed,
+                seed,
+                start,
+                data_dir,
+            };
+            demo(&config, opts).await
+        }
         Command::Check { config } => Ok(check(&config)),
         Command::Snapshot {
             command: SnapshotCommand::Export { date, config },
@@ -180,18 +197,30 @@ async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn demo(
-    config: &Path,
+/// `scalebot demo`'s options beyond the config file.
+struct DemoOptions {
     listen: Option<SocketAddr>,
+    listen_public: bool,
     speed: Option<f64>,
     seed: Option<u64>,
     start: Option<String>,
     data_dir: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
+}
+
+async fn demo(config: &Path, opts: DemoOptions) -> anyhow::Result<ExitCode> {
+    let DemoOptions {
+        listen,
+        listen_public,
+        speed,
+        seed,
+        start,
+        data_dir,
+    } = opts;
     let mut settings = SettingsFile::load(config)?;
     if let Some(listen) = listen {
         settings.server.listen = listen;
     }
+    let exposure = exposure(settings.server.listen, listen_public)?;
     if let Some(speed) = speed {
         settings.demo.speed = scalebot::demo::settings::check_speed(speed)
             .map_err(|e| anyhow::anyhow!("--speed {e}"))?;
@@ -214,6 +243,9 @@ async fn demo(
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
     settings.store.url = format!("sqlite://{}", dir.join("scalebot.db").display());
     let app = Application::build_demo(settings.clone()).await?;
+    if exposure == Exposure::Public {
+        shout_public(SocketAddr::new(settings.server.listen.ip(), app.port()));
+    }
     let host = settings.server.listen.ip();
     println!(
         "scalebot demo: open http://{host}:{}/ in a browser",
@@ -231,6 +263,17 @@ async fn demo(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The loud warning for `--listen-public`, on stderr where a log collector
+/// or a terminal shows it.
+fn shout_public(listen: SocketAddr) {
+    let line = "!".repeat(76);
+    eprintln!("{line}");
+    eprintln!("!! WARNING: the demo listens on {listen}, beyond this machine (--listen-public).");
+    eprintln!("!! Its web chat has NO LOGIN: anyone who can reach this address can act as");
+    eprintln!("!! any demo user, approvals included. Stop it (Ctrl-C) when you are done.");
+    eprintln!("{line}");
+}
+
 fn check(config: &Path) -> ExitCode {
     match scalebot::check::run(config) {
         Ok(summary) => {
@@ -240,6 +283,10 @@ fn check(config: &Path) -> ExitCode {
                 summary.commands,
                 summary.charts
             );
+            println!("who may do what:");
+            for line in &summary.permissions {
+                println!("  {line}");
+            }
             ExitCode::SUCCESS
         }
         Err(problems) => {

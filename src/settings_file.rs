@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::config::{
     self, AwsSettings, CatalogSettings, ChannelSettings, ConfigError, DisplaySettings,
-    EscalationSettings, FunctionSettings, PriceSettings, RdsProxySettings, ReportSettings,
-    RunbookSettings, Secrets, Settings, SnsSettings, StoreSettings,
+    EscalationSettings, FunctionSettings, PermissionSettings, PriceSettings, RdsProxySettings,
+    ReportSettings, RunbookSettings, Secrets, Settings, SnsSettings, StoreSettings,
 };
 use crate::demo::settings::DemoSettings;
 use crate::discord::settings::DiscordSettings;
@@ -34,6 +34,7 @@ pub struct SettingsFile {
     pub runbook: RunbookSettings,
     pub functions: BTreeMap<FunctionName, FunctionSettings>,
     pub roles: BTreeMap<String, Vec<String>>,
+    pub permissions: PermissionSettings,
     pub prices: PriceSettings,
     pub rds_proxy: RdsProxySettings,
     pub sns: SnsSettings,
@@ -63,6 +64,7 @@ impl SettingsFile {
             runbook: self.runbook.clone(),
             functions: self.functions.clone(),
             roles: self.roles.clone(),
+            permissions: self.permissions.clone(),
             prices: self.prices.clone(),
             rds_proxy: self.rds_proxy.clone(),
             sns: self.sns.clone(),

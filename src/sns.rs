@@ -6,7 +6,11 @@
 //! the body, checks the URLs a message points at, builds the exact string SNS
 //! signed and verifies the RSA signature. Fetching the certificate (and
 //! confirming a subscription) is left to the HTTP caller, which fetches only
-//! when [`Verifier::cached_key`] has nothing for the URL.
+//! when [`Verifier::cached_key`] has nothing for the URL. A certificate URL
+//! must be on the SNS endpoint of the topic's own region, and the
+//! certificate must be issued to SNS (`names.rs`).
+
+pub mod names;
 
 use std::sync::Arc;
 
@@ -24,7 +28,7 @@ use x509_parser::public_key::PublicKey;
 /// Why a message was refused. Each message is meant to be read by whoever
 /// set up the subscription, so it says what is wrong and, where it can, what
 /// to change.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SnsError {
     #[error("the request body is not an SNS message in JSON: {0}")]
     Malformed(String),
@@ -59,6 +63,10 @@ pub enum SnsError {
     Certificate(String),
     #[error("the signing certificate is outside its validity period")]
     CertificateExpired,
+    #[error(
+        "the signing certificate is issued to {0}, not to SNS (sns.amazonaws.com): it is not one SNS signs with"
+    )]
+    CertificateSubject(String),
     #[error("the signing certificate does not hold an RSA public key, which SNS always uses")]
     NotRsa,
     #[error(
@@ -211,6 +219,21 @@ fn is_sns_host(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
+/// Whether the URL's host is one the settings add to SNS's: `host` (any
+/// port) or `host:port` (that port only).
+fn is_extra_host(url: &Url, extra_hosts: &[String]) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let with_port = url.port().map(|p| format!("{host}:{p}"));
+    extra_hosts.iter().any(|h| {
+        h.eq_ignore_ascii_case(host)
+            || with_port
+                .as_deref()
+                .is_some_and(|hp| h.eq_ignore_ascii_case(hp))
+    })
+}
+
 /// Shared by the two URL checks: a URL is only trusted when fetching it can
 /// only reach SNS (or a host the operator named in the settings).
 fn check_sns_url(url: &str, extra_hosts: &[String]) -> Result<Url, &'static str> {
@@ -222,14 +245,7 @@ fn check_sns_url(url: &str, extra_hosts: &[String]) -> Result<Url, &'static str>
         return Err("it carries a user name or password");
     }
     let host = parsed.host_str().ok_or("it has no host")?;
-    // An extra host is `host` (any port) or `host:port` (that port only).
-    let with_port = parsed.port().map(|p| format!("{host}:{p}"));
-    if extra_hosts.iter().any(|h| {
-        h.eq_ignore_ascii_case(host)
-            || with_port
-                .as_deref()
-                .is_some_and(|hp| h.eq_ignore_ascii_case(hp))
-    }) {
+    if is_extra_host(&parsed, extra_hosts) {
         return Ok(parsed);
     }
     if !is_sns_host(host) {
@@ -257,6 +273,29 @@ pub fn check_cert_url(url: &str, extra_hosts: &[String]) -> Result<(), SnsError>
     Ok(())
 }
 
+/// Refuses a certificate URL on another region's SNS endpoint than the
+/// topic's (SNS serves a topic's certificate from the topic's own region),
+/// so one allowed topic does not let a sender make the bot fetch from
+/// every region. An extra host from the settings is not tied to a region.
+pub fn check_cert_region(
+    url: &str,
+    topic_arn: &str,
+    extra_hosts: &[String],
+) -> Result<(), SnsError> {
+    let parsed = Url::parse(url).map_err(|_| SnsError::CertUrl {
+        url: url.to_string(),
+        reason: "it is not a valid URL",
+    })?;
+    let host = parsed.host_str().unwrap_or_default();
+    if is_extra_host(&parsed, extra_hosts) || names::is_region_endpoint(host, topic_arn) {
+        return Ok(());
+    }
+    Err(SnsError::CertUrl {
+        url: url.to_string(),
+        reason: "its host is not the SNS endpoint of the topic's region",
+    })
+}
+
 /// Refuses a subscribe URL that is not SNS, so confirming a subscription can
 /// not be turned into a request to an arbitrary (possibly internal) host.
 pub fn check_subscribe_url(url: &str, extra_hosts: &[String]) -> Result<(), SnsError> {
@@ -277,15 +316,29 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    /// Reads the key out of a PEM certificate, refusing one outside its
-    /// validity period or without an RSA key.
-    pub fn from_pem(pem: &[u8]) -> Result<Self, SnsError> {
+    /// Reads the key out of a PEM certificate fetched from `cert_url`,
+    /// refusing one outside its validity period, not issued to SNS
+    /// ([`names::issued_to_sns`]) or without an RSA key.
+    pub fn from_pem(pem: &[u8], cert_url: &str) -> Result<Self, SnsError> {
         let (_, pem) = parse_x509_pem(pem).map_err(|e| SnsError::Certificate(e.to_string()))?;
         let cert = pem
             .parse_x509()
             .map_err(|e| SnsError::Certificate(e.to_string()))?;
         if !cert.validity().is_valid() {
             return Err(SnsError::CertificateExpired);
+        }
+        let issued_to = names::subject_names(&cert);
+        let endpoint = Url::parse(cert_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .filter(|h| is_sns_host(h));
+        if !names::issued_to_sns(&issued_to, endpoint.as_deref()) {
+            let shown = if issued_to.is_empty() {
+                "no name".to_owned()
+            } else {
+                issued_to.join(", ")
+            };
+            return Err(SnsError::CertificateSubject(shown));
         }
         let key = cert
             .public_key()
@@ -383,22 +436,30 @@ impl Verifier {
     }
 
     /// The checks that need no certificate, in the order SNS documents:
-    /// topic first, so messages for other topics cost no fetch at all.
+    /// topic first, so messages for other topics cost no fetch at all; then
+    /// the certificate URL (an SNS host, the topic's region).
     pub fn precheck(&self, msg: &SnsMessage) -> Result<(), SnsError> {
         if !self.topic_allowed(&msg.topic_arn) {
             return Err(SnsError::TopicNotAllowed(msg.topic_arn.clone()));
         }
         check_cert_url(&msg.signing_cert_url, &self.extra_hosts)?;
+        check_cert_region(&msg.signing_cert_url, &msg.topic_arn, &self.extra_hosts)?;
         signature_algorithm(&msg.signature_version)?;
         Ok(())
+    }
+
+    /// Reads the key of the certificate fetched from `cert_url` (checked
+    /// as [`SigningKey::from_pem`] does) and caches it under that URL.
+    pub fn learn(&self, cert_url: &str, cert_pem: &[u8]) -> Result<Arc<SigningKey>, SnsError> {
+        let key = SigningKey::from_pem(cert_pem, cert_url)?;
+        Ok(self.insert(cert_url, key))
     }
 
     /// Verifies `msg` with the certificate the caller fetched from its
     /// `SigningCertURL`, and caches the certificate's key under that URL.
     pub fn verify(&self, msg: &SnsMessage, cert_pem: &[u8]) -> Result<(), SnsError> {
         self.precheck(msg)?;
-        let key = SigningKey::from_pem(cert_pem)?;
-        let key = self.insert(&msg.signing_cert_url, key);
+        let key = self.learn(&msg.signing_cert_url, cert_pem)?;
         verify_signature(msg, &key)
     }
 
@@ -489,7 +550,7 @@ zJw+vT6E2cLqoBSSK5eIde8=
         static PEM: OnceLock<String> = OnceLock::new();
         PEM.get_or_init(|| {
             let key = rcgen::KeyPair::from_pem(OPENSSL_KEY_PEM).expect("OpenSSL key");
-            rcgen::CertificateParams::new(vec!["sns.us-east-1.amazonaws.com".into()])
+            rcgen::CertificateParams::new(vec!["sns.amazonaws.com".into()])
                 .expect("params")
                 .self_signed(&key)
                 .expect("self-signed cert")
@@ -519,8 +580,8 @@ zJw+vT6E2cLqoBSSK5eIde8=
         static SIGNER: OnceLock<TestSigner> = OnceLock::new();
         SIGNER.get_or_init(|| {
             let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("RSA key");
-            let params = rcgen::CertificateParams::new(vec!["sns.us-east-1.amazonaws.com".into()])
-                .expect("params");
+            let params =
+                rcgen::CertificateParams::new(vec!["sns.amazonaws.com".into()]).expect("params");
             let cert = params.self_signed(&key).expect("self-signed cert");
             let key = RsaKeyPair::from_pkcs8(&key.serialize_der()).expect("ring reads the key");
             TestSigner {
@@ -733,6 +794,53 @@ zJw+vT6E2cLqoBSSK5eIde8=
         );
         assert!(check_cert_url("https://127.0.0.1:8443/cert.pem", &[]).is_err());
         assert!(check_cert_url("http://127.0.0.1:8443/cert.pem", &extra).is_err());
+    }
+
+    #[test]
+    fn a_certificate_url_in_another_region_is_refused() {
+        let mut msg = sign(notification(None));
+        msg.signing_cert_url =
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem".into();
+        assert!(matches!(
+            verifier().precheck(&msg),
+            Err(SnsError::CertUrl { reason, .. }) if reason.contains("region")
+        ));
+        // A host from the settings is not tied to a region.
+        let v = Verifier::new(vec![TOPIC.into()]).with_extra_hosts(vec!["127.0.0.1".into()]);
+        msg.signing_cert_url = "https://127.0.0.1:8443/cert.pem".into();
+        assert_eq!(v.precheck(&msg), Ok(()));
+    }
+
+    /// A certificate for the OpenSSL key, issued to `name` only.
+    fn openssl_cert_for(name: &str) -> String {
+        let key = rcgen::KeyPair::from_pem(OPENSSL_KEY_PEM).expect("OpenSSL key");
+        let mut params = rcgen::CertificateParams::new(vec![name.into()]).expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.self_signed(&key).expect("self-signed cert").pem()
+    }
+
+    #[test]
+    fn the_certificate_must_be_issued_to_sns() {
+        let msg = openssl_signed("2");
+        let evil = openssl_cert_for("evil.example");
+        assert_eq!(
+            verifier().verify(&msg, evil.as_bytes()),
+            Err(SnsError::CertificateSubject(
+                "evil.example, evil.example".into()
+            ))
+        );
+        assert!(verifier().cached_key(CERT_URL).is_none(), "nothing cached");
+        // Issued to the endpoint that served it: taken too.
+        let endpoint = openssl_cert_for("sns.us-east-1.amazonaws.com");
+        assert_eq!(verifier().verify(&msg, endpoint.as_bytes()), Ok(()));
+        let elsewhere = openssl_cert_for("sns.eu-west-1.amazonaws.com");
+        assert!(matches!(
+            verifier().verify(&msg, elsewhere.as_bytes()),
+            Err(SnsError::CertificateSubject(_))
+        ));
     }
 
     #[test]

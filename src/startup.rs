@@ -18,13 +18,14 @@ use crate::clock::{Clock, SystemClock};
 use crate::cloud::Cloud;
 use crate::config::{CatalogSettings, ConfigError, Secrets, Settings};
 use crate::demo::chat::WebChat;
+use crate::demo::origin::SameOrigin;
 use crate::demo::sim::{SimClock, SimCloud};
 use crate::discord::DiscordChat;
 use crate::discord::settings::{DiscordMode, DiscordSettings};
 use crate::engine::{Engine, EngineParts, action_names};
 use crate::metrics::Metrics;
 use crate::server::settings::ServerSettings;
-use crate::server::{AppState, router};
+use crate::server::{AppState, edge, router};
 use crate::settings_file::SettingsFile;
 use crate::slack::chat::SlackChat;
 use crate::slack::socket_mode::SocketMode;
@@ -53,8 +54,6 @@ pub enum StartupError {
     DiscordClient(#[from] crate::discord::ClientError),
     #[error("SNS ingress: {0}")]
     Sns(String),
-    #[error("server failed: {0}")]
-    Serve(std::io::Error),
 }
 
 /// Loads `commands/` and `charts/`, checking one against the other.
@@ -80,6 +79,26 @@ fn checked_catalogs(settings: &Settings) -> Result<(Catalog, ChartCatalog), Star
                 "no [roles] entry for this command's role: nobody can confirm it"
             );
         }
+        if let Some(role) = spec
+            .role
+            .as_ref()
+            .filter(|r| !settings.roles.contains_key(*r))
+        {
+            tracing::warn!(
+                command = %spec.name,
+                role = %role,
+                "no [roles] entry for the role this command file names: nobody can run it"
+            );
+        }
+    }
+    for (key, role) in settings.permissions.named_roles() {
+        if !settings.roles.contains_key(role) {
+            tracing::warn!(
+                key,
+                role,
+                "no [roles] entry for a role named in [permissions]"
+            );
+        }
     }
     Ok((catalog, charts))
 }
@@ -87,7 +106,7 @@ fn checked_catalogs(settings: &Settings) -> Result<(Catalog, ChartCatalog), Star
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    max_body_bytes: usize,
+    server: ServerSettings,
     socket_mode: Option<SocketMode>,
     gateway: Option<crate::discord::gateway::LeasedGateway>,
 }
@@ -167,34 +186,19 @@ impl Application {
             ),
             _ => None,
         };
-        let gateway = match (&discord, &secrets.discord.bot_token) {
-            (Some(ingress), Some(token)) if file.discord.mode == DiscordMode::Gateway => {
-                // Checked once here, so that a bad setting stops start-up
-                // rather than every later attempt to take the lease.
-                crate::discord::http(&file.discord, token)?;
-                let (settings, token) = (file.discord.clone(), token.clone());
-                Some(crate::discord::gateway::LeasedGateway::spawn(
-                    engine.clone(),
-                    ingress.clone(),
-                    Box::new(move || {
-                        crate::discord::http(&settings, &token).map_err(|e| e.to_string())
-                    }),
-                ))
-            }
-            _ => None,
-        };
-        let listener = bind(&file.server).await?;
+        let gateway = leased_gateway(&engine, discord.as_ref(), &file.discord, &secrets)?;
         Ok(Self {
-            listener,
+            listener: bind(&file.server).await?,
             state: AppState {
                 engine,
                 slack_verifier,
                 sns,
                 web: None,
                 demo: Arc::new(file.demo),
+                same_origin: SameOrigin::Off,
                 discord,
             },
-            max_body_bytes: file.server.max_body_bytes,
+            server: file.server,
             socket_mode,
             gateway,
         })
@@ -255,6 +259,10 @@ impl Application {
             tracing::warn!(error = %e, "welcome message not posted");
         }
         let listener = bind(&file.server).await?;
+        let same_origin = SameOrigin::for_listen(file.server.listen);
+        if same_origin != SameOrigin::Loopback {
+            tracing::warn!(listen = %file.server.listen, "the demo's web chat listens beyond loopback: it has no login, and anyone who reaches it acts as any demo user");
+        }
         Ok(Self {
             listener,
             state: AppState {
@@ -263,9 +271,10 @@ impl Application {
                 sns: None,
                 web: Some(web),
                 demo: Arc::new(file.demo.clone()),
+                same_origin,
                 discord: None,
             },
-            max_body_bytes: file.server.max_body_bytes,
+            server: file.server,
             socket_mode: None,
             gateway: None,
         })
@@ -279,7 +288,9 @@ impl Application {
         self.state.engine.clone()
     }
 
-    /// Serves until `shutdown` resolves, then lets running jobs finish.
+    /// Serves until `shutdown` resolves (`server/edge.rs`: connection
+    /// limits, header-read timeout), then lets the requests in flight and
+    /// the running jobs finish.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -293,11 +304,8 @@ impl Application {
                 web.close();
             }
         };
-        let app = router(self.state, self.max_body_bytes);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(StartupError::Serve)?;
+        let app = router(self.state, &self.server);
+        edge::serve(self.listener, app, &self.server, shutdown).await;
         if let Some(sm) = &self.socket_mode {
             sm.shutdown().await;
         }
@@ -340,6 +348,31 @@ type PlatformChat = (
     Option<Arc<DiscordChat>>,
 );
 
+/// Discord's gateway, held by the replica with the lease (gateway mode
+/// only).
+fn leased_gateway(
+    engine: &Arc<Engine>,
+    ingress: Option<&Arc<crate::discord::ingress::DiscordIngress>>,
+    settings: &DiscordSettings,
+    secrets: &Secrets,
+) -> Result<Option<crate::discord::gateway::LeasedGateway>, StartupError> {
+    let (Some(ingress), Some(token)) = (ingress, &secrets.discord.bot_token) else {
+        return Ok(None);
+    };
+    if settings.mode != DiscordMode::Gateway {
+        return Ok(None);
+    }
+    // Checked once here, so that a bad setting stops start-up rather than
+    // every later attempt to take the lease.
+    crate::discord::http(settings, token)?;
+    let (settings, token) = (settings.clone(), token.clone());
+    Ok(Some(crate::discord::gateway::LeasedGateway::spawn(
+        engine.clone(),
+        ingress.clone(),
+        Box::new(move || crate::discord::http(&settings, &token).map_err(|e| e.to_string())),
+    )))
+}
+
 /// `/discord/interactions`, which verifies signatures in HTTP mode only
 /// (over the gateway nothing arrives there).
 fn discord_ingress(
@@ -356,6 +389,7 @@ fn discord_ingress(
     Ok(Arc::new(crate::discord::ingress::DiscordIngress {
         chat,
         verifier,
+        guild: settings.guild_id,
     }))
 }
 
@@ -392,7 +426,12 @@ fn sns_ingress(
     if !cfg.cert_host_addresses.is_empty() {
         tracing::warn!(hosts = ?cfg.cert_host_addresses, "sns.cert_host_addresses is set: certificate hosts are reached at these addresses instead of through DNS (tests only)");
     }
-    let ingress = crate::aws::sns_intake::SnsIngress::new(verifier, &cfg.cert_host_addresses)
-        .map_err(|e| StartupError::Sns(e.to_string()))?;
+    let limits = crate::aws::sns_certs::CertLimits {
+        fetches_per_minute: cfg.cert_fetches_per_minute,
+        failure_ttl: cfg.cert_failure_ttl,
+    };
+    let ingress =
+        crate::aws::sns_intake::SnsIngress::new(verifier, &cfg.cert_host_addresses, limits)
+            .map_err(|e| StartupError::Sns(e.to_string()))?;
     Ok(Some(Arc::new(ingress)))
 }

@@ -16,6 +16,7 @@ mod mocks;
 mod provisioned;
 mod rds;
 mod restart;
+pub mod sns_certs;
 pub mod sns_intake;
 
 use std::sync::Arc;

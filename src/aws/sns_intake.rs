@@ -1,7 +1,9 @@
 //! `POST /sns`: CloudWatch alarms delivered by SNS over HTTPS.
 //!
-//! Every message is verified (topic allow-list, certificate URL on an SNS
-//! host over HTTPS, RSA signature v1/v2 over the exact string to sign) and
+//! Every message is verified (topic allow-list, certificate URL on the SNS
+//! endpoint of the topic's region over HTTPS, a certificate issued to SNS
+//! and fetched under the limits of `sns_certs.rs`, RSA signature v1/v2
+//! over the exact string to sign) and
 //! stored, deduplicated on `MessageId`, before the 2xx; SNS redelivers what
 //! the bot did not keep. Processing (incidents, subscription confirmation)
 //! happens after the answer, by the work queue (`engine::inbox`) of
@@ -20,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::alarm::Alarm;
 
+use super::sns_certs::{CertFailure, CertFetcher, CertLimits};
 use crate::engine::inbox::{Decoder, notification};
 use crate::engine::{Engine, Inbound};
 use crate::metrics::Outcome;
@@ -27,20 +30,20 @@ use crate::sns::{MessageType, SnsError, SnsMessage, Verifier, check_subscribe_ur
 
 pub const ROUTE: &str = "/sns";
 
-/// Signing certificates are small; a larger answer is not one.
-const MAX_CERT_BYTES: usize = 64 * 1024;
-
 pub struct SnsIngress {
-    pub verifier: Verifier,
+    pub verifier: Arc<Verifier>,
     /// Fetches signing certificates and confirms subscriptions: HTTPS only,
     /// no redirects, short timeouts.
     pub http: reqwest::Client,
+    /// Certificates on demand: deduplicated, failures remembered, capped.
+    pub certs: CertFetcher,
 }
 
 impl SnsIngress {
     pub fn new(
         verifier: Verifier,
         addresses: &std::collections::BTreeMap<String, std::net::SocketAddr>,
+        limits: CertLimits,
     ) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
             .https_only(true)
@@ -53,30 +56,13 @@ impl SnsIngress {
         for (host, addr) in addresses {
             builder = builder.resolve(host, *addr);
         }
+        let http = builder.build()?;
+        let verifier = Arc::new(verifier);
         Ok(Self {
+            certs: CertFetcher::new(http.clone(), verifier.clone(), limits),
             verifier,
-            http: builder.build()?,
+            http,
         })
-    }
-
-    async fn fetch_cert(&self, url: &str) -> Result<Vec<u8>, String> {
-        let resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| format!("fetching {url}: {e}"))?;
-        if !resp.status().is_success() {
-            return Err(format!("fetching {url}: HTTP {}", resp.status()));
-        }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| format!("reading {url}: {e}"))?;
-        if bytes.len() > MAX_CERT_BYTES {
-            return Err(format!("{url} is larger than a certificate"));
-        }
-        Ok(bytes.to_vec())
     }
 }
 
@@ -101,10 +87,12 @@ enum Rejection {
     /// The topic, certificate URL, certificate or signature check failed.
     #[error(transparent)]
     Unverified(SnsError),
-    /// The certificate host may be briefly unreachable: a 5xx makes SNS try
-    /// again.
+    /// The certificate host may be briefly unreachable, or this minute's
+    /// certificate fetches are used up: a 5xx makes SNS try again.
     #[error("{0}")]
     CertUnavailable(String),
+    #[error("{}", CertFailure::Capped)]
+    CertFetchCapped,
     #[error("not stored; retry")]
     NotStored,
 }
@@ -121,7 +109,9 @@ impl Rejection {
                 StatusCode::UNAUTHORIZED
             }
             Rejection::Unverified(_) => StatusCode::BAD_REQUEST,
-            Rejection::CertUnavailable(_) | Rejection::NotStored => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::CertUnavailable(_) | Rejection::CertFetchCapped | Rejection::NotStored => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -136,6 +126,7 @@ impl Rejection {
             }
             Rejection::Unverified(_) => "invalid",
             Rejection::CertUnavailable(_) => "cert_unavailable",
+            Rejection::CertFetchCapped => "cert_fetch_capped",
             Rejection::NotStored => "store_error",
         }
     }
@@ -194,17 +185,19 @@ async fn sns(
         .verifier
         .precheck(&msg)
         .map_err(Rejection::Unverified)?;
-    match ingress.verifier.cached_key(&msg.signing_cert_url) {
-        Some(key) => ingress.verifier.verify_with_key(&msg, &key),
-        None => {
-            let pem = ingress
-                .fetch_cert(&msg.signing_cert_url)
-                .await
-                .map_err(Rejection::CertUnavailable)?;
-            ingress.verifier.verify(&msg, &pem)
-        }
-    }
-    .map_err(Rejection::Unverified)?;
+    let key = ingress
+        .certs
+        .key(&msg.signing_cert_url)
+        .await
+        .map_err(|failure| match failure {
+            CertFailure::Unavailable(why) => Rejection::CertUnavailable(why),
+            CertFailure::Invalid(e) => Rejection::Unverified(e),
+            CertFailure::Capped => Rejection::CertFetchCapped,
+        })?;
+    ingress
+        .verifier
+        .verify_with_key(&msg, &key)
+        .map_err(Rejection::Unverified)?;
     let engine = state.engine.clone();
     let now = engine.now().timestamp_millis();
     let body_text = String::from_utf8_lossy(&body);

@@ -111,6 +111,11 @@ pub struct CommandSpec {
     pub changes: bool,
     /// Who confirms a changing command, and how many people.
     pub confirm: Option<ConfirmSpec>,
+    /// A role from the config's `[roles]` that a person needs to run the
+    /// command at all (to see what it reads, or to ask for its plan). Left
+    /// out: the config's `permissions.read` (everyone when that is unset).
+    /// Who confirms a change is `[confirm] role`.
+    pub role: Option<String>,
     #[serde(default)]
     pub args: Vec<ArgSpec>,
     /// Parameters for the action (windows, periods, defaults).
@@ -316,6 +321,17 @@ fn load_one(
         ),
         (Some(c), _) if c.approvals == 0 => found.add("confirm.approvals", "must be at least 1"),
         _ => {}
+    }
+    for (key, role) in [
+        ("role", spec.role.as_deref()),
+        (
+            "confirm.role",
+            spec.confirm.as_ref().map(|c| c.role.as_str()),
+        ),
+    ] {
+        if role.is_some_and(|r| r.trim().is_empty()) {
+            found.add(key, "must name a role of the config's [roles]");
+        }
     }
     if found.problems.is_empty() {
         Ok(spec)

@@ -357,6 +357,7 @@ mod tests {
             chart: None,
             changes: false,
             confirm: None,
+            role: None,
             args,
             params: Default::default(),
             file: Default::default(),

@@ -9,6 +9,7 @@
 //! the whole file together.
 
 mod load;
+mod permissions;
 mod reports;
 mod runbook;
 mod secrets;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Deserializer};
 use crate::domain::FunctionName;
 
 pub use load::{defaults, load, parse};
+pub use permissions::PermissionSettings;
 pub use reports::ReportSettings;
 pub use runbook::{EscalationSettings, FunctionSettings, JoinBy, LevelSettings, RunbookSettings};
 pub use secrets::{DiscordSecrets, Secret, Secrets, SlackSecrets};
@@ -62,6 +64,8 @@ pub struct Settings {
     /// Role name → members: Slack user ids (`U…`), Slack user-group ids
     /// (`S…`), Discord user ids, Discord role ids written `&<id>`.
     pub roles: BTreeMap<String, Vec<String>>,
+    /// Which roles may control incidents and read AWS data.
+    pub permissions: PermissionSettings,
     pub prices: PriceSettings,
     pub rds_proxy: RdsProxySettings,
     pub sns: SnsSettings,
@@ -93,6 +97,17 @@ pub struct SnsSettings {
     /// serve AWS-hosted certificate URLs locally. The host check and TLS
     /// verification still apply. Tests only; warned about at start-up.
     pub cert_host_addresses: BTreeMap<String, std::net::SocketAddr>,
+    /// Signing certificates fetched in any minute at most; a message whose
+    /// certificate is not known yet gets 503 (SNS retries) beyond it.
+    #[serde(deserialize_with = "values::at_least_one")]
+    pub cert_fetches_per_minute: usize,
+    /// A certificate URL whose fetch failed is not fetched again for this
+    /// long; its messages get the same answer meanwhile.
+    #[serde(
+        rename = "cert_failure_cache_seconds",
+        deserialize_with = "values::seconds"
+    )]
+    pub cert_failure_ttl: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

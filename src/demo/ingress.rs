@@ -6,7 +6,8 @@
 //! There is no login: the visitor picks one of the demo's user names, and
 //! roles come from `[roles]` in the demo config. Requests naming an unknown
 //! user, channel or button, or whose JSON does not parse, get a 4xx with a
-//! sentence and change nothing.
+//! sentence and change nothing; so do requests from another web page, or
+//! POSTs that are not `application/json` (`origin.rs`, checked first).
 
 use crate::engine::Engine;
 use axum::Router;
@@ -27,6 +28,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::catalog::{ParseError, Parsed};
 use crate::chat::{ButtonAction, ButtonError};
 use crate::demo::chat::{WebBody, WebChat};
+use crate::demo::origin::{self, SameOrigin};
 use crate::demo::settings::DemoSettings;
 use crate::engine::{ButtonEvent, CommandRequest, Visibility};
 use crate::metrics::Outcome;
@@ -183,9 +185,13 @@ pub struct WebState {
     /// `None` outside `scalebot demo`, where these routes answer 404.
     pub web: Option<Arc<WebChat>>,
     pub demo: Arc<DemoSettings>,
+    /// Which `Host`, `Origin` and `Content-Type` the routes take
+    /// (`origin.rs`): only the demo's own page may drive the chat.
+    pub same_origin: SameOrigin,
 }
 
 pub fn router(state: WebState) -> Router {
+    let guard = axum::middleware::from_fn_with_state(state.same_origin, origin::guard);
     Router::new()
         .route("/", get(page))
         .route("/web/api/state", get(self::state))
@@ -193,6 +199,7 @@ pub fn router(state: WebState) -> Router {
         .route("/web/api/command", post(command))
         .route("/web/api/button", post(button))
         .route("/web/files/{id}", get(file))
+        .route_layer(guard)
         .with_state(state)
 }
 

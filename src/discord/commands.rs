@@ -4,8 +4,11 @@
 //! option per argument, with choices where the file lists them and
 //! autocomplete for function names. An invocation's options are turned back
 //! into the text the catalog parses, so Slack and Discord share one parser.
+//! The command is usable in servers only (`contexts` and
+//! `integration_types`: guild), never in DMs.
 
 use serde_json::{Value, json};
+use serenity::model::application::{InstallationContext, InteractionContext};
 
 use crate::catalog::{ArgKind, ArgSpec, Catalog, CommandSpec};
 
@@ -116,6 +119,10 @@ pub fn definitions(catalog: &Catalog) -> Value {
         "type": 1,
         "description": "The auto-scaling runbook: charts, plans, incidents",
         "options": top,
+        // In servers only (no DMs, no group DMs) and only when installed
+        // to a server, not to a user: the ingress refuses the rest anyway.
+        "contexts": [InteractionContext::Guild],
+        "integration_types": [InstallationContext::Guild],
     }])
 }
 
@@ -244,6 +251,9 @@ mod tests {
             .expect("concurrency");
         // `<n|clear>` must be a string option.
         assert_eq!(concurrency["options"][1]["type"], STRING);
+        // Servers only: no DMs, no user installs.
+        assert_eq!(defs[0]["contexts"], json!([0]));
+        assert_eq!(defs[0]["integration_types"], json!([0]));
     }
 
     #[test]

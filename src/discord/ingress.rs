@@ -6,10 +6,17 @@
 //! HTTP mode checks, before anything is parsed: the Ed25519 signature over
 //! `X-Signature-Timestamp` followed by the raw body, against the
 //! application's public key (ring, constant-time); and the timestamp's age,
-//! at most five minutes either way, so a captured request cannot be
-//! replayed (serenity's verifier does not check that). Any failure is 401
-//! and changes nothing: Discord itself sends bad signatures now and then to
-//! check that the endpoint refuses them.
+//! at most five minutes either way (serenity's verifier does not check
+//! that). Any failure is 401 and changes nothing: Discord itself sends bad
+//! signatures now and then to check that the endpoint refuses them.
+//!
+//! Inside those five minutes a captured request would verify again, so the
+//! id of every interaction the bot acts on (not PINGs, not types it
+//! refuses) is remembered in the store until the window has closed
+//! (`store/replays.rs`, shared by all replicas); a copy is refused with 400
+//! "already handled" and reaches no engine. Discord never sends an
+//! interaction twice, so only a replay is refused. When the store cannot
+//! record the id the interaction is refused with 503, unrun.
 
 use axum::Router;
 use axum::routing::post;
@@ -23,12 +30,14 @@ use axum::{Extension, Json};
 use ring::signature::{ED25519, UnparsedPublicKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use serenity::model::id::GuildId;
 
 use crate::chat::ButtonAction;
 use crate::discord::render::{self, parse_custom_id};
 use crate::discord::{DiscordChat, commands};
 use crate::engine::{ButtonEvent, CommandRequest, Engine};
 use crate::metrics::Outcome;
+use crate::store::{SeenRequest, Sighting};
 
 /// How far a request's timestamp may be from the bot's clock.
 const MAX_AGE_SECS: i64 = 300;
@@ -57,6 +66,10 @@ pub enum Rejection {
         "Discord HTTP interactions are off: set discord.mode = \"http\" and DISCORD_PUBLIC_KEY"
     )]
     Disabled,
+    #[error("this interaction was already handled; a copy of it changes nothing")]
+    Replayed,
+    #[error("the bot cannot record this interaction right now; nothing was done, try again")]
+    Unrecorded,
 }
 
 impl Rejection {
@@ -65,8 +78,11 @@ impl Rejection {
             Rejection::MissingHeaders | Rejection::BadSignature | Rejection::Stale => {
                 StatusCode::UNAUTHORIZED
             }
-            Rejection::Malformed(_) | Rejection::UnknownType(_) => StatusCode::BAD_REQUEST,
+            Rejection::Malformed(_) | Rejection::UnknownType(_) | Rejection::Replayed => {
+                StatusCode::BAD_REQUEST
+            }
             Rejection::Disabled => StatusCode::NOT_FOUND,
+            Rejection::Unrecorded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
     fn outcome(&self) -> &'static str {
@@ -77,6 +93,8 @@ impl Rejection {
             Rejection::Malformed(_) => "malformed",
             Rejection::UnknownType(_) => "unknown_type",
             Rejection::Disabled => "disabled",
+            Rejection::Replayed => "replayed",
+            Rejection::Unrecorded => "store_unavailable",
         }
     }
 }
@@ -110,8 +128,9 @@ impl Verifier {
         Ok(Self { key })
     }
 
-    /// Checks the headers against `body`, with `now` in Unix seconds.
-    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), Rejection> {
+    /// Checks the headers against `body`, with `now` in Unix seconds; the
+    /// signed timestamp.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<i64, Rejection> {
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let (Some(signature), Some(timestamp)) =
             (get("x-signature-ed25519"), get("x-signature-timestamp"))
@@ -128,10 +147,10 @@ impl Verifier {
         // Checked after the signature, so the answer says nothing about
         // timestamps to someone who cannot sign.
         let ts: i64 = timestamp.parse().map_err(|_| Rejection::Stale)?;
-        if (now - ts).abs() > MAX_AGE_SECS {
+        if now.saturating_sub(ts).saturating_abs() > MAX_AGE_SECS {
             return Err(Rejection::Stale);
         }
-        Ok(())
+        Ok(ts)
     }
 }
 
@@ -142,6 +161,9 @@ pub struct Interaction {
     pub kind: u8,
     pub id: String,
     pub token: String,
+    /// The server it came from; `None` in a direct message.
+    #[serde(default)]
+    pub guild_id: Option<String>,
     #[serde(default)]
     pub channel_id: Option<String>,
     #[serde(default)]
@@ -154,6 +176,29 @@ pub struct Interaction {
     pub data: Value,
     #[serde(default)]
     pub message: Value,
+}
+
+impl Interaction {
+    /// Who sent it (the member in a guild, the user in a DM) and in which
+    /// channel.
+    pub fn requester(&self) -> Result<(String, String), Rejection> {
+        let user = match (&self.member, &self.user) {
+            (Some(m), _) => m.user.id.clone(),
+            (None, Some(u)) => u.id.clone(),
+            (None, None) => return Err(Rejection::Malformed("no member or user".into())),
+        };
+        let channel = self
+            .channel_id
+            .clone()
+            .or_else(|| self.channel.as_ref().map(|c| c.id.clone()))
+            .ok_or_else(|| Rejection::Malformed("no channel_id".into()))?;
+        Ok((user, channel))
+    }
+}
+
+/// The interaction types the bot acts on (a PING only gets its PONG).
+fn acted_on(kind: u8) -> bool {
+    matches!(kind, APPLICATION_COMMAND | MESSAGE_COMPONENT | AUTOCOMPLETE)
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +223,30 @@ pub struct DiscordIngress {
     pub chat: Arc<DiscordChat>,
     /// `None` in gateway mode: the HTTP route then refuses everything.
     pub verifier: Option<Verifier>,
+    /// `discord.guild_id`: the one server the bot answers in. `None`
+    /// (which `serve` does not allow) answers nowhere.
+    pub guild: Option<GuildId>,
+}
+
+/// The answer to an interaction from outside the bot's server: a sentence
+/// only the sender sees (an autocomplete gets no choices). Nothing else
+/// happens: no engine call, no roles recorded.
+fn elsewhere(ix: &Interaction) -> Handled {
+    let response = if ix.kind == AUTOCOMPLETE {
+        json!({"type": 8, "data": {"choices": []}})
+    } else {
+        let text = match ix.guild_id {
+            None => {
+                "🚫 scalebot does not answer in direct messages. Use `/scale` in your team's server."
+            }
+            Some(_) => "🚫 scalebot answers only in its own server. Nothing was done here.",
+        };
+        json!({"type": 4, "data": {"content": text, "flags": 64, "allowed_mentions": {"parse": []}}})
+    };
+    Handled {
+        response,
+        click: None,
+    }
 }
 
 impl DiscordIngress {
@@ -194,22 +263,18 @@ impl DiscordIngress {
                 click: None,
             });
         }
-        if !matches!(
-            ix.kind,
-            APPLICATION_COMMAND | MESSAGE_COMPONENT | AUTOCOMPLETE
-        ) {
+        if !acted_on(ix.kind) {
             return Err(Rejection::UnknownType(ix.kind));
         }
-        let user = match (&ix.member, &ix.user) {
-            (Some(m), _) => m.user.id.clone(),
-            (None, Some(u)) => u.id.clone(),
-            (None, None) => return Err(Rejection::Malformed("no member or user".into())),
-        };
-        let channel = ix
-            .channel_id
-            .clone()
-            .or_else(|| ix.channel.as_ref().map(|c| c.id.clone()))
-            .ok_or_else(|| Rejection::Malformed("no channel_id".into()))?;
+        let ours = self.guild.map(|g| g.to_string());
+        if ix.guild_id.is_none() || ix.guild_id != ours {
+            tracing::info!(
+                guild = ix.guild_id.as_deref().unwrap_or("a direct message"),
+                "interaction from outside the bot's server refused"
+            );
+            return Ok(elsewhere(&ix));
+        }
+        let (user, channel) = ix.requester()?;
         match ix.kind {
             AUTOCOMPLETE => {
                 let typed = commands::focused(&ix.data).unwrap_or_default();
@@ -350,9 +415,27 @@ pub async fn interactions(
     let ingress = state.discord.clone().ok_or(Rejection::Disabled)?;
     let verifier = ingress.verifier.as_ref().ok_or(Rejection::Disabled)?;
     let now = state.engine.now().timestamp();
-    verifier.verify(&headers, &body, now)?;
+    let signed_at = verifier.verify(&headers, &body, now)?;
     let ix: Interaction =
         serde_json::from_slice(&body).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    if acted_on(ix.kind) {
+        let seen = SeenRequest::until(
+            "discord",
+            ix.id.clone(),
+            signed_at.saturating_add(MAX_AGE_SECS),
+        );
+        match state.engine.store().first_sight(seen).await {
+            Ok(Sighting::First) => {}
+            Ok(Sighting::Repeat) => {
+                tracing::warn!(id = %ix.id, "a replayed Discord interaction was refused");
+                return Err(Rejection::Replayed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a Discord interaction could not be recorded; refused");
+                return Err(Rejection::Unrecorded);
+            }
+        }
+    }
     let handled = ingress.handle(&state.engine, ix).await?;
     if let Some(click) = handled.click {
         let engine = state.engine.clone();
@@ -421,6 +504,22 @@ mod tests {
             v.verify(&HeaderMap::new(), body, now),
             Err(Rejection::MissingHeaders)
         ));
+    }
+
+    /// A signed timestamp at the ends of i64 once overflowed `now - ts`
+    /// (a panic in debug builds); it is stale, like any far-off time.
+    #[test]
+    fn an_extreme_signed_timestamp_is_stale() {
+        let k = key();
+        let v = Verifier::from_hex(&hex::encode(k.public_key().as_ref())).expect("key");
+        let body = br#"{"type":1}"#;
+        for ts in [i64::MIN, i64::MAX] {
+            let ts = ts.to_string();
+            assert!(matches!(
+                v.verify(&headers(&k, &ts, body), body, 1_800_000_000),
+                Err(Rejection::Stale)
+            ));
+        }
     }
 
     #[test]

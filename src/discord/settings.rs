@@ -33,7 +33,8 @@ pub struct DiscordSettings {
     /// The application id from the developer portal (`""`: not set).
     #[serde(deserialize_with = "snowflake")]
     pub application_id: Option<ApplicationId>,
-    /// The server (guild) whose channels the bot uses: needed to open an
+    /// The server (guild) the bot works in: the only one whose
+    /// interactions it answers (`serve` needs it), where it opens an
     /// incident's own channel, and the default of `discord register --guild`.
     #[serde(deserialize_with = "snowflake")]
     pub guild_id: Option<GuildId>,
@@ -106,6 +107,11 @@ impl DiscordSettings {
                 "DISCORD_BOT_TOKEN is set but discord.application_id is not: the bot needs its application id to answer interactions",
             ));
         }
+        if self.guild_id.is_none() {
+            return Err(ConfigError::Mismatch(
+                "DISCORD_BOT_TOKEN is set but discord.guild_id is not: the bot answers only in its own server, so it needs that server's id",
+            ));
+        }
         if self.mode == DiscordMode::Http && secrets.public_key.is_none() {
             return Err(ConfigError::MissingSecret(
                 "DISCORD_PUBLIC_KEY",
@@ -167,9 +173,9 @@ mod tests {
     }
 
     #[test]
-    fn http_mode_needs_the_public_key_and_any_mode_the_application_id() {
+    fn http_mode_needs_the_public_key_and_any_mode_the_application_and_guild_ids() {
         let mut discord =
-            parse("[discord]\napplication_id = \"1100000000000000001\"\nmode = \"http\"\n")
+            parse("[discord]\napplication_id = \"1100000000000000001\"\nguild_id = \"42\"\nmode = \"http\"\n")
                 .expect("valid");
         let mut secrets = DiscordSecrets {
             bot_token: Some(Secret::new("t")),
@@ -182,6 +188,10 @@ mod tests {
         secrets.public_key = None;
         discord.mode = DiscordMode::Gateway;
         assert!(discord.require_for_serve(&secrets).is_ok());
+        discord.guild_id = None;
+        let err = discord.require_for_serve(&secrets).unwrap_err();
+        assert!(err.to_string().contains("discord.guild_id"), "{err}");
+        discord.guild_id = Some(GuildId::new(42));
         discord.application_id = None;
         assert!(discord.require_for_serve(&secrets).is_err());
     }

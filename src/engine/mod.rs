@@ -4,6 +4,7 @@
 //! scheduled reports. [`Engine`] only builds them and is what the
 //! platforms hand verified input to; each service owns what it needs.
 
+mod access;
 pub(crate) mod commands;
 pub mod inbox;
 pub(crate) mod incidents;

@@ -1,10 +1,15 @@
 //! The HTTP server: each platform brings its own routes and state; this
 //! module only puts them together with health, readiness and metrics, and
-//! the layers every route shares: the body limit, and the request metrics
-//! (`request_metrics.rs`), which count every request once, so no handler
-//! does.
+//! the layers every route shares: the body limit, the request timeout
+//! (408), the limit of requests in flight (503, `in_flight.rs`), and the
+//! request metrics (`request_metrics.rs`), which count every request once
+//! (refusals of these layers included), so no handler does. `edge.rs`
+//! serves the router: connections, their limits and the header-read
+//! timeout.
 
+pub mod edge;
 mod health;
+mod in_flight;
 mod request_metrics;
 pub mod settings;
 
@@ -12,19 +17,24 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::get;
 use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::aws::sns_intake::{self, SnsIngress, SnsState};
 use crate::demo::chat::WebChat;
 use crate::demo::ingress::{self as web, WebState};
+use crate::demo::origin::SameOrigin;
 use crate::demo::settings::DemoSettings;
 use crate::discord::ingress::{self as discord, DiscordIngress, DiscordState};
 use crate::engine::Engine;
 use crate::slack::ingress::{self as slack, SlackState};
 
+use in_flight::InFlight;
 use request_metrics::RequestMetrics;
+use settings::ServerSettings;
 
 /// The routes that acknowledge a platform's delivery (Slack's and
 /// Discord's 3-second window, SNS's timeout): their latency also goes into
@@ -47,10 +57,12 @@ pub struct AppState {
     pub web: Option<Arc<WebChat>>,
     /// The web chat's users and clock speed (under `scalebot demo`).
     pub demo: Arc<DemoSettings>,
+    /// Which `Host` and `Origin` the web chat answers (under `scalebot demo`).
+    pub same_origin: SameOrigin,
     pub discord: Option<Arc<DiscordIngress>>,
 }
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, server: &ServerSettings) -> Router {
     let engine = state.engine.clone();
     let request_metrics = RequestMetrics {
         metrics: engine.metrics().clone(),
@@ -73,6 +85,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             engine: engine.clone(),
             web: state.web,
             demo: state.demo,
+            same_origin: state.same_origin,
         }))
         .merge(
             Router::new()
@@ -81,7 +94,15 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .route("/metrics", get(health::metrics))
                 .with_state(engine),
         )
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(server.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            server.request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            InFlight::new(server.max_in_flight_requests),
+            in_flight::limit,
+        ))
         // `layer`, not `route_layer`: the fallback (404) is counted too.
         .layer(middleware::from_fn_with_state(
             request_metrics,

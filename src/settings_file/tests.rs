@@ -27,7 +27,15 @@ fn defaults_match_the_documented_ones() {
     assert_eq!(s.runbook.functions.len(), 5);
     assert_eq!(s.escalation.levels.len(), 4);
     assert_eq!(s.escalation.dedicated_channel_at, Some(3));
-    assert!(s.functions.is_empty() && s.roles.is_empty());
+    assert!(s.functions.is_empty());
+    // `responders` is defined, empty, so that incident control defaults
+    // to `responders` or `operators` and works with operators alone.
+    assert_eq!(
+        s.roles.iter().collect::<Vec<_>>(),
+        [(&"responders".to_owned(), &Vec::<String>::new())]
+    );
+    assert_eq!(s.permissions.incidents, ["responders", "operators"]);
+    assert_eq!(s.permissions.read, None);
     assert_eq!(s.demo.start, None);
     // The same values the tests' `SettingsFile::default()` starts from.
     let d = SettingsFile::default();
@@ -150,8 +158,10 @@ fn unknown_keys_and_bad_values_name_the_key() {
 
 #[test]
 fn the_platform_follows_the_bot_token() {
-    let mut file = parse("[discord]\napplication_id = \"1100000000000000001\"\nmode = \"http\"\n")
-        .expect("valid");
+    let mut file = parse(
+        "[discord]\napplication_id = \"1100000000000000001\"\nguild_id = \"42\"\nmode = \"http\"\n",
+    )
+    .expect("valid");
     let mut secrets = Secrets {
         slack: SlackSecrets::default(),
         discord: DiscordSecrets {

@@ -51,9 +51,9 @@ fn insert_event(e: &IncidentEvent) -> sqlx::query::Query<'_, sqlx::Any, sqlx::an
     .bind(&e.message_id)
 }
 
-const COLUMNS: &str = "id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context";
+pub(super) const COLUMNS: &str = "id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context";
 
-fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
+pub(super) fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
     Ok(IncidentRow {
         id: r.try_get("id")?,
         title: r.try_get("title")?,
@@ -279,136 +279,6 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-}
-
-impl Store {
-    pub async fn set_next_escalation(
-        &self,
-        id: &str,
-        at_ms: Option<i64>,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET next_escalation_ms = $1 WHERE id = $2")
-            .bind(at_ms)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
-    /// Unresolved, unrecovered incidents whose escalation time has come.
-    pub async fn due_escalations(&self, now_ms: i64) -> Result<Vec<IncidentRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM incidents WHERE state IN ('open', 'acknowledged') \
-             AND next_escalation_ms IS NOT NULL AND next_escalation_ms <= $1 ORDER BY next_escalation_ms LIMIT 100"
-        )))
-        .bind(now_ms)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(incident)
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::from)
-    }
-
-    /// Moves an incident from `from_level` up one level; `true` for exactly
-    /// one caller (replicas and a restarted bot never escalate twice). The
-    /// announcement is owed until [`Store::announced`] records it.
-    pub async fn claim_escalation(
-        &self,
-        id: &str,
-        from_level: i64,
-        by: Option<&str>,
-        next_ms: Option<i64>,
-        remind_ms: Option<i64>,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        // The new level's people have not acknowledged anything yet, but an
-        // acknowledged incident is being worked on: no reminders for it.
-        let done = sqlx::query(
-            "UPDATE incidents SET level = $1, next_escalation_ms = $2, updated_ms = $3, \
-             next_reminder_ms = CASE WHEN state = 'open' THEN $4 ELSE NULL END, escalated_by = $7 \
-             WHERE id = $5 AND level = $6 AND state IN ('open', 'acknowledged')",
-        )
-        .bind(from_level + 1)
-        .bind(next_ms)
-        .bind(now_ms)
-        .bind(remind_ms)
-        .bind(id)
-        .bind(from_level)
-        .bind(by)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Incidents with an escalation not yet announced and nobody posting
-    /// it: (incident, the level to announce, who escalated it).
-    pub async fn owed_announcements(
-        &self,
-        now_ms: i64,
-    ) -> Result<Vec<(IncidentRow, i64, Option<String>)>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS}, announced_level, escalated_by FROM incidents \
-             WHERE announced_level < level AND state <> 'resolved' \
-             AND (announce_lease_ms IS NULL OR announce_lease_ms < $1) ORDER BY updated_ms LIMIT 100"
-        )))
-        .bind(now_ms)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let announced: i64 = r.try_get("announced_level")?;
-                Ok((incident(r)?, announced + 1, r.try_get("escalated_by")?))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
-    }
-
-    /// Takes the announcement of `level` for this caller until `until_ms`;
-    /// `true` for one caller at a time.
-    pub async fn claim_announcement(
-        &self,
-        id: &str,
-        level: i64,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE incidents SET announce_lease_ms = $1 WHERE id = $2 AND announced_level = $3 \
-             AND (announce_lease_ms IS NULL OR announce_lease_ms < $4)",
-        )
-        .bind(until_ms)
-        .bind(id)
-        .bind(level - 1)
-        .bind(now_ms)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// The announcement of `level` was posted; `false` when the lease ran
-    /// out and another replica had recorded it first.
-    pub async fn announced(&self, id: &str, level: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE incidents SET announced_level = $1, announce_lease_ms = NULL \
-             WHERE id = $2 AND announced_level = $3",
-        )
-        .bind(level)
-        .bind(id)
-        .bind(level - 1)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// A failed announcement: free for the next sweep.
-    pub async fn release_announcement(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET announce_lease_ms = NULL WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
     }
 }
 

@@ -2,10 +2,12 @@
 //! PostgreSQL for several replicas, through the same portable SQL.
 
 mod audit;
+mod escalations;
 mod inbox;
 mod incidents;
 mod leases;
 mod plans;
+mod replays;
 mod reports;
 mod snapshots;
 mod sns;
@@ -14,6 +16,7 @@ pub use audit::{AuditEntry, AuditId};
 pub use inbox::{Claimed, Finish, PendingSns};
 pub use incidents::{FirstSteps, IncidentEvent, IncidentRow, Opened};
 pub use plans::PlanRow;
+pub use replays::{CLOCK_MARGIN_SECS, SeenRequest, Sighting};
 pub use reports::ReportRun;
 pub use snapshots::{DAILY as DAILY_SNAPSHOT, SnapshotRow};
 pub use sns::SnsRecord;
@@ -55,6 +58,7 @@ pub struct Store {
     backend: Backend,
     writer: mpsc::Sender<audit::Op>,
     sns_writer: mpsc::Sender<sns::SnsOp>,
+    replay_writer: mpsc::Sender<replays::ReplayOp>,
 }
 
 /// Adds `mode=rwc` so that a new SQLite file is created on first start.
@@ -117,11 +121,13 @@ impl Store {
         }
         let writer = audit::spawn_writer(pool.clone());
         let sns_writer = sns::spawn_sns_writer(pool.clone());
+        let replay_writer = replays::spawn_replay_writer(pool.clone());
         Ok(Self {
             pool,
             backend,
             writer,
             sns_writer,
+            replay_writer,
         })
     }
 

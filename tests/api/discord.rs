@@ -55,10 +55,18 @@ fn roles_of(user: &str) -> Vec<&'static str> {
     }
 }
 
+/// A fresh interaction id: Discord gives every interaction its own, and
+/// the bot refuses a second one with the same id as a replay.
+fn interaction_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("19{n:017}")
+}
+
 /// An APPLICATION_COMMAND interaction as Discord documents it.
 fn command(token: &str, user: &str, channel: &str, sub: Value) -> Value {
     json!({
-        "type": 2, "id": "1800000000000000001", "application_id": APPLICATION_ID, "token": token,
+        "type": 2, "id": interaction_id(), "application_id": APPLICATION_ID, "token": token,
         "version": 1, "guild_id": GUILD_ID, "channel_id": channel,
         "channel": {"id": channel, "type": 0, "guild_id": GUILD_ID, "name": "ops"},
         "member": member(user, &roles_of(user)),
@@ -72,7 +80,7 @@ fn command(token: &str, user: &str, channel: &str, sub: Value) -> Value {
 /// A MESSAGE_COMPONENT interaction: a click on `custom_id` of `message`.
 fn click(token: &str, user: &str, channel: &str, custom_id: &str, message: Value) -> Value {
     json!({
-        "type": 3, "id": "1800000000000000002", "application_id": APPLICATION_ID, "token": token,
+        "type": 3, "id": interaction_id(), "application_id": APPLICATION_ID, "token": token,
         "version": 1, "guild_id": GUILD_ID, "channel_id": channel,
         "channel": {"id": channel, "type": 11, "guild_id": GUILD_ID},
         "member": member(user, &roles_of(user)),

@@ -221,8 +221,17 @@ pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// A fresh `trigger_id`, as Slack gives every command and click its own:
+/// two commands alike in all else are two requests, not a replay.
+pub fn trigger_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("13345224609.{n}.8088930838d88f008e0")
+}
+
 /// A slash-command body as Slack sends it (fields from Slack's docs).
 pub fn slash_body(text: &str, user: &str, channel: &str) -> String {
+    let trigger = trigger_id();
     serde_urlencoded::to_string([
         ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
         ("team_id", "T0001"),
@@ -236,10 +245,38 @@ pub fn slash_body(text: &str, user: &str, channel: &str) -> String {
         ("command", "/scale"),
         ("text", text),
         ("response_url", "https://hooks.slack.com/commands/1234/5678"),
-        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+        ("trigger_id", trigger.as_str()),
         ("api_app_id", "A123456"),
     ])
     .expect("form")
+}
+
+/// A `block_actions` click as Slack sends it (fields from Slack's
+/// reference), form-encoded, with a fresh `trigger_id` as every click has.
+pub fn click_body(user: &str, channel: &str, action_id: &str, value: &str) -> String {
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "someone", "name": "someone", "team_id": "T0001"},
+        "api_app_id": "A123456",
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "container": {"type": "message", "message_ts": "1700000000.000001", "channel_id": channel, "is_ephemeral": false},
+        "trigger_id": trigger_id(),
+        "team": {"id": "T0001", "domain": "example"},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "channel": {"id": channel, "name": "incidents"},
+        "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
+        "state": {"values": {}},
+        "actions": [{
+            "action_id": action_id,
+            "block_id": "b1",
+            "text": {"type": "plain_text", "text": "Confirm", "emoji": true},
+            "value": value,
+            "type": "button",
+            "action_ts": "1548426417.840180"
+        }]
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form")
 }
 
 impl TestApp {
@@ -316,29 +353,7 @@ impl TestApp {
     /// Clicks a button as Slack reports it (`block_actions`, fields from
     /// Slack's reference), signed, and returns the HTTP status.
     pub async fn click(&self, user: &str, channel: &str, action_id: &str, value: &str) -> u16 {
-        let payload = serde_json::json!({
-            "type": "block_actions",
-            "user": {"id": user, "username": "someone", "name": "someone", "team_id": "T0001"},
-            "api_app_id": "A123456",
-            "token": "gIkuvaNzQIHg97ATvDxqgjtO",
-            "container": {"type": "message", "message_ts": "1700000000.000001", "channel_id": channel, "is_ephemeral": false},
-            "trigger_id": "12466734323.1395872398.4b9b9d3c8a4f",
-            "team": {"id": "T0001", "domain": "example"},
-            "enterprise": null,
-            "is_enterprise_install": false,
-            "channel": {"id": channel, "name": "incidents"},
-            "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
-            "state": {"values": {}},
-            "actions": [{
-                "action_id": action_id,
-                "block_id": "b1",
-                "text": {"type": "plain_text", "text": "Confirm", "emoji": true},
-                "value": value,
-                "type": "button",
-                "action_ts": "1548426417.840180"
-            }]
-        });
-        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form");
+        let body = click_body(user, channel, action_id, value);
         self.post_signed(
             "/slack/interactions",
             body,

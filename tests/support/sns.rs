@@ -5,10 +5,16 @@
 //! certificate and answers subscription confirmations.
 //!
 //! Everything hangs off a test CA: it issues the HTTPS server's certificate
-//! (for `localhost` and `127.0.0.1`) and the RSA signing certificate, so a bot
-//! that trusts [`SnsSigner::ca_pem`] as an extra root and
-//! [`SnsSigner::host`] as an extra certificate host can fetch and check the
-//! certificate the way it would from SNS.
+//! (for `localhost` and `127.0.0.1`) and the RSA signing certificate, issued
+//! to `sns.amazonaws.com` as AWS issues them, so a bot that trusts
+//! [`SnsSigner::ca_pem`] as an extra root and [`SnsSigner::host`] as an
+//! extra certificate host can fetch and check the certificate the way it
+//! would from SNS.
+//!
+//! Any `/<name>.pem` serves that certificate, except `/wrong-subject-*.pem`
+//! (the same key, issued to `evil.example`: a certificate SNS never signs
+//! with) and `/missing-*.pem` (404). Every GET of a `.pem` path is counted
+//! by path.
 
 #![allow(dead_code)]
 
@@ -74,6 +80,8 @@ pub struct SnsSigner {
 /// What the server and the signer share.
 struct Shared {
     cert_pem: String,
+    /// The same key, issued to `evil.example`.
+    wrong_subject_pem: String,
     fetches: Arc<AtomicUsize>,
     fetches_by_path: Mutex<HashMap<String, usize>>,
     confirmed: Mutex<Vec<String>>,
@@ -129,15 +137,15 @@ impl SnsSigner {
 
         // RSA 2048, as SNS uses; ring cannot generate RSA keys, rcgen can.
         let signing_key = KeyPair::generate_for(&PKCS_RSA_SHA256).expect("RSA key");
-        let mut signing_params =
-            CertificateParams::new(vec!["sns.us-east-1.amazonaws.com".to_string()])
-                .expect("signing params");
-        signing_params
-            .distinguished_name
-            .push(DnType::CommonName, "sns.us-east-1.amazonaws.com");
-        let signing_cert = signing_params
-            .signed_by(&signing_key, &ca)
-            .expect("signing cert");
+        let issued_to = |name: &str| {
+            let mut params =
+                CertificateParams::new(vec![name.to_string()]).expect("signing params");
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.signed_by(&signing_key, &ca).expect("signing cert")
+        };
+        // SNS's certificates name sns.amazonaws.com, whichever region serves them.
+        let signing_cert = issued_to("sns.amazonaws.com");
+        let wrong_subject = issued_to("evil.example");
         let key = RsaKeyPair::from_pkcs8(&signing_key.serialize_der()).expect("ring reads the key");
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -159,6 +167,7 @@ impl SnsSigner {
         let fetches = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared {
             cert_pem: signing_cert.pem(),
+            wrong_subject_pem: wrong_subject.pem(),
             fetches: fetches.clone(),
             fetches_by_path: Mutex::default(),
             confirmed: Mutex::default(),
@@ -225,6 +234,16 @@ impl SnsSigner {
             .get(&path)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// GETs so far of every certificate path that starts with `/{prefix}`.
+    pub fn fetches_with_prefix(&self, prefix: &str) -> usize {
+        let prefix = format!("/{prefix}");
+        lock(&self.shared.fetches_by_path)
+            .iter()
+            .filter(|(path, _)| path.starts_with(&prefix))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Tokens of every `GET /confirm?Token=…` so far, oldest first.
@@ -379,11 +398,14 @@ async fn certificate(
     *lock(&shared.fetches_by_path)
         .entry(path.to_string())
         .or_default() += 1;
-    (
-        [(header::CONTENT_TYPE, "application/x-x509-ca-cert")],
-        shared.cert_pem.clone(),
-    )
-        .into_response()
+    let pem = if path.starts_with("/missing-") {
+        return (StatusCode::NOT_FOUND, "no such certificate").into_response();
+    } else if path.starts_with("/wrong-subject-") {
+        shared.wrong_subject_pem.clone()
+    } else {
+        shared.cert_pem.clone()
+    };
+    ([(header::CONTENT_TYPE, "application/x-x509-ca-cert")], pem).into_response()
 }
 
 /// `GET /confirm?Token=…`: what SNS's ConfirmSubscription action answers.

@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use tokio_util::task::TaskTracker;
 
 use self::actions::{Action, ActionContext};
+use super::access::{self, Need};
 use super::incidents::{IncidentService, IncidentVerb};
 use super::plans::PlanService;
 use super::request::{Ack, ActionError, ButtonEvent, CommandRequest, Outcome, Reply, Visibility};
@@ -82,19 +83,7 @@ impl CommandService {
                     },
                 },
             ),
-            Parsed::Run(inv) => {
-                let command = inv.canonical();
-                let ack = Ack {
-                    job: true,
-                    visibility: Visibility::Ephemeral,
-                    message: Message::text(format!("⏳ Running `/scale {command}`…")),
-                };
-                let me = self.clone();
-                let (req2, id2) = (req.clone(), id.clone());
-                self.tasks
-                    .spawn(async move { me.run(inv, req2, id2).await });
-                (command, "accepted", String::new(), ack)
-            }
+            Parsed::Run(inv) => self.start(inv, &req, &id).await,
         };
         let entry = AuditEntry {
             id: id.0,
@@ -105,12 +94,71 @@ impl CommandService {
             command,
             outcome: outcome.into(),
             detail,
-            finished_ms: None,
+            // A refusal is over when it is answered.
+            finished_ms: (outcome == "refused").then(|| self.now().timestamp_millis()),
         };
         if let Err(e) = self.store.audit(entry).await {
             tracing::error!(error = %e, "audit write failed");
         }
         ack
+    }
+
+    /// A command that parsed: refused (only the requester sees why), or
+    /// its job started. As (audit command, outcome, detail, ack).
+    async fn start(
+        self: &Arc<Self>,
+        inv: Invocation,
+        req: &CommandRequest,
+        id: &AuditId,
+    ) -> (String, &'static str, String, Ack) {
+        let command = inv.canonical();
+        if let Some((detail, text)) = self.refusal(&inv, &req.user).await {
+            let ack = Ack {
+                job: false,
+                visibility: Visibility::Ephemeral,
+                message: Message {
+                    tone: Tone::Warning,
+                    text: text.into(),
+                    ..Default::default()
+                },
+            };
+            return (command, "refused", detail, ack);
+        }
+        let ack = Ack {
+            job: true,
+            visibility: Visibility::Ephemeral,
+            message: Message::text(format!("⏳ Running `/scale {command}`…")),
+        };
+        let me = self.clone();
+        let (req, id) = (req.clone(), id.clone());
+        self.tasks.spawn(async move { me.run(inv, req, id).await });
+        (command, "accepted", String::new(), ack)
+    }
+
+    /// Why `user` may not run `inv`, as (audit detail, what they are
+    /// told); `None` when they may. Acting on an incident needs the
+    /// incident-control roles, anything else its file's `role` or the
+    /// reading roles. Group lookups get [`access::LOOKUP_DEADLINE`], so
+    /// the ack stays within the platforms' window.
+    async fn refusal(&self, inv: &Invocation, user: &str) -> Option<(String, String)> {
+        let permissions = &self.settings.permissions;
+        let acts_on_incident = Action::parse(&inv.spec.action) == Some(Action::Incident)
+            && IncidentService::controls(inv);
+        let need = if acts_on_incident {
+            Need::incident_control(permissions)
+        } else {
+            Need::command(permissions, inv)?
+        };
+        let check = need.met_by(&self.settings, self.chat.as_ref(), user);
+        match tokio::time::timeout(access::LOOKUP_DEADLINE, check).await {
+            Ok(true) => None,
+            Ok(false) => Some((need.detail(), need.refusal())),
+            Err(_) => Some((
+                "role lookup timed out".into(),
+                "🚫 Your roles could not be checked in time; nothing was done. Please try again."
+                    .into(),
+            )),
+        }
     }
 
     async fn run(self: Arc<Self>, inv: Invocation, req: CommandRequest, id: AuditId) {
@@ -231,16 +279,47 @@ impl CommandService {
         }
     }
 
+    /// An incident's Acknowledge, Escalate or Resolve button: refused
+    /// (audited, told to the clicker alone, nothing else happens) unless
+    /// the clicker may control incidents.
     async fn incident_click(
         &self,
         ev: &ButtonEvent,
         verb: IncidentVerb,
         incident: &str,
     ) -> Result<(), ActionError> {
+        let need = Need::incident_control(&self.settings.permissions);
+        if !need
+            .met_by(&self.settings, self.chat.as_ref(), &ev.user)
+            .await
+        {
+            let what = format!("{} {incident}", verb.word());
+            self.audit_refused_click(ev, what, need.detail()).await;
+            self.plans.tell(ev, need.refusal()).await;
+            return Ok(());
+        }
         if let Some(answer) = self.incidents.act(&ev.user, verb, incident).await? {
             self.plans.tell(ev, answer).await;
         }
         Ok(())
+    }
+
+    async fn audit_refused_click(&self, ev: &ButtonEvent, what: String, detail: String) {
+        let now = self.now().timestamp_millis();
+        let entry = AuditEntry {
+            id: AuditId::new().0,
+            at_ms: now,
+            platform: ev.via.clone(),
+            actor: ev.user.clone(),
+            channel: ev.channel.clone(),
+            command: what,
+            outcome: "refused".into(),
+            detail,
+            finished_ms: Some(now),
+        };
+        if let Err(e) = self.store.audit(entry).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
     }
 
     /// A button that runs a command (e.g. "Raise reserved concurrency"),

@@ -55,6 +55,21 @@ pub(crate) async fn list(incidents: &IncidentService) -> Result<Outcome, ActionE
 
 const VERBS: [&str; 6] = ["status", "ack", "escalate", "keep", "resolve", "timeline"];
 
+/// The verbs that only look at an incident; every other word acts on it.
+const VIEWING: [&str; 2] = ["status", "timeline"];
+
+/// Whether the invocation acts on an incident. Decided from the words
+/// alone, before anything is read: the first word counts as the verb when
+/// it is a verb (`/scale incident ack` in an incident's own channel), and
+/// the verb argument always does, so that no reading of the words that
+/// [`run`] might take lets an action through as viewing.
+pub(super) fn controls(inv: &Invocation) -> bool {
+    let acts = |w: &str| !VIEWING.contains(&w.to_lowercase().as_str());
+    let first = inv.word("id").unwrap_or_default().to_lowercase();
+    let first_is_verb = VERBS.contains(&first.as_str()) || first == "note";
+    (first_is_verb && acts(&first)) || acts(inv.word("verb").unwrap_or("status"))
+}
+
 pub(crate) async fn run(
     incidents: &IncidentService,
     inv: &Invocation,

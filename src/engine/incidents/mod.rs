@@ -109,6 +109,12 @@ impl IncidentService {
         commands::list(self).await
     }
 
+    /// Whether `/scale incident …` acts on the incident (anything but
+    /// `status` and `timeline`), so that it needs the incident-control roles.
+    pub fn controls(inv: &Invocation) -> bool {
+        commands::controls(inv)
+    }
+
     /// `/scale incident <id> [verb]`.
     pub async fn command(
         &self,

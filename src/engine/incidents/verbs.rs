@@ -16,6 +16,17 @@ pub enum IncidentVerb {
     Resolve,
 }
 
+impl IncidentVerb {
+    /// As the audit log names it.
+    pub fn word(self) -> &'static str {
+        match self {
+            IncidentVerb::Acknowledge => "acknowledge",
+            IncidentVerb::Escalate => "escalate",
+            IncidentVerb::Resolve => "resolve",
+        }
+    }
+}
+
 impl IncidentService {
     /// The Acknowledge, Escalate and Resolve buttons of an incident's root
     /// message (and the same words after `/scale incident <id>`).

@@ -20,26 +20,9 @@ impl PlanService {
         }
     }
 
-    /// Whether `user` holds `role`: listed by id, or a member of a listed
-    /// Slack user group (`S…`) or Discord role (`&<id>`).
+    /// Whether `user` holds `role` (see `engine::access`).
     pub(super) async fn permitted(&self, user: &str, role: &str) -> bool {
-        let Some(members) = self.settings.roles.get(role) else {
-            return false;
-        };
-        if members.iter().any(|m| m == user) {
-            return true;
-        }
-        for group in members
-            .iter()
-            .filter(|m| m.starts_with('S') || m.starts_with('&'))
-        {
-            match self.chat.group_members(group).await {
-                Ok(users) if users.iter().any(|u| u == user) => return true,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(group, error = %e, "user group lookup failed"),
-            }
-        }
-        false
+        crate::engine::access::holds(&self.settings, self.chat.as_ref(), user, role).await
     }
 
     pub(super) async fn audit_click(

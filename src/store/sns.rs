@@ -98,7 +98,7 @@ async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Vec<bool>, sqlx:
         let done = sqlx::query(
             "INSERT INTO sns_messages (message_id, received_ms, topic, kind, body, processed_ms, \
              alarm_key, changed_ms, next_attempt_ms) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $2) ON CONFLICT (message_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8) ON CONFLICT (message_id) DO NOTHING",
         )
         .bind(&r.message_id)
         .bind(r.received_ms)
@@ -107,6 +107,9 @@ async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Vec<bool>, sqlx:
         .bind(&r.body)
         .bind(&r.alarm_key)
         .bind(r.changed_ms)
+        // Due now by the wall clock, which leases and claims use: the
+        // demo's `received_ms` is simulated time, running ahead of it.
+        .bind(super::now_ms())
         .execute(&mut *tx)
         .await?;
         inserted.push(done.rows_affected() == 1);

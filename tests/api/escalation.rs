@@ -611,3 +611,35 @@ async fn an_incident_whose_root_post_failed_gets_it_on_the_retry() {
     assert_eq!(roots, 1, "one root message");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_fails_while_a_due_message_waits_for_a_worker() {
+    // No SNS topic allowed, so no worker: a stored row waits for nobody.
+    let app = spawn_app(crate::support::app::Options::default()).await;
+    assert_eq!(app.get("/readyz").await.status().as_u16(), 200);
+    let body = notification("stall-1", "stall-alarm", "ALARM", "stall-fn");
+    app.engine
+        .store()
+        .record_sns(SnsRecord {
+            message_id: "stall-1".into(),
+            topic: TOPIC.into(),
+            kind: "Notification".into(),
+            body: body.to_string(),
+            received_ms: chrono::Utc::now().timestamp_millis(),
+            alarm_key: None,
+            changed_ms: None,
+        })
+        .await
+        .expect("stored");
+    // Just stored: due, but not waiting long yet.
+    assert_eq!(app.get("/readyz").await.status().as_u16(), 200);
+    sqlx::query("UPDATE sns_messages SET next_attempt_ms = next_attempt_ms - 120000")
+        .execute(app.engine.store().pool())
+        .await
+        .expect("aged");
+    let stalled = app.get("/readyz").await;
+    assert_eq!(stalled.status().as_u16(), 503);
+    let text = stalled.text().await.expect("text");
+    assert!(text.contains("work queue stalled"), "{text}");
+    app.stop().await;
+}

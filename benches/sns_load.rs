@@ -102,6 +102,10 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(default_secs);
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The bot's own log lines, when asked for (`RUST_LOG=scalebot=debug`).
+    if std::env::var_os("RUST_LOG").is_some() {
+        scalebot::telemetry::init();
+    }
 
     let signer = SnsSigner::get();
     let started = Instant::now();
@@ -219,6 +223,7 @@ fn main() {
             "processing of phase 1 finished {:.1} s after its last 2xx",
             drain.elapsed().as_secs_f64()
         );
+        report_outcomes(engine.store().pool()).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
 
         // Phase 2: open loop at 1,000/s.
@@ -252,4 +257,24 @@ fn main() {
             latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
         );
     });
+}
+
+/// What the work queue did with the stored messages: a retried message
+/// (attempts > 1) is the first thing to look at when processing trails.
+async fn report_outcomes(pool: &sqlx::AnyPool) {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT COALESCE(outcome, '-') AS outcome, attempts, COALESCE(last_error, '') AS last_error, \
+         COUNT(*) AS n FROM sns_messages GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("outcomes");
+    for r in rows {
+        let outcome: String = r.try_get("outcome").unwrap_or_default();
+        let attempts: i64 = r.try_get("attempts").unwrap_or_default();
+        let error: String = r.try_get("last_error").unwrap_or_default();
+        let n: i64 = r.try_get("n").unwrap_or_default();
+        println!("  {n:>6} × {outcome} (attempts {attempts}) {error}");
+    }
 }

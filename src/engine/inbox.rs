@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::incidents::{Inbound, IncidentService};
 use crate::alarm::Alarm;
 use crate::sns::SnsMessage;
-use crate::store::{Claimed, Finish, Store};
+use crate::store::{Claimed, Finish, RepeatNote, Store};
 
 /// How long a claim holds without renewal: a replica that died is taken
 /// over after at most this.
@@ -152,8 +152,10 @@ impl Worker {
     async fn handle(&self, c: &Claimed, applied: &mut Option<i64>) {
         let result = self.attempt(c, *applied).await;
         let now = crate::store::now_ms();
+        let mut repeat = None;
         let outcome = match result {
-            Ok(outcome) => {
+            Ok((outcome, counted)) => {
+                repeat = counted;
                 if outcome == APPLIED {
                     *applied = (*applied).max(c.changed_ms);
                 }
@@ -187,6 +189,7 @@ impl Worker {
             by: self.holder.clone(),
             at_ms: now,
             applied,
+            repeat,
         };
         if let Err(e) = self.store.finish_inbox(finish).await {
             tracing::warn!(message_id = %c.message_id, error = %e, "finish not recorded");
@@ -196,7 +199,11 @@ impl Worker {
     /// An alarm's message older than the state already applied is history
     /// (the timeline only); one with a newer message stored behind it does
     /// not open an incident.
-    async fn attempt(&self, c: &Claimed, applied_here: Option<i64>) -> Result<String, String> {
+    async fn attempt(
+        &self,
+        c: &Claimed,
+        applied_here: Option<i64>,
+    ) -> Result<(String, Option<RepeatNote>), String> {
         let inbound = self.decoder.decode(&c.body).await?;
         let mut superseded = false;
         if let (Inbound::Alarm(alarm), Some(key), Some(changed)) =
@@ -215,7 +222,7 @@ impl Worker {
                     .note_stale(alarm)
                     .await
                     .map_err(|e| e.to_string())?;
-                return Ok("stale: older than the state already applied".into());
+                return Ok(("stale: older than the state already applied".into(), None));
             }
             superseded = self
                 .store

@@ -263,12 +263,14 @@ impl Engine {
     }
 
     /// The sweeps that must run every second: escalation, reminders,
-    /// auto-resolve, plan expiry and orphaned plans, each its own task so that a slow one
-    /// does not hold up the others.
+    /// auto-resolve, plan expiry, orphaned plans and owed incident
+    /// openings, each its own task so that a slow one does not hold up the
+    /// others.
     pub fn spawn_sweeps(&self) {
         self.plans.spawn_expiry();
         self.plans.spawn_reaper();
         self.incidents.spawn_sweeps(Duration::from_secs(1));
+        self.incidents.spawn_openings();
     }
 
     /// The report scheduler.

@@ -38,13 +38,15 @@ pub struct Finish {
     pub at_ms: i64,
     /// An alarm's state change that was applied: (alarm, StateChangeTime).
     pub applied: Option<(String, i64)>,
+    /// A repeated ALARM, counted for its incident's coalesced reply.
+    pub repeat: Option<super::RepeatNote>,
 }
 
 impl Finish {
     /// Finishing twice (a lease taken over from a replica that was only
     /// slow) keeps the first outcome.
     pub(super) async fn write(&self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE sns_messages SET processed_ms = $1, outcome = $2, processed_by = $3, \
              lease_holder = NULL, lease_until_ms = NULL \
              WHERE message_id = $4 AND processed_ms IS NULL",
@@ -55,6 +57,11 @@ impl Finish {
         .bind(&self.message_id)
         .execute(&mut **tx)
         .await?;
+        if done.rows_affected() == 1
+            && let Some(note) = &self.repeat
+        {
+            note.write(tx).await?;
+        }
         if let Some((key, changed)) = &self.applied {
             sqlx::query(
                 "INSERT INTO alarm_applied (alarm_key, changed_ms) VALUES ($1, $2) \

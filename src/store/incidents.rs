@@ -97,8 +97,8 @@ impl Store {
     ) -> Result<Opened, StoreError> {
         let mut tx = self.pool().begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO incidents (id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context, next_escalation_ms, next_reminder_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            "INSERT INTO incidents (id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context, next_escalation_ms, next_reminder_ms, opening_step) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1)",
         )
         .bind(&i.id)
         .bind(&i.title)

@@ -596,9 +596,15 @@ async fn an_incident_whose_root_post_failed_gets_it_on_the_retry() {
     .await;
     let root = app.wait_incident_post("ALARM: root-retry-alarm").await;
     app.wait_incident_post("L1 diagnostics").await;
+    // The message was done once its incident was decided; the root post
+    // is owed work of its own, retried until it went through.
     let (outcome, _, attempts) = outcome_of(&app, "root-retry-1").await;
     assert_eq!(outcome, "alarm");
-    assert_eq!(attempts, 2, "the first attempt failed at the root post");
+    assert_eq!(attempts, 1, "the message is not held by the chat's refusal");
+    assert!(
+        app.slack.rate_limited("chat.postMessage").len() == 1,
+        "the refused root post was the first try"
+    );
     let open = app.engine.store().open_incidents().await.expect("open");
     assert_eq!(open.len(), 1, "one incident, not a second one on the retry");
     assert_eq!(open[0].root_message.as_deref(), root["_ts"].as_str());
@@ -642,4 +648,82 @@ async fn readyz_fails_while_a_due_message_waits_for_a_worker() {
     let text = stalled.text().await.expect("text");
     assert!(text.contains("work queue stalled"), "{text}");
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeats_counted_before_a_restart_are_posted_once_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("repeats.db").display());
+    let options = |store: &String| {
+        sns_options(
+            |s: &mut SettingsFile| s.escalation.coalesce_seconds = 3,
+            Some(store.clone()),
+        )
+    };
+    let first = spawn_app(options(&store)).await;
+    fire(
+        &first,
+        &notification("rep-0", "rep-alarm", "ALARM", "rep-fn"),
+    )
+    .await;
+    first.wait_incident_post("ALARM: rep-alarm").await;
+    for i in 1..=3 {
+        let id = format!("rep-{i}");
+        fire(&first, &notification(&id, "rep-alarm", "ALARM", "rep-fn")).await;
+        assert_eq!(outcome_of(&first, &id).await.0, "alarm");
+    }
+    let said = |app: &TestApp| {
+        app.slack
+            .posts(INCIDENTS)
+            .iter()
+            .filter(|p| message_text(p).contains("fired 3 more times"))
+            .count()
+    };
+    // Stopped inside the coalescing window: the count is in the store.
+    assert_eq!(said(&first), 0, "the window had not closed");
+    first.stop().await;
+
+    let second = spawn_app(options(&store)).await;
+    second.wait_incident_post("fired 3 more times").await;
+    // Posted once, and the window is gone from the store.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(said(&second), 1);
+    let left: i64 = sqlx::Row::try_get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM alarm_repeats")
+            .fetch_one(second.engine.store().pool())
+            .await
+            .expect("count"),
+        "n",
+    )
+    .expect("n");
+    assert_eq!(left, 0, "posted windows are deleted");
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_left_owed_by_a_stopped_replica_is_finished_by_the_next() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("openings.db").display());
+    let first = spawn_app(sns_options(|_| {}, Some(store.clone()))).await;
+    // Every post refused for longer than the bot waits: the incident is
+    // decided, its root post is owed.
+    first.slack.rate_limit("chat.postMessage", 1_000, 1_000);
+    fire(
+        &first,
+        &notification("owed-1", "owed-alarm", "ALARM", "owed-fn"),
+    )
+    .await;
+    assert_eq!(outcome_of(&first, "owed-1").await.0, "alarm");
+    let open = first.engine.store().open_incidents().await.expect("open");
+    assert_eq!(open.len(), 1, "decided");
+    assert!(open[0].root_message.is_none(), "its root post is owed");
+    first.stop().await;
+
+    let second = spawn_app(sns_options(|_| {}, Some(store))).await;
+    let root = second.wait_incident_post("ALARM: owed-alarm").await;
+    second.wait_incident_post("L1 diagnostics").await;
+    let open = second.engine.store().open_incidents().await.expect("open");
+    assert_eq!(open.len(), 1, "the same incident, not a second");
+    assert_eq!(open[0].root_message.as_deref(), root["_ts"].as_str());
+    second.stop().await;
 }

@@ -30,12 +30,12 @@ fn mentions(ids: &[String]) -> Text {
 }
 
 impl IncidentService {
-    /// Escalation, reminders and auto-resolve, each swept every `every` in
+    /// Escalation, reminders, auto-resolve and coalesced repeats, each swept every `every` in
     /// a task of its own until shutdown, so that a slow chat call in one
     /// does not hold up the others. Several replicas may run them; the
     /// store's conditional updates let one announce each step.
     pub(crate) fn spawn_sweeps(self: &Arc<Self>, every: std::time::Duration) {
-        let sweeps: [(&'static str, Sweep); 3] = [
+        let sweeps: [(&'static str, Sweep); 4] = [
             ("escalation", |s| {
                 Box::pin(async move { s.escalate_due().await })
             }),
@@ -44,6 +44,9 @@ impl IncidentService {
             }),
             ("auto-resolve", |s| {
                 Box::pin(async move { s.auto_resolve_due().await })
+            }),
+            ("repeats", |s| {
+                Box::pin(async move { s.post_due_repeats().await })
             }),
         ];
         for (name, sweep) in sweeps {

@@ -6,6 +6,7 @@
 
 use crate::alarm::Alarm;
 use crate::chat::Message;
+use crate::store::RepeatNote;
 
 use super::IncidentService;
 use crate::engine::request::ActionError;
@@ -30,18 +31,22 @@ pub enum Inbound {
 }
 
 impl IncidentService {
-    /// Handles one stored message; what was done with it, for its row. An
-    /// error leaves it to be taken up again. `superseded`: a newer state
+    /// Handles one stored message; what was done with it, for its row,
+    /// and a repeat to count with its finish. An error leaves it to be
+    /// taken up again. `superseded`: a newer state
     /// change of the same alarm is stored, so this one opens nothing.
     pub async fn take_in(
         self: &std::sync::Arc<Self>,
         message_id: &str,
         inbound: Inbound,
         superseded: bool,
-    ) -> Result<String, ActionError> {
+    ) -> Result<(String, Option<RepeatNote>), ActionError> {
         let channel = &self.settings.channels.incidents;
         let (outcome, notice) = match inbound {
-            Inbound::Alarm(alarm) => (self.on_alarm(*alarm, superseded).await?.to_owned(), None),
+            Inbound::Alarm(alarm) => {
+                let (outcome, repeat) = self.on_alarm(*alarm, superseded).await?;
+                return Ok((outcome.to_owned(), repeat));
+            }
             Inbound::Subscribed { topic } => (
                 "subscribed".to_owned(),
                 Some(format!(
@@ -72,7 +77,7 @@ impl IncidentService {
         if let Some(text) = notice {
             self.chat.post(channel, None, &Message::text(text)).await?;
         }
-        Ok(outcome)
+        Ok((outcome, None))
     }
 
     /// A state change older than one already stored for the same alarm

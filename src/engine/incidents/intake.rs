@@ -18,7 +18,7 @@ use crate::domain::state::IncidentState;
 use crate::engine::commands::actions::{self, Action, ActionContext};
 use crate::engine::inbox::APPLIED;
 use crate::engine::request::{ActionError, Outcome};
-use crate::store::IncidentRow;
+use crate::store::{IncidentRow, RepeatNote, RepeatWindow};
 
 /// The resource an alarm is about, for `join_by = "resource"`.
 fn resource_of(alarm: &Alarm) -> Option<String> {
@@ -39,39 +39,28 @@ fn resource_of(alarm: &Alarm) -> Option<String> {
     None
 }
 
-/// Repeated ALARM notifications for one incident, gathered for one reply.
-#[derive(Debug, Default)]
-pub(crate) struct Repeats {
-    count: u64,
-    alarms: std::collections::BTreeSet<String>,
-    last_reason: String,
-}
-
-impl Repeats {
-    fn add(&mut self, alarm: &str, reason: &str) {
-        self.count += 1;
-        self.alarms.insert(alarm.to_owned());
-        reason.clone_into(&mut self.last_reason);
-    }
-
-    fn summary(&self, window: u64) -> String {
-        let names: Vec<String> = self.alarms.iter().map(|a| format!("`{a}`")).collect();
-        if self.count == 1 {
-            format!(
-                "🚨 {} is in ALARM again: {}",
-                names.join(", "),
-                self.last_reason
-            )
-        } else {
-            format!(
-                "🚨 {} fired {} more times within {window} s. Latest: {}",
-                names.join(", "),
-                self.count,
-                self.last_reason
-            )
-        }
+/// The reply for a window of repeated ALARMs (`store::repeats`).
+pub(super) fn repeats_summary(w: &RepeatWindow, window: u64) -> String {
+    let names: Vec<String> = w.alarms.iter().map(|a| format!("`{a}`")).collect();
+    if w.count == 1 {
+        format!(
+            "🚨 {} is in ALARM again: {}",
+            names.join(", "),
+            w.last_reason
+        )
+    } else {
+        format!(
+            "🚨 {} fired {} more times within {window} s. Latest: {}",
+            names.join(", "),
+            w.count,
+            w.last_reason
+        )
     }
 }
+
+/// What taking an alarm in did: its outcome for the work queue, and a
+/// repeat to count with the message's finish.
+pub(super) type Taken = (&'static str, Option<RepeatNote>);
 
 impl IncidentService {
     /// What makes two alarm notifications the same incident.
@@ -89,7 +78,7 @@ impl IncidentService {
         self: &Arc<Self>,
         alarm: Alarm,
         superseded: bool,
-    ) -> Result<&'static str, ActionError> {
+    ) -> Result<Taken, ActionError> {
         let name = alarm
             .alarm_name
             .clone()
@@ -97,27 +86,20 @@ impl IncidentService {
         let key = self.dedup_key(&alarm, &name);
         let lock = self.alarm_locks.entry(key.clone()).or_default().clone();
         let _in_order = lock.lock().await;
-        let mut existing = self.store.open_incident_by_key(&key).await?;
+        let existing = self.store.open_incident_by_key(&key).await?;
         let now = self.now().timestamp_millis();
-        if let Some(incident) = existing.take_if(|i| i.root_message.is_none()) {
-            // Opened, but its root post failed (or its replica died before
-            // it): the opening is finished now, then this message counts.
-            let incident = self.post_root(incident).await?;
-            if alarm.state() == Some(AlarmState::Alarm) {
-                self.after_opening(&incident, &alarm, &name, now).await?;
-                return Ok(APPLIED);
-            }
-            existing = Some(incident);
-        }
         if superseded && existing.is_none() && alarm.state() == Some(AlarmState::Alarm) {
-            return Ok("superseded: a newer state change of this alarm is stored");
+            return Ok((
+                "superseded: a newer state change of this alarm is stored",
+                None,
+            ));
         }
         if let (Some(state), Some(incident)) = (alarm.state(), &existing) {
             self.note_alarm_state(&incident.id, &name, state.as_str(), now)
                 .await?;
         }
-        self.apply_state(&alarm, &key, &name, existing, now).await?;
-        Ok(APPLIED)
+        let repeat = self.apply_state(&alarm, &key, &name, existing, now).await?;
+        Ok((APPLIED, repeat))
     }
 
     /// What an alarm's state change does to its incident, if it has one.
@@ -128,14 +110,15 @@ impl IncidentService {
         name: &str,
         existing: Option<IncidentRow>,
         now: i64,
-    ) -> Result<(), ActionError> {
+    ) -> Result<Option<RepeatNote>, ActionError> {
         let reason = alarm.new_state_reason.clone().unwrap_or_default();
         let said = |kind: &'static str, text: String| (kind, Message::text(text));
         let (incident, (kind, message)) = match (alarm.state(), existing) {
             (Some(AlarmState::Alarm), Some(incident))
                 if incident.state == IncidentState::Recovered =>
             {
-                return self.fired_again(&incident, name, &reason, now).await;
+                self.fired_again(&incident, name, &reason, now).await?;
+                return Ok(None);
             }
             (Some(AlarmState::Alarm), Some(incident)) => {
                 return self.repeat(&incident, name, &reason).await;
@@ -144,7 +127,8 @@ impl IncidentService {
                 return self.open_for_alarm(alarm, key, name, &reason, now).await;
             }
             (Some(AlarmState::Ok), Some(incident)) => {
-                return self.alarm_ok(&incident, alarm, name, &reason, now).await;
+                self.alarm_ok(&incident, alarm, name, &reason, now).await?;
+                return Ok(None);
             }
             (state, None) => {
                 // Not an incident, but shown rather than dropped.
@@ -152,7 +136,7 @@ impl IncidentService {
                 let text = format!("ℹ️ CloudWatch alarm `{name}` is {label}: {reason}");
                 let channel = &self.settings.channels.incidents;
                 self.chat.post(channel, None, &Message::text(text)).await?;
-                return Ok(());
+                return Ok(None);
             }
             (Some(AlarmState::InsufficientData), Some(incident)) => (
                 incident,
@@ -172,7 +156,7 @@ impl IncidentService {
             ),
         };
         self.thread(&incident, "cloudwatch", kind, &message).await?;
-        Ok(())
+        Ok(None)
     }
 
     /// A recovered incident whose alarm fires again: no longer recovered,
@@ -203,7 +187,7 @@ impl IncidentService {
         name: &str,
         reason: &str,
         now: i64,
-    ) -> Result<(), ActionError> {
+    ) -> Result<Option<RepeatNote>, ActionError> {
         let new = NewIncident {
             title: format!("ALARM: {name}"),
             level: 1,
@@ -225,22 +209,11 @@ impl IncidentService {
                 .await?;
             return self.repeat(&theirs, name, reason).await;
         };
-        self.after_opening(&incident, alarm, name, now).await
-    }
-
-    /// What follows a new incident's root: its alarm's state, chart and
-    /// L1 diagnostics.
-    async fn after_opening(
-        self: &Arc<Self>,
-        incident: &IncidentRow,
-        alarm: &Alarm,
-        name: &str,
-        now: i64,
-    ) -> Result<(), ActionError> {
         self.note_alarm_state(&incident.id, name, "ALARM", now)
             .await?;
-        self.attach_alarm_chart(incident, alarm).await?;
-        self.diagnose(incident, alarm).await
+        // Its root, chart and L1 diagnostics follow at the chat's pace.
+        self.openings.notify_one();
+        Ok(None)
     }
 
     /// An alarm back to OK: the incident recovers once every alarm joined
@@ -286,7 +259,7 @@ impl IncidentService {
     }
 
     /// The alarm's chart in the incident's thread, when it can be drawn.
-    async fn attach_alarm_chart(
+    pub(super) async fn attach_alarm_chart(
         &self,
         incident: &IncidentRow,
         alarm: &Alarm,
@@ -318,60 +291,58 @@ impl IncidentService {
     }
 
     /// One more ALARM for an incident that is already firing: its SNS row
-    /// is stored, and it is posted with the others that arrive within the
-    /// coalescing window.
+    /// is stored, and it is counted (with the message's finish) for one
+    /// reply per coalescing window, posted by the repeats sweep.
     async fn repeat(
-        self: &Arc<Self>,
+        &self,
         incident: &IncidentRow,
         name: &str,
         reason: &str,
-    ) -> Result<(), ActionError> {
-        let text = format!("🚨 `{name}` is in ALARM again: {reason}");
+    ) -> Result<Option<RepeatNote>, ActionError> {
         let window = self.settings.escalation.coalesce_seconds;
         if window == 0 {
+            let text = format!("🚨 `{name}` is in ALARM again: {reason}");
             self.thread(incident, "cloudwatch", "alarm", &Message::text(text))
                 .await?;
-            return Ok(());
+            return Ok(None);
         }
-        // Each notification is already a row in sns_messages; the
-        // timeline gets one event per coalesced reply (see below).
-        let mut first = false;
-        self.repeats
-            .entry(incident.id.clone())
-            .and_modify(|r| r.add(name, reason))
-            .or_insert_with(|| {
-                first = true;
-                let mut r = Repeats::default();
-                r.add(name, reason);
-                r
-            });
-        if first {
-            let engine = self.clone();
-            let incident = incident.clone();
-            let stop = self.shutdown.clone();
-            self.spawn(async move {
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(window)) => {}
+        Ok(Some(RepeatNote {
+            incident_id: incident.id.clone(),
+            alarm: name.to_owned(),
+            reason: reason.to_owned(),
+            due_ms: crate::store::now_ms() + (window as i64) * 1000,
+        }))
+    }
+
+    /// Posts the replies of the coalescing windows that have closed; each
+    /// is deleted once posted (at least once: a replica that dies while
+    /// posting leaves it to another).
+    pub(crate) async fn post_due_repeats(&self) -> Result<(), ActionError> {
+        let now = crate::store::now_ms();
+        let window = self.settings.escalation.coalesce_seconds;
+        for w in self.store.claim_due_repeats(now, now + 60_000, 16).await? {
+            let Some(incident) = self.store.incident(&w.incident_id).await? else {
+                self.store.repeats_posted(&w.id).await?;
+                continue;
+            };
+            let message = Message::text(repeats_summary(&w, window));
+            match self
+                .thread(&incident, "cloudwatch", "alarm", &message)
+                .await
+            {
+                Ok(_) => self.store.repeats_posted(&w.id).await?,
+                Err(e) => {
+                    tracing::warn!(incident = %incident.id, error = %e, "repeated alarms not posted; retried");
+                    self.store.repeats_retry(&w.id, now + 2_000).await?;
                 }
-                let Some((_, r)) = engine.repeats.remove(&incident.id) else {
-                    return;
-                };
-                let message = Message::text(r.summary(window));
-                if let Err(e) = engine
-                    .thread(&incident, "cloudwatch", "alarm", &message)
-                    .await
-                {
-                    tracing::warn!(incident = %incident.id, error = %e, "repeated alarms not posted");
-                }
-            });
+            }
         }
         Ok(())
     }
 
     /// Level 1, the automated response: the read-only diagnostics that fit
     /// the metric, run at once and posted into the thread.
-    async fn diagnose(
+    pub(super) async fn diagnose(
         self: &Arc<Self>,
         incident: &IncidentRow,
         alarm: &Alarm,

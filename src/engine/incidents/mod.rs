@@ -10,6 +10,7 @@ mod escalation;
 mod inbox;
 mod intake;
 mod monitor;
+mod opening;
 mod top_message;
 mod verbs;
 
@@ -52,8 +53,8 @@ pub struct IncidentService {
     alarm_locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
     /// Incidents whose root message is due for a (coalesced) redraw.
     redraws: DashMap<String, ()>,
-    /// Repeated alarm notifications per incident, waiting to be posted as one.
-    repeats: DashMap<String, intake::Repeats>,
+    /// Told when an incident's opening is owed (`opening.rs`).
+    openings: tokio::sync::Notify,
     /// The service itself, for work it schedules from `&self`.
     me: Weak<IncidentService>,
 }
@@ -88,20 +89,13 @@ impl IncidentService {
             shutdown: p.shutdown,
             alarm_locks: DashMap::new(),
             redraws: DashMap::new(),
-            repeats: DashMap::new(),
+            openings: tokio::sync::Notify::new(),
             me: me.clone(),
         })
     }
 
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
-    }
-
-    fn spawn<F>(&self, work: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.tasks.spawn(work);
     }
 
     /// `/scale incidents`.
@@ -183,15 +177,21 @@ impl IncidentService {
             acknowledged_by: Some(requester.to_owned()),
         };
         // No key, so never taken by another.
-        self.open_incident(new, requester)
+        let incident = self
+            .open_incident(new, requester)
             .await?
-            .ok_or_else(|| ActionError::Refused("an incident could not be opened".into()))
+            .ok_or_else(|| ActionError::Refused("an incident could not be opened".into()))?;
+        // The plan's messages go into its thread: the root is posted now.
+        let Some(me) = self.me.upgrade() else {
+            return Ok(incident);
+        };
+        Ok(me.open_now(&incident).await?.unwrap_or(incident))
     }
 
     /// Stores a new incident with its first deadlines and events in one
-    /// transaction, then posts its root message; returns it with the
-    /// root's handle, or `None` when its key already has an unresolved
-    /// incident (another delivery or replica was first).
+    /// transaction, its opening in chat owed (`opening.rs`); `None` when
+    /// its key already has an unresolved incident (another delivery or
+    /// replica was first).
     pub(crate) async fn open_incident(
         &self,
         new: NewIncident,
@@ -252,7 +252,7 @@ impl IncidentService {
         if self.store.insert_incident(&incident, &first).await? == Opened::KeyTaken {
             return Ok(None);
         }
-        self.post_root(incident).await.map(Some)
+        Ok(Some(incident))
     }
 
     /// Posts the incident's root message and records it, unless another
@@ -307,6 +307,22 @@ impl IncidentService {
         kind: &str,
         message: &Message,
     ) -> Result<MessageRef, ActionError> {
+        let fresh;
+        let incident = if incident.root_message.is_none() {
+            // Its opening is owed work, perhaps done since this row was read.
+            fresh = self.store.incident(&incident.id).await?;
+            match &fresh {
+                Some(row) if row.root_message.is_some() => row,
+                _ => {
+                    return Err(ActionError::Refused(format!(
+                        "incident {} has no root message yet; its thread is written once it has",
+                        incident.id
+                    )));
+                }
+            }
+        } else {
+            incident
+        };
         let event_id = self
             .record_event(incident, actor, kind, &message.fallback())
             .await?;

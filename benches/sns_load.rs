@@ -1,16 +1,22 @@
 //! Load generator for `POST /sns`: signed notifications (SignatureVersion 2,
-//! the test CA of tests/support/sns.rs, certificate cache warm) into the
-//! real server on loopback, stored in its default SQLite store.
+//! the test CA of tests/support/sns.rs, certificate cache warm) into real
+//! servers on loopback: one replica on the default SQLite store, or with
+//! `SNS_BENCH_POSTGRES=postgres://…` (an admin URL: a database of its own
+//! is created per run) `SNS_BENCH_REPLICAS` replicas (3 by default) on
+//! PostgreSQL, the client spreading its connections over them.
 //!
 //! Phase 1: as fast as 32 concurrent connections go; verified-and-stored
-//! notifications per second. Phase 2: an open-loop schedule of 1,000/s for
-//! 10 s; latency from each request's scheduled time to its 2xx (so a stall
-//! cannot hide requests that were due), p50/p99/max.
+//! notifications per second, then how long after the last 2xx the last one
+//! was processed (its incident decided). Phase 2: an open-loop schedule of
+//! 1,000/s for 10 s; latency from each request's scheduled time to its 2xx
+//! (so a stall cannot hide requests that were due), p50/p99/max. Phase 3:
+//! 100 new alarms a second for 10 s, each opening an incident; latency from
+//! each one's scheduled send to its root message at the Slack fake.
 //!
-//! The notifications are CloudWatch ALARMs for 20 alarms, so the engine's
-//! own processing (incidents, coalesced repeats) runs on the same two cores
-//! during the measurement; Slack is a local fake that accepts every post, AWS
-//! a closed port.
+//! The notifications of phases 1 and 2 are CloudWatch ALARMs for 20
+//! alarms, so the engine's own processing (incidents, coalesced repeats)
+//! runs on the same two cores during the measurement; Slack is a local fake
+//! that accepts every post, AWS a closed port.
 //!
 //! Run: `cargo bench --bench sns_load` (optionally `-- THROUGHPUT_N RATE_SECS`).
 
@@ -19,6 +25,7 @@ mod slack;
 #[path = "../tests/support/sns.rs"]
 mod sns;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -84,6 +91,80 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// Where the replicas keep their store.
+enum StoreKind {
+    /// The default: a SQLite file (one replica).
+    Sqlite,
+    /// A database of its own on this PostgreSQL server, shared by them all.
+    Postgres(String),
+}
+
+impl StoreKind {
+    fn from_env() -> Self {
+        match std::env::var("SNS_BENCH_POSTGRES") {
+            Ok(url) if !url.is_empty() => Self::Postgres(url),
+            _ => Self::Sqlite,
+        }
+    }
+}
+
+/// Creates an empty database for this run; its URL.
+async fn fresh_postgres(admin: &str) -> String {
+    let name = format!("sns_bench_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(admin).await.expect("PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .expect("create the bench database");
+    let mut url = url::Url::parse(admin).expect("a PostgreSQL URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// One `scalebot serve` replica in this process: its `/sns` URL and engine.
+async fn start_replica(
+    store_url: &str,
+    signer: &SnsSigner,
+    dir: &std::path::Path,
+    slack_url: &str,
+) -> (String, Arc<scalebot::engine::Engine>) {
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &signer.ca_pem).expect("CA");
+    let mut settings = SettingsFile::default();
+    settings.server.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.store.url = store_url.to_owned();
+    settings.sns.allowed_topics = vec![TOPIC.into()];
+    settings.sns.extra_cert_hosts = vec![signer.host.clone()];
+    settings.sns.extra_ca_pem_file = Some(ca);
+    // A healthy Slack-compatible fake takes the posts (a post that fails is
+    // retried by the work queue, which would measure Slack); it has no
+    // per-channel limit, so the bot's pacing is off too (with it, 1,000
+    // incidents in one channel would measure Slack's one post a second).
+    settings.slack.api_url = slack_url.parse().expect("a URL");
+    settings.slack.post_interval = Duration::ZERO;
+    // Nothing listens on port 9, so AWS calls fail at once.
+    settings.aws.endpoint_url = Some("http://127.0.0.1:9".parse().expect("a URL"));
+    settings.aws.max_attempts = 1;
+    settings.aws.region = "eu-central-1".into();
+    let root = env!("CARGO_MANIFEST_DIR");
+    settings.catalog.commands_dir = format!("{root}/commands").into();
+    settings.catalog.charts_dir = format!("{root}/charts").into();
+    let secrets = SlackSecrets {
+        bot_token: Some(scalebot::config::Secret::new(slack::BOT_TOKEN)),
+        signing_secret: Some(scalebot::config::Secret::new("bench-signing-secret")),
+        ..SlackSecrets::default()
+    };
+    let app = Application::build(settings, secrets)
+        .await
+        .expect("application");
+    let url = format!("http://127.0.0.1:{}/sns", app.port());
+    let engine = app.engine();
+    tokio::spawn(async move {
+        let _ = app.run_until(std::future::pending::<()>()).await;
+    });
+    (url, engine)
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` does not, and
     // gets a short smoke run of the same code.
@@ -101,20 +182,46 @@ fn main() {
         .get(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(default_secs);
+    let store = StoreKind::from_env();
+    let replicas: usize = match store {
+        StoreKind::Sqlite => 1,
+        StoreKind::Postgres(_) => std::env::var("SNS_BENCH_REPLICAS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3),
+    };
     let _ = rustls::crypto::ring::default_provider().install_default();
     // The bot's own log lines, when asked for (`RUST_LOG=scalebot=debug`).
     if std::env::var_os("RUST_LOG").is_some() {
         scalebot::telemetry::init();
     }
+    // SAFETY: set before any other thread reads the environment.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "bench");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "bench");
+    }
 
     let signer = SnsSigner::get();
     let started = Instant::now();
-    let warm = bodies(signer, "warm", 1);
+    let warm = bodies(signer, "warm", replicas);
     let load = bodies(signer, "load", throughput_n);
     let paced = bodies(signer, "paced", rate_secs * 1000);
+    let openings = rate_secs * 100;
+    let new_alarms: Vec<String> = (0..openings)
+        .map(|i| {
+            signer
+                .notification(
+                    TOPIC,
+                    &format!("open-{i}"),
+                    None,
+                    &alarm(&format!("root-{i}")),
+                )
+                .to_string()
+        })
+        .collect();
     eprintln!(
         "signed {} notifications in {:.1} s",
-        1 + load.len() + paced.len(),
+        warm.len() + load.len() + paced.len() + new_alarms.len(),
         started.elapsed().as_secs_f64()
     );
 
@@ -124,91 +231,36 @@ fn main() {
         .expect("runtime");
     rt.block_on(async move {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, &signer.ca_pem).expect("CA");
-        let mut settings = SettingsFile::default();
-        settings.server.listen = "127.0.0.1:0".parse().expect("addr");
-        settings.store.url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        settings.sns.allowed_topics = vec![TOPIC.into()];
-        settings.sns.extra_cert_hosts = vec![signer.host.clone()];
-        settings.sns.extra_ca_pem_file = Some(ca);
-        // A healthy Slack-compatible fake takes the posts (a post that
-        // fails is retried by the work queue, which would measure Slack);
-        // nothing listens on port 9, so AWS calls fail at once.
-        let fake_slack = slack::FakeSlack::start().await;
-        settings.slack.api_url = fake_slack.api_url().parse().expect("a URL");
-        settings.aws.endpoint_url = Some("http://127.0.0.1:9".parse().expect("a URL"));
-        settings.aws.max_attempts = 1;
-        settings.aws.region = "eu-central-1".into();
-        let root = env!("CARGO_MANIFEST_DIR");
-        settings.catalog.commands_dir = format!("{root}/commands").into();
-        settings.catalog.charts_dir = format!("{root}/charts").into();
-        // SAFETY: set before any other thread reads the environment.
-        unsafe {
-            std::env::set_var("AWS_ACCESS_KEY_ID", "bench");
-            std::env::set_var("AWS_SECRET_ACCESS_KEY", "bench");
-        }
-        let secrets = SlackSecrets {
-            bot_token: Some(scalebot::config::Secret::new(slack::BOT_TOKEN)),
-            signing_secret: Some(scalebot::config::Secret::new("bench-signing-secret")),
-            ..SlackSecrets::default()
+        let store_url = match &store {
+            StoreKind::Sqlite => format!("sqlite://{}", dir.path().join("bench.db").display()),
+            StoreKind::Postgres(admin) => fresh_postgres(admin).await,
         };
-        let app = Application::build(settings, secrets)
-            .await
-            .expect("application");
-        let url = format!("http://127.0.0.1:{}/sns", app.port());
-        let engine = app.engine();
-        tokio::spawn(async move {
-            let _ = app.run_until(std::future::pending::<()>()).await;
-        });
+        let fake_slack = slack::FakeSlack::start().await;
+        let mut urls = Vec::new();
+        let mut engines = Vec::new();
+        for _ in 0..replicas {
+            let (url, engine) =
+                start_replica(&store_url, signer, dir.path(), &fake_slack.api_url()).await;
+            urls.push(url);
+            engines.push(engine);
+        }
+        println!(
+            "{} replica(s) on {}",
+            replicas,
+            match store {
+                StoreKind::Sqlite => "SQLite",
+                StoreKind::Postgres(_) => "PostgreSQL",
+            }
+        );
+        let engine = engines[0].clone();
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .build()
             .expect("client");
-        for body in warm {
-            assert_eq!(send(&client, &url, body).await, 200, "warm-up accepted");
+        for (body, url) in warm.into_iter().zip(&urls) {
+            assert_eq!(send(&client, url, body).await, 200, "warm-up accepted");
         }
-
-        // Phase 1: throughput.
-        let load = Arc::new(load);
-        let next = Arc::new(AtomicUsize::new(0));
-        let ok = Arc::new(AtomicUsize::new(0));
-        let t0 = Instant::now();
-        let workers: Vec<_> = (0..32)
-            .map(|_| {
-                let (client, url, load, next, ok) = (
-                    client.clone(),
-                    url.clone(),
-                    load.clone(),
-                    next.clone(),
-                    ok.clone(),
-                );
-                tokio::spawn(async move {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(body) = load.get(i) else { break };
-                        if send(&client, &url, body.clone()).await == 200 {
-                            ok.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.await.expect("worker");
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        let ok = ok.load(Ordering::Relaxed);
-        assert_eq!(ok, load.len(), "every notification accepted");
-        let stored = engine.store().sns_count().await.expect("count");
-        println!(
-            "throughput: {ok}/{} accepted in {secs:.2} s = {:.0} verified+stored/s (store holds {stored})",
-            load.len(),
-            ok as f64 / secs
-        );
-
-        // The engine processes what phase 1 stored before phase 2 starts, so
-        // phase 2 measures a steady 1,000/s rather than a backlog draining.
+        throughput(&client, &urls, load).await;
         let drain = Instant::now();
         while !engine
             .store()
@@ -217,46 +269,154 @@ fn main() {
             .expect("read")
             .is_empty()
         {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         println!(
-            "processing of phase 1 finished {:.1} s after its last 2xx",
+            "processing of phase 1 finished {:.2} s after its last 2xx",
             drain.elapsed().as_secs_f64()
         );
         report_outcomes(engine.store().pool()).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
-
-        // Phase 2: open loop at 1,000/s.
-        let t0 = tokio::time::Instant::now();
-        let mut tasks = Vec::with_capacity(paced.len());
-        for (i, body) in paced.into_iter().enumerate() {
-            let due = t0 + Duration::from_millis(i as u64);
-            tokio::time::sleep_until(due).await;
-            let (client, url) = (client.clone(), url.clone());
-            tasks.push(tokio::spawn(async move {
-                let status = send(&client, &url, body).await;
-                (status, due.elapsed())
-            }));
-        }
-        let mut latencies = Vec::with_capacity(tasks.len());
-        let mut failed = 0;
-        for t in tasks {
-            let (status, latency) = t.await.expect("task");
-            if status != 200 {
-                failed += 1;
-            }
-            latencies.push(latency);
-        }
-        latencies.sort();
-        println!(
-            "1,000/s for {rate_secs} s: {} requests, {failed} not 2xx; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            latencies.len(),
-            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-            percentile(&latencies, 0.90).as_secs_f64() * 1e3,
-            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-            latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
-        );
+        open_loop(&client, &urls, paced, rate_secs).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        alarm_to_root(&client, &urls, new_alarms, &fake_slack).await;
     });
+}
+
+/// Phase 1: as fast as 32 connections go, spread over the replicas.
+async fn throughput(client: &reqwest::Client, urls: &[String], load: Vec<String>) {
+    let load = Arc::new(load);
+    let next = Arc::new(AtomicUsize::new(0));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let workers: Vec<_> = (0..32)
+        .map(|w| {
+            let (client, url, load, next, ok) = (
+                client.clone(),
+                urls[w % urls.len()].clone(),
+                load.clone(),
+                next.clone(),
+                ok.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = load.get(i) else { break };
+                    if send(&client, &url, body.clone()).await == 200 {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.expect("worker");
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let ok = ok.load(Ordering::Relaxed);
+    assert_eq!(ok, load.len(), "every notification accepted");
+    println!(
+        "throughput: {ok}/{} accepted in {secs:.2} s = {:.0} verified+stored/s",
+        load.len(),
+        ok as f64 / secs
+    );
+}
+
+/// Phase 2: an open loop at 1,000/s; latency from each request's
+/// scheduled time to its 2xx.
+async fn open_loop(client: &reqwest::Client, urls: &[String], paced: Vec<String>, secs: usize) {
+    let t0 = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(paced.len());
+    for (i, body) in paced.into_iter().enumerate() {
+        let due = t0 + Duration::from_millis(i as u64);
+        tokio::time::sleep_until(due).await;
+        let (client, url) = (client.clone(), urls[i % urls.len()].clone());
+        tasks.push(tokio::spawn(async move {
+            let status = send(&client, &url, body).await;
+            (status, due.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut failed = 0;
+    for t in tasks {
+        let (status, latency) = t.await.expect("task");
+        if status != 200 {
+            failed += 1;
+        }
+        latencies.push(latency);
+    }
+    latencies.sort();
+    println!(
+        "1,000/s for {secs} s: {} requests, {failed} not 2xx; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.90).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+}
+
+/// Phase 3: 100 new alarms a second, each opening an incident; latency
+/// from each notification's scheduled send to its root message arriving
+/// at the Slack fake.
+async fn alarm_to_root(
+    client: &reqwest::Client,
+    urls: &[String],
+    alarms: Vec<String>,
+    slack: &slack::FakeSlack,
+) {
+    let n = alarms.len();
+    let t0 = tokio::time::Instant::now();
+    let mut due_at = Vec::with_capacity(n);
+    let mut tasks = Vec::with_capacity(n);
+    for (i, body) in alarms.into_iter().enumerate() {
+        let due = t0 + Duration::from_millis(10 * i as u64);
+        tokio::time::sleep_until(due).await;
+        due_at.push(due.into_std());
+        let (client, url) = (client.clone(), urls[i % urls.len()].clone());
+        tasks.push(tokio::spawn(async move { send(&client, &url, body).await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), 200, "accepted");
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let roots = loop {
+        let mut roots: HashMap<usize, Instant> = HashMap::new();
+        for c in slack.calls("chat.postMessage") {
+            if !c.args["thread_ts"].is_null() {
+                continue;
+            }
+            let text = c.args.to_string();
+            if let Some(i) = text
+                .split("ALARM: root-")
+                .nth(1)
+                .and_then(|rest| rest.split(|ch: char| !ch.is_ascii_digit()).next())
+                .and_then(|d| d.parse::<usize>().ok())
+            {
+                roots.entry(i).or_insert(c.at);
+            }
+        }
+        if roots.len() == n || Instant::now() > deadline {
+            break roots;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut latencies: Vec<Duration> = roots
+        .iter()
+        .filter_map(|(i, at)| due_at.get(*i).map(|due| at.saturating_duration_since(*due)))
+        .collect();
+    latencies.sort();
+    if latencies.is_empty() {
+        println!("alarm → root: no root message arrived");
+        return;
+    }
+    println!(
+        "alarm → root message at 100 new alarms/s: {}/{n} roots posted; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
 }
 
 /// What the work queue did with the stored messages: a retried message

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::incidents::{Inbound, IncidentService};
-use crate::alarm::Alarm;
+use crate::alarm::{Alarm, AlarmState};
 use crate::sns::SnsMessage;
 use crate::store::{Claimed, Finish, RepeatNote, Store};
 
@@ -132,9 +132,9 @@ impl Worker {
                 self.tasks.spawn(async move {
                     // The finishes go through the writer's next batch: what
                     // this group applied is known here before it is stored.
-                    let mut applied = None;
+                    let mut state = GroupState::of(&group);
                     for c in group {
-                        me.handle(&c, &mut applied).await;
+                        me.handle(&c, &mut state).await;
                     }
                     // The alarm is free for a claim once its finishes are
                     // committed: then the loop is told to claim again.
@@ -149,16 +149,18 @@ impl Worker {
     }
 
     /// Takes one message in and records how that went.
-    async fn handle(&self, c: &Claimed, applied: &mut Option<i64>) {
-        let result = self.attempt(c, *applied).await;
+    async fn handle(&self, c: &Claimed, g: &mut GroupState) {
+        let result = self.attempt(c, g).await;
         let now = crate::store::now_ms();
         let mut repeat = None;
+        g.repeating = None;
         let outcome = match result {
             Ok((outcome, counted)) => {
-                repeat = counted;
                 if outcome == APPLIED {
-                    *applied = (*applied).max(c.changed_ms);
+                    g.applied = g.applied.max(c.changed_ms);
+                    g.repeating.clone_from(&counted);
                 }
+                repeat = counted;
                 outcome
             }
             Err(e) if c.attempts >= MAX_ATTEMPTS => {
@@ -198,42 +200,73 @@ impl Worker {
 
     /// An alarm's message older than the state already applied is history
     /// (the timeline only); one with a newer message stored behind it does
-    /// not open an incident.
+    /// not open an incident; an ALARM right after a repeat of the same
+    /// alarm is one more repeat.
     async fn attempt(
         &self,
         c: &Claimed,
-        applied_here: Option<i64>,
+        g: &mut GroupState,
     ) -> Result<(String, Option<RepeatNote>), String> {
         let inbound = self.decoder.decode(&c.body).await?;
         let mut superseded = false;
         if let (Inbound::Alarm(alarm), Some(key), Some(changed)) =
             (&inbound, &c.alarm_key, c.changed_ms)
         {
-            let stored = self
-                .store
-                .applied_alarm_ms(key)
-                .await
-                .map_err(|e| e.to_string())?;
-            if stored
-                .max(applied_here)
-                .is_some_and(|applied| changed < applied)
-            {
+            if !g.read {
+                let stored = self
+                    .store
+                    .applied_alarm_ms(key)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                g.applied = g.applied.max(stored);
+                g.read = true;
+            }
+            if g.applied.is_some_and(|applied| changed < applied) {
                 self.incidents
                     .note_stale(alarm)
                     .await
                     .map_err(|e| e.to_string())?;
                 return Ok(("stale: older than the state already applied".into(), None));
             }
-            superseded = self
-                .store
-                .newer_alarm_message(key, changed)
-                .await
-                .map_err(|e| e.to_string())?;
+            if let (Some(AlarmState::Alarm), Some(last)) = (alarm.state(), &g.repeating) {
+                let reason = alarm.new_state_reason.clone().unwrap_or_default();
+                return Ok((APPLIED.into(), Some(last.again(reason))));
+            }
+            superseded = g.newest.is_some_and(|newest| newest > changed)
+                || self
+                    .store
+                    .newer_alarm_message(key, changed)
+                    .await
+                    .map_err(|e| e.to_string())?;
         }
         self.incidents
             .take_in(&c.message_id, inbound, superseded)
             .await
             .map_err(|e| e.to_string())
+    }
+}
+
+/// What one alarm's group knows while it takes its messages in, in order.
+/// Nobody else holds this alarm's messages meanwhile (the claim skips an
+/// alarm in flight), so this is exact for the group's life, not a cache.
+#[derive(Debug, Default)]
+struct GroupState {
+    /// The newest state change applied: stored, or by this group.
+    applied: Option<i64>,
+    /// Whether `applied` was read from the store yet.
+    read: bool,
+    /// The newest `StateChangeTime` among the group's messages.
+    newest: Option<i64>,
+    /// The last message was an ALARM counted as a repeat of its incident.
+    repeating: Option<RepeatNote>,
+}
+
+impl GroupState {
+    fn of(group: &[Claimed]) -> Self {
+        Self {
+            newest: group.iter().filter_map(|c| c.changed_ms).max(),
+            ..Self::default()
+        }
     }
 }
 

@@ -45,7 +45,12 @@ pub struct Finish {
 impl Finish {
     /// Finishing twice (a lease taken over from a replica that was only
     /// slow) keeps the first outcome.
-    pub(super) async fn write(&self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+    /// Writes the finish; its repeat note, if this finish was the first
+    /// (the writer adds up a batch's notes and writes them once).
+    pub(super) async fn write(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+    ) -> Result<Option<&super::RepeatNote>, sqlx::Error> {
         let done = sqlx::query(
             "UPDATE sns_messages SET processed_ms = $1, outcome = $2, processed_by = $3, \
              lease_holder = NULL, lease_until_ms = NULL \
@@ -57,11 +62,7 @@ impl Finish {
         .bind(&self.message_id)
         .execute(&mut **tx)
         .await?;
-        if done.rows_affected() == 1
-            && let Some(note) = &self.repeat
-        {
-            note.write(tx).await?;
-        }
+        let first = done.rows_affected() == 1;
         if let Some((key, changed)) = &self.applied {
             sqlx::query(
                 "INSERT INTO alarm_applied (alarm_key, changed_ms) VALUES ($1, $2) \
@@ -73,7 +74,7 @@ impl Finish {
             .execute(&mut **tx)
             .await?;
         }
-        Ok(())
+        Ok(self.repeat.as_ref().filter(|_| first))
     }
 }
 

@@ -13,6 +13,7 @@ mod replays;
 mod reports;
 mod snapshots;
 mod sns;
+mod watches;
 
 pub use audit::{AuditEntry, AuditId};
 pub use inbox::{Claimed, Finish, PendingSns};
@@ -24,6 +25,7 @@ pub use replays::{CLOCK_MARGIN_SECS, SeenRequest, Sighting};
 pub use reports::ReportRun;
 pub use snapshots::{DAILY as DAILY_SNAPSHOT, SnapshotRow};
 pub use sns::SnsRecord;
+pub use watches::WatchRow;
 
 use std::time::Duration;
 

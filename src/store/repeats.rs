@@ -15,6 +15,40 @@ pub struct RepeatNote {
     pub reason: String,
     /// When the window closes, if this repeat opens it.
     pub due_ms: i64,
+    /// Repeats this note stands for (the writer adds up one batch's).
+    pub count: i64,
+}
+
+impl RepeatNote {
+    pub fn new(incident_id: &str, alarm: &str, reason: &str, due_ms: i64) -> Self {
+        Self {
+            incident_id: incident_id.to_owned(),
+            alarm: alarm.to_owned(),
+            reason: reason.to_owned(),
+            due_ms,
+            count: 1,
+        }
+    }
+
+    /// One more repeat of the same alarm for the same incident.
+    pub fn again(&self, reason: String) -> Self {
+        Self {
+            reason,
+            count: 1,
+            ..self.clone()
+        }
+    }
+
+    /// Adds `other` (a later repeat) to this note, when both are for the
+    /// same incident and alarm.
+    pub(super) fn absorb(&mut self, other: &RepeatNote) -> bool {
+        if other.incident_id != self.incident_id || other.alarm != self.alarm {
+            return false;
+        }
+        self.count += other.count;
+        other.reason.clone_into(&mut self.reason);
+        true
+    }
 }
 
 /// A closed window, claimed for its reply.
@@ -46,8 +80,9 @@ impl RepeatNote {
                 alarms.push_str(&self.alarm);
             }
             sqlx::query(
-                "UPDATE alarm_repeats SET count = count + 1, alarms = $1, last_reason = $2 WHERE id = $3",
+                "UPDATE alarm_repeats SET count = count + $1, alarms = $2, last_reason = $3 WHERE id = $4",
             )
+            .bind(self.count)
             .bind(alarms)
             .bind(&self.reason)
             .bind(id)
@@ -59,12 +94,13 @@ impl RepeatNote {
         // joined by resource): the second adds to the first's.
         sqlx::query(
             "INSERT INTO alarm_repeats (id, incident_id, count, alarms, last_reason, due_ms) \
-             VALUES ($1, $2, 1, $3, $4, $5) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (incident_id) WHERE claimed = 0 \
-             DO UPDATE SET count = alarm_repeats.count + 1, last_reason = excluded.last_reason",
+             DO UPDATE SET count = alarm_repeats.count + excluded.count, last_reason = excluded.last_reason",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(&self.incident_id)
+        .bind(self.count)
         .bind(&self.alarm)
         .bind(&self.reason)
         .bind(self.due_ms)

@@ -86,11 +86,17 @@ pub(super) fn spawn_sns_writer(pool: AnyPool) -> mpsc::Sender<SnsOp> {
 async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Vec<bool>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut inserted = Vec::with_capacity(batch.len());
+    // A storm's repeats for one incident: one write per batch, not one each.
+    let mut notes: Vec<super::RepeatNote> = Vec::new();
     for op in batch {
         let r = match op {
             SnsOp::Insert(r, _) => r,
             SnsOp::Finished(f) => {
-                f.write(&mut tx).await?;
+                if let Some(note) = f.write(&mut tx).await?
+                    && !notes.iter_mut().any(|n| n.absorb(note))
+                {
+                    notes.push(note.clone());
+                }
                 continue;
             }
             SnsOp::Flush(_) => continue,
@@ -113,6 +119,9 @@ async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Vec<bool>, sqlx:
         .execute(&mut *tx)
         .await?;
         inserted.push(done.rows_affected() == 1);
+    }
+    for note in &notes {
+        note.write(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(inserted)

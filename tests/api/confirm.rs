@@ -611,3 +611,45 @@ async fn a_plan_left_executing_by_a_dead_replica_is_reconciled_from_aws() {
     assert!(message_text(&proposal).contains("80 → 50"), "{proposal}");
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_after_a_change_outlives_a_restart() {
+    let aws = moto::url();
+    moto::create_function(&aws, "watch-fn", Some(50)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("watch.db").display());
+    let options = |store: &String| Options {
+        tweak: Some(Box::new(|s: &mut SettingsFile| {
+            roles(s);
+            // Long enough that the first replica stops before a verdict.
+            s.runbook.monitor_interval_seconds = 3;
+        })),
+        store_url: Some(store.clone()),
+        ..Options::default()
+    };
+    let first = spawn_app(options(&store)).await;
+    first.command("concurrency watch-fn 70", REQ, "C0OPS").await;
+    let (plan, _) = first.wait_plan("concurrency watch-fn 70").await;
+    assert_eq!(
+        first.click(OPS, INCIDENTS, "plan.confirm", &plan).await,
+        200
+    );
+    first
+        .wait_incident_post("reserved concurrency of `watch-fn` is now 70")
+        .await;
+    let watching: i64 = sqlx::Row::try_get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM watches WHERE function = 'watch-fn'")
+            .fetch_one(first.engine.store().pool())
+            .await
+            .expect("count"),
+        "n",
+    )
+    .expect("n");
+    assert_eq!(watching, 1, "the watch is in the store");
+    first.stop().await;
+
+    let second = spawn_app(options(&store)).await;
+    second.wait_incident_post("`watch-fn` settled").await;
+    assert_eq!(moto::reserved(&aws, "watch-fn").await, Some(70));
+    second.stop().await;
+}

@@ -30,12 +30,13 @@ fn mentions(ids: &[String]) -> Text {
 }
 
 impl IncidentService {
-    /// Escalation, reminders, auto-resolve and coalesced repeats, each swept every `every` in
+    /// Escalation, reminders, auto-resolve, coalesced repeats and watches
+    /// after a change, each swept every `every` in
     /// a task of its own until shutdown, so that a slow chat call in one
     /// does not hold up the others. Several replicas may run them; the
     /// store's conditional updates let one announce each step.
     pub(crate) fn spawn_sweeps(self: &Arc<Self>, every: std::time::Duration) {
-        let sweeps: [(&'static str, Sweep); 4] = [
+        let sweeps: [(&'static str, Sweep); 5] = [
             ("escalation", |s| {
                 Box::pin(async move { s.escalate_due().await })
             }),
@@ -47,6 +48,9 @@ impl IncidentService {
             }),
             ("repeats", |s| {
                 Box::pin(async move { s.post_due_repeats().await })
+            }),
+            ("watches", |s| {
+                Box::pin(async move { s.check_due_watches().await })
             }),
         ];
         for (name, sweep) in sweeps {

@@ -306,12 +306,8 @@ impl IncidentService {
                 .await?;
             return Ok(None);
         }
-        Ok(Some(RepeatNote {
-            incident_id: incident.id.clone(),
-            alarm: name.to_owned(),
-            reason: reason.to_owned(),
-            due_ms: crate::store::now_ms() + (window as i64) * 1000,
-        }))
+        let due_ms = crate::store::now_ms() + (window as i64) * 1000;
+        Ok(Some(RepeatNote::new(&incident.id, name, reason, due_ms)))
     }
 
     /// Posts the replies of the coalescing windows that have closed; each

@@ -2,10 +2,10 @@
 //! improvement", `watch -n 30`): the bot re-reads the function's throttles
 //! every `monitor_interval_seconds` for up to `monitor_max_minutes`, and
 //! posts a before/after chart when they settle, or says that they did not.
+//! The watch is a row in the store (`store::watches`), each check claimed
+//! by one replica, so a restart does not end it silently.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -13,58 +13,95 @@ use super::IncidentService;
 use crate::chart::plan::{ChartPlan, QuerySet, by_id, image};
 use crate::chat::{Image, Message, MessageRef, Tone};
 use crate::domain::FunctionName;
+use crate::engine::request::ActionError;
 use crate::format::number;
-use crate::store::IncidentRow;
+use crate::store::{IncidentRow, WatchRow};
+
+/// How long one replica may take over a check before another may.
+const CHECK_LEASE_MS: i64 = 60_000;
 
 impl IncidentService {
-    pub(crate) fn spawn_monitor(
-        self: &Arc<Self>,
-        incident: IncidentRow,
-        function: String,
+    /// Starts the watch after a change to `function`'s reserved
+    /// concurrency; the watches sweep checks it (`check_due_watches`).
+    pub(crate) async fn start_watch(
+        &self,
+        incident: &IncidentRow,
+        function: &str,
         reserved: Option<i32>,
         changed_at: DateTime<Utc>,
-    ) {
-        let engine = self.clone();
-        let stop = self.shutdown.clone();
-        self.tasks.spawn(async move {
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = engine.monitor(incident, function, reserved, changed_at) => {}
-            }
-        });
+    ) -> Result<(), ActionError> {
+        let watch = WatchRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            incident_id: incident.id.clone(),
+            function: function.to_owned(),
+            reserved: reserved.map(i64::from),
+            changed_ms: changed_at.timestamp_millis(),
+            checks_done: 0,
+        };
+        let first = crate::store::now_ms() + self.check_interval_ms();
+        self.store.add_watch(&watch, first).await?;
+        Ok(())
     }
 
-    async fn monitor(
-        &self,
-        incident: IncidentRow,
-        function: String,
-        reserved: Option<i32>,
-        changed_at: DateTime<Utc>,
-    ) {
-        let Ok(f) = FunctionName::parse(&function) else {
-            return;
-        };
-        let interval = Duration::from_secs(self.settings.runbook.monitor_interval_seconds.max(1));
-        let checks = (self.settings.runbook.monitor_max_minutes * 60 / interval.as_secs()).max(1);
-        let mut last = Watch::default();
-        for check in 1..=checks {
-            tokio::time::sleep(interval).await;
-            match self.throttles_around(&function, changed_at).await {
-                Some(w) => last = w.judged(check),
-                None => continue,
-            }
-            if last.settled {
-                break;
-            }
-        }
-        let message = self.watch_result(&function, &last);
-        if let Err(e) = self
-            .thread(&incident, "scalebot", "monitor", &message)
-            .await
+    fn check_interval_ms(&self) -> i64 {
+        self.settings.runbook.monitor_interval_seconds.max(1) as i64 * 1000
+    }
+
+    /// One check of every watch that is due: its verdict is posted when the
+    /// throttles settled or the watch ran its time, else the next check is
+    /// scheduled.
+    pub(crate) async fn check_due_watches(&self) -> Result<(), ActionError> {
+        let now = crate::store::now_ms();
+        for w in self
+            .store
+            .claim_due_watches(now, now + CHECK_LEASE_MS, 16)
+            .await?
         {
-            tracing::warn!(error = %e, "monitor result not posted");
-            return;
+            let next = crate::store::now_ms() + self.check_interval_ms();
+            match self.check_watch(&w).await {
+                Ok(true) => self.store.watch_done(&w.id).await?,
+                Ok(false) => {
+                    self.store
+                        .watch_checked(&w.id, w.checks_done + 1, next)
+                        .await?
+                }
+                Err(e) => {
+                    // The check is not counted; tried again next interval.
+                    tracing::warn!(watch = %w.id, error = %e, "watch verdict not posted");
+                    self.store.watch_checked(&w.id, w.checks_done, next).await?;
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// One check; `true` once its verdict is posted (or its incident is gone).
+    async fn check_watch(&self, w: &WatchRow) -> Result<bool, ActionError> {
+        let Some(incident) = self.store.incident(&w.incident_id).await? else {
+            return Ok(true);
+        };
+        let (Ok(f), Some(changed_at)) = (
+            FunctionName::parse(&w.function),
+            DateTime::<Utc>::from_timestamp_millis(w.changed_ms),
+        ) else {
+            return Ok(true);
+        };
+        let interval = self.settings.runbook.monitor_interval_seconds.max(1);
+        let checks = (self.settings.runbook.monitor_max_minutes * 60 / interval).max(1);
+        let check = u64::try_from(w.checks_done + 1).unwrap_or(u64::MAX);
+        let reading = self
+            .throttles_around(&w.function, changed_at)
+            .await
+            .map(|r| r.judged(check));
+        let last = match reading {
+            Some(r) if r.settled => r,
+            _ if check < checks => return Ok(false),
+            r => r.unwrap_or_default(),
+        };
+        let message = self.watch_result(&w.function, &last);
+        self.thread(&incident, "scalebot", "monitor", &message)
+            .await?;
+        let reserved = w.reserved.and_then(|r| i32::try_from(r).ok());
         if let Some(image) = self.before_after_chart(&f, reserved).await {
             let root = incident.root_message.as_ref().map(|ts| MessageRef {
                 channel: incident.channel.clone(),
@@ -78,6 +115,7 @@ impl IncidentService {
                 tracing::warn!(error = %e, "monitor chart not uploaded");
             }
         }
+        Ok(true)
     }
 
     /// Throttles per minute from 10 minutes before the change until now;

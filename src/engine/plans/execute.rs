@@ -45,8 +45,10 @@ impl PlanService {
         }
         let changed_at = self.now();
         let results = self.apply(&plan, &refreshed).await;
+        // The watch is stored before the result is said, so a crash
+        // between the two does not leave a change without its watch.
+        self.watch(&run, &refreshed, &results, changed_at).await;
         self.summarise(&run, &refreshed, &results).await?;
-        self.watch(&run, &refreshed, &results, changed_at);
         Ok(())
     }
 
@@ -268,7 +270,7 @@ impl PlanService {
 
     /// The runbook's step 3 after a reserved-concurrency change: watch the
     /// throttles until they settle.
-    fn watch(
+    async fn watch(
         &self,
         run: &Run<'_>,
         changes: &[Change],
@@ -280,8 +282,14 @@ impl PlanService {
         };
         for (change, result) in changes.iter().zip(results) {
             if let (Change::Reserved { function, to, .. }, true) = (change, result.ok) {
-                self.incidents
-                    .spawn_monitor(incident.clone(), function.clone(), *to, changed_at);
+                if let Err(e) = self
+                    .incidents
+                    .start_watch(incident, function, *to, changed_at)
+                    .await
+                {
+                    // The change is made and said; only the watch is missing.
+                    tracing::warn!(function = %function, error = %e, "watch not started");
+                }
             }
         }
     }

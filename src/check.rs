@@ -131,6 +131,12 @@ fn who_may(settings: &SettingsFile, catalog: &Catalog) -> Vec<String> {
         ),
         format!("read AWS data and view incidents: {reading}"),
     ];
+    for (person, ids) in settings.people.by_person() {
+        lines.push(format!(
+            "person {person} (one approval, whichever account): {}",
+            ids.join(", ")
+        ));
+    }
     for spec in catalog.iter() {
         let asks = spec.role.as_deref().map(role);
         match (&spec.confirm, asks) {

@@ -68,6 +68,16 @@ enum Command {
         #[arg(long, default_value = "config/scalebot.example.toml")]
         config: PathBuf,
     },
+    /// Print the least-privilege IAM policy (JSON) for the config: every
+    /// AWS action the bot can call, on the functions, database, cache
+    /// group and region the config names.
+    IamPolicy {
+        #[arg(long, default_value = "config/scalebot.example.toml")]
+        config: PathBuf,
+        /// The AWS account id for the ARNs (default: any account, `*`).
+        #[arg(long, default_value = "*", value_parser = parse_account)]
+        account: String,
+    },
     /// Render a chart from CloudWatch to a PNG file.
     Chart {
         /// A chart name: a file stem in charts/.
@@ -117,6 +127,15 @@ enum SnapshotCommand {
         #[arg(long, default_value = "config/scalebot.example.toml")]
         config: PathBuf,
     },
+}
+
+/// Twelve digits, or `*` for any account.
+fn parse_account(s: &str) -> Result<String, String> {
+    if s == "*" || (s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not a 12-digit AWS account id (or `*`)"))
+    }
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -169,6 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             demo(&config, opts).await
         }
         Command::Check { config } => Ok(check(&config)),
+        Command::IamPolicy { config, account } => iam_policy(&config, &account),
         Command::Snapshot {
             command: SnapshotCommand::Export { date, config },
         } => export_snapshot(date, &config).await,
@@ -190,6 +210,7 @@ async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
     tracing::info!(
         listen = %settings.server.listen,
         port = app.port(),
+        metrics_port = ?app.metrics_port(),
         store = %scalebot::store::redact_url(&settings.store.url),
         "scalebot is serving"
     );
@@ -297,6 +318,19 @@ fn check(config: &Path) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn iam_policy(config: &Path, account: &str) -> anyhow::Result<ExitCode> {
+    let settings = SettingsFile::load(config)?.services();
+    let generated = scalebot::aws::iam_policy::generate(&settings, account);
+    let json = serde_json::to_string_pretty(&generated.document)
+        .context("the policy cannot be written as JSON")?;
+    println!("{json}");
+    // On stderr, so that the policy can be redirected into a file as it is.
+    for note in &generated.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn register_discord(guild: Option<String>, config: &Path) -> anyhow::Result<ExitCode> {

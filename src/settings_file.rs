@@ -17,6 +17,7 @@ use crate::config::{
 use crate::demo::settings::DemoSettings;
 use crate::discord::settings::DiscordSettings;
 use crate::domain::FunctionName;
+use crate::domain::people::People;
 use crate::server::settings::ServerSettings;
 use crate::slack::settings::SlackSettings;
 
@@ -35,6 +36,8 @@ pub struct SettingsFile {
     pub functions: BTreeMap<FunctionName, FunctionSettings>,
     pub roles: BTreeMap<String, Vec<String>>,
     pub permissions: PermissionSettings,
+    #[serde(deserialize_with = "config::deserialize_people")]
+    pub people: People,
     pub prices: PriceSettings,
     pub rds_proxy: RdsProxySettings,
     pub sns: SnsSettings,
@@ -65,6 +68,7 @@ impl SettingsFile {
             functions: self.functions.clone(),
             roles: self.roles.clone(),
             permissions: self.permissions.clone(),
+            people: self.people.clone(),
             prices: self.prices.clone(),
             rds_proxy: self.rds_proxy.clone(),
             sns: self.sns.clone(),

@@ -25,7 +25,7 @@ use crate::discord::settings::{DiscordMode, DiscordSettings};
 use crate::engine::{Engine, EngineParts, action_names};
 use crate::metrics::Metrics;
 use crate::server::settings::ServerSettings;
-use crate::server::{AppState, edge, router};
+use crate::server::{AppState, edge, metrics_router, router};
 use crate::settings_file::SettingsFile;
 use crate::slack::chat::SlackChat;
 use crate::slack::socket_mode::SocketMode;
@@ -105,6 +105,8 @@ fn checked_catalogs(settings: &Settings) -> Result<(Catalog, ChartCatalog), Star
 
 pub struct Application {
     listener: TcpListener,
+    /// `server.metrics_listen`'s, when it is set.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     server: ServerSettings,
     socket_mode: Option<SocketMode>,
@@ -189,6 +191,7 @@ impl Application {
         let gateway = leased_gateway(&engine, discord.as_ref(), &file.discord, &secrets)?;
         Ok(Self {
             listener: bind(&file.server).await?,
+            metrics_listener: bind_metrics(&file.server).await?,
             state: AppState {
                 engine,
                 slack_verifier,
@@ -265,6 +268,7 @@ impl Application {
         }
         Ok(Self {
             listener,
+            metrics_listener: bind_metrics(&file.server).await?,
             state: AppState {
                 engine,
                 slack_verifier: None,
@@ -282,6 +286,12 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of `server.metrics_listen`, when it is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let listener = self.metrics_listener.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
     }
 
     pub fn engine(&self) -> Arc<Engine> {
@@ -304,8 +314,19 @@ impl Application {
                 web.close();
             }
         };
+        // Both listeners stop on the one signal.
+        let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+        let metrics = self
+            .metrics_listener
+            .map(|l| (l, metrics_router(engine.clone(), &self.server)));
         let app = router(self.state, &self.server);
-        edge::serve(self.listener, app, &self.server, shutdown).await;
+        let public = edge::serve(self.listener, app, &self.server, shutdown.clone());
+        let metrics = async {
+            if let Some((listener, app)) = metrics {
+                edge::serve(listener, app, &self.server, shutdown).await;
+            }
+        };
+        tokio::join!(public, metrics);
         if let Some(sm) = &self.socket_mode {
             sm.shutdown().await;
         }
@@ -398,6 +419,19 @@ async fn bind(server: &ServerSettings) -> Result<TcpListener, StartupError> {
         .await
         .map_err(|source| StartupError::Bind {
             addr: server.listen.to_string(),
+            source,
+        })
+}
+
+async fn bind_metrics(server: &ServerSettings) -> Result<Option<TcpListener>, StartupError> {
+    let Some(addr) = server.metrics_listen else {
+        return Ok(None);
+    };
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| StartupError::Bind {
+            addr: addr.to_string(),
             source,
         })
 }

@@ -4,11 +4,16 @@
 //! mode; this module turns what is left of a failure into a [`CloudError`]
 //! sentence and counts every call by operation and outcome. Each service's
 //! calls live in a file of their own; the trait impl here only delegates.
+//! `iam_actions.rs` lists those calls with the IAM actions they need;
+//! `iam_policy.rs` makes the least-privilege policy for a config from it
+//! (`scalebot iam-policy`).
 
 mod alarms;
 mod autoscaling;
 mod cost;
 mod elasticache;
+pub mod iam_actions;
+pub mod iam_policy;
 mod lambda;
 mod metric_data;
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! the whole file together.
 
 mod load;
+mod people;
 mod permissions;
 mod reports;
 mod runbook;
@@ -21,8 +22,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 use crate::domain::FunctionName;
+use crate::domain::people::People;
 
 pub use load::{defaults, load, parse};
+pub use people::deserialize_people;
 pub use permissions::PermissionSettings;
 pub use reports::ReportSettings;
 pub use runbook::{EscalationSettings, FunctionSettings, JoinBy, LevelSettings, RunbookSettings};
@@ -66,6 +69,8 @@ pub struct Settings {
     pub roles: BTreeMap<String, Vec<String>>,
     /// Which roles may control incidents and read AWS data.
     pub permissions: PermissionSettings,
+    /// Which identities are one person (`[people]`): approvals count people.
+    pub people: People,
     pub prices: PriceSettings,
     pub rds_proxy: RdsProxySettings,
     pub sns: SnsSettings,

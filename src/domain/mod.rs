@@ -2,6 +2,7 @@
 //! types it is known to be acceptable to AWS.
 
 pub mod metric;
+pub mod people;
 pub mod state;
 
 use std::fmt;

@@ -1,5 +1,6 @@
 //! The HTTP server: each platform brings its own routes and state; this
-//! module only puts them together with health, readiness and metrics, and
+//! module only puts them together with health, readiness and metrics (or
+//! serves metrics on a listener of their own, `server.metrics_listen`), and
 //! the layers every route shares: the body limit, the request timeout
 //! (408), the limit of requests in flight (503, `in_flight.rs`), and the
 //! request metrics (`request_metrics.rs`), which count every request once
@@ -62,13 +63,17 @@ pub struct AppState {
     pub discord: Option<Arc<DiscordIngress>>,
 }
 
+/// The public router: every platform's routes, the health routes, and
+/// `/metrics` unless `server.metrics_listen` serves it apart.
 pub fn router(state: AppState, server: &ServerSettings) -> Router {
     let engine = state.engine.clone();
-    let request_metrics = RequestMetrics {
-        metrics: engine.metrics().clone(),
-        ack_routes: ACK_ROUTES,
-    };
-    Router::new()
+    let mut health = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    if server.metrics_listen.is_none() {
+        health = health.route("/metrics", get(health::metrics));
+    }
+    let routes = Router::new()
         .merge(slack::router(SlackState {
             engine: engine.clone(),
             slack_verifier: state.slack_verifier,
@@ -87,13 +92,28 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             demo: state.demo,
             same_origin: state.same_origin,
         }))
-        .merge(
-            Router::new()
-                .route("/healthz", get(health::healthz))
-                .route("/readyz", get(health::readyz))
-                .route("/metrics", get(health::metrics))
-                .with_state(engine),
-        )
+        .merge(health.with_state(engine.clone()));
+    with_shared_layers(routes, &engine, server)
+}
+
+/// The router of `server.metrics_listen`: metrics and health only, for the
+/// scraper and the probes.
+pub fn metrics_router(engine: Arc<Engine>, server: &ServerSettings) -> Router {
+    let routes = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .with_state(engine.clone());
+    with_shared_layers(routes, &engine, server)
+}
+
+/// The limits and the request metrics every route has, on either listener.
+fn with_shared_layers(routes: Router, engine: &Engine, server: &ServerSettings) -> Router {
+    let request_metrics = RequestMetrics {
+        metrics: engine.metrics().clone(),
+        ack_routes: ACK_ROUTES,
+    };
+    routes
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -1,5 +1,6 @@
-//! `[server]`: where the HTTP ingress listens, how much it reads, and how
-//! long and how many clients it serves at once (`edge.rs`).
+//! `[server]`: where the HTTP ingress listens (and, optionally, where the
+//! metrics and health routes listen on their own), how much it reads, and
+//! how long and how many clients it serves at once (`edge.rs`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,6 +13,12 @@ use crate::config::values;
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// A second listener for `/metrics`, `/readyz` and `/healthz` only (for
+    /// example `127.0.0.1:9090`, reachable by the scraper and the probes
+    /// but not from the internet). When set, `/metrics` is no longer served
+    /// on `listen`; the health routes stay there too, for load balancers.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Larger request bodies get 413 before anything reads them.
     #[serde(deserialize_with = "body_limit")]
     pub max_body_bytes: usize,

@@ -9,6 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
+use crate::domain::people::Person;
 use crate::domain::state::PlanState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,18 +119,22 @@ impl Store {
         Ok(())
     }
 
-    /// Records an approval; `false` when this person had already approved.
+    /// Records `approver`'s approval as `person`'s; `false` when this
+    /// person had already approved, from this identity or another (the
+    /// conflict is on either unique key).
     pub async fn add_approval(
         &self,
         plan_id: &str,
         approver: &str,
+        person: &Person,
         at_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO approvals (plan_id, approver, at_ms) VALUES ($1, $2, $3) ON CONFLICT (plan_id, approver) DO NOTHING",
+            "INSERT INTO approvals (plan_id, approver, person, at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .bind(plan_id)
         .bind(approver)
+        .bind(person.as_str())
         .bind(at_ms)
         .execute(self.pool())
         .await?;

@@ -301,15 +301,7 @@ async fn cancel_and_expiry_change_nothing() {
 async fn two_people_must_approve_and_the_requester_cannot() {
     let aws = moto::url();
     moto::create_function(&aws, "two-fn", Some(10)).await;
-    // The shipped catalog with concurrency needing two approvals.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = env!("CARGO_MANIFEST_DIR");
-    for entry in std::fs::read_dir(format!("{root}/commands")).expect("commands") {
-        let path = entry.expect("entry").path();
-        let text = std::fs::read_to_string(&path).expect("read");
-        let text = text.replace("approvals = 1", "approvals = 2");
-        std::fs::write(dir.path().join(path.file_name().expect("name")), text).expect("write");
-    }
+    let dir = two_person_catalog();
     let commands = dir.path().to_owned();
     let app = app_with(move |s| s.catalog.commands_dir = commands).await;
     app.slack.set_group("S0OPSGROUP", &["U0GROUPMEMBER"]);
@@ -337,6 +329,85 @@ async fn two_people_must_approve_and_the_requester_cannot() {
     app.wait_incident_post("reserved concurrency of `two-fn` is now 12")
         .await;
     assert_eq!(moto::reserved(&aws, "two-fn").await, Some(12));
+    app.stop().await;
+}
+
+/// The shipped catalog with every changing command needing two approvals.
+fn two_person_catalog() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = env!("CARGO_MANIFEST_DIR");
+    for entry in std::fs::read_dir(format!("{root}/commands")).expect("commands") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let text = text.replace("approvals = 1", "approvals = 2");
+        std::fs::write(dir.path().join(path.file_name().expect("name")), text).expect("write");
+    }
+    dir
+}
+
+/// `[people]`: a person's second account neither approves twice nor gets
+/// the requester past the exclusion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_accounts_of_one_person_are_one_approval() {
+    const OPS_OTHER: &str = "W0OPERATOR";
+    const REQ_OTHER: &str = "W0REQUESTER";
+    let aws = moto::url();
+    moto::create_function(&aws, "people-fn", Some(10)).await;
+    let catalog = two_person_catalog();
+    let commands = catalog.path().to_owned();
+    let app = app_with(move |s| {
+        s.catalog.commands_dir = commands;
+        let operators = s.roles.get_mut("operators").expect("operators");
+        operators.extend([OPS_OTHER.to_owned(), REQ_OTHER.to_owned()]);
+        s.people = scalebot::domain::people::People::new([
+            ("olga", "slack", OPS),
+            ("olga", "slack", OPS_OTHER),
+            ("rita", "slack", REQ),
+            ("rita", "slack", REQ_OTHER),
+        ])
+        .expect("people");
+    })
+    .await;
+
+    app.command("concurrency people-fn 12", REQ, "C0OPS").await;
+    let (plan, _) = app.wait_plan("concurrency people-fn 12").await;
+    // The requester from her other account is still the requester.
+    app.click(REQ_OTHER, INCIDENTS, "plan.confirm", &plan).await;
+    app.slack
+        .wait_for(10, "self-approval refused", |s| {
+            s.ephemerals(REQ_OTHER)
+                .into_iter()
+                .find(|e| message_text(e).contains("You requested plan"))
+        })
+        .await;
+    app.click(OPS, INCIDENTS, "plan.confirm", &plan).await;
+    app.wait_incident_post("approved plan").await;
+    // The same person again, from another account: no second approval.
+    app.click(OPS_OTHER, INCIDENTS, "plan.confirm", &plan).await;
+    app.slack
+        .wait_for(10, "already approved", |s| {
+            s.ephemerals(OPS_OTHER)
+                .into_iter()
+                .find(|e| message_text(e).contains("You have already approved plan"))
+        })
+        .await;
+    assert_eq!(
+        moto::reserved(&aws, "people-fn").await,
+        Some(10),
+        "one person with two accounts is one approval"
+    );
+    let store = scalebot::store::Store::connect(&scalebot::config::StoreSettings {
+        url: app.store_url.clone(),
+        max_connections: 1,
+    })
+    .await
+    .expect("store");
+    assert_eq!(store.approvals(&plan).await.expect("approvals"), [OPS]);
+    // A second person makes two.
+    app.click(OPS2, INCIDENTS, "plan.confirm", &plan).await;
+    app.wait_incident_post("reserved concurrency of `people-fn` is now 12")
+        .await;
+    assert_eq!(moto::reserved(&aws, "people-fn").await, Some(12));
     app.stop().await;
 }
 

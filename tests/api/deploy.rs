@@ -3,7 +3,9 @@
 //! `cfn-lint` for `deploy/aws/scalebot.yaml`, `kubernetes-validate` for
 //! `deploy/kubernetes/`, `checkov` for security findings, `yamllint` for
 //! every YAML file in `deploy/`. Beside them, checks no validator makes: the
-//! template's policy has the actions of `deploy/iam-policy.json`, the
+//! template's policy and `deploy/iam-policy.json` are what `scalebot
+//! iam-policy` prints for the example config (`tests/api/iam.rs` checks
+//! that this grants every AWS call the code makes and nothing else), the
 //! Kubernetes objects select each other and the ConfigMap holds a config the
 //! bot accepts, and the Grafana dashboard queries only metrics (and labels)
 //! the running bot exports.
@@ -236,50 +238,99 @@ fn deploy_yaml_passes_yamllint() {
     );
 }
 
-fn action_set(statements: &Value) -> BTreeSet<String> {
-    let mut actions = BTreeSet::new();
-    for s in statements.as_array().expect("a Statement list") {
-        match &s["Action"] {
-            Value::String(a) => {
-                actions.insert(a.clone());
-            }
-            Value::Array(list) => {
-                actions.extend(
-                    list.iter()
-                        .map(|a| a.as_str().expect("an action").to_owned()),
-                );
-            }
-            other => panic!("unexpected Action {other}"),
-        }
+/// What `scalebot iam-policy` prints for the example config.
+fn generated_policy(account: Option<&str>) -> Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_scalebot"));
+    cmd.args(["iam-policy", "--config", "config/scalebot.example.toml"]);
+    if let Some(account) = account {
+        cmd.args(["--account", account]);
     }
-    actions
+    let out = cmd.current_dir(root()).output().expect("runs");
+    assert!(out.status.success(), "{}", show(&out));
+    serde_json::from_slice(&out.stdout).expect("the policy is JSON")
 }
 
 #[test]
-fn cloudformation_policy_has_the_actions_of_iam_policy_json() {
-    let json: Value = serde_json::from_str(
+fn iam_policy_json_is_what_iam_policy_prints_for_the_example_config() {
+    let file: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("deploy/iam-policy.json")).expect("iam-policy.json"),
     )
     .expect("iam-policy.json is JSON");
-    let want = action_set(&json["Statement"]);
+    assert_eq!(
+        file,
+        generated_policy(None),
+        "deploy/iam-policy.json is out of date: scalebot iam-policy --config \
+         config/scalebot.example.toml > deploy/iam-policy.json"
+    );
+}
 
+/// A template value with its `!Sub`s replaced by the strings CloudFormation
+/// would make of them, given the pseudo parameters in `vars`.
+fn resolve_subs(value: &Value, vars: &BTreeMap<&str, String>) -> Value {
+    let substitute = |template: &str, own: &serde_json::Map<String, Value>| {
+        let mut text = template.to_owned();
+        for (name, v) in vars {
+            text = text.replace(&format!("${{{name}}}"), v);
+        }
+        for (name, v) in own {
+            let v = v.as_str().expect("a !Sub variable is a string");
+            text = text.replace(&format!("${{{name}}}"), v);
+        }
+        assert!(!text.contains("${"), "unresolved in {template}");
+        Value::String(text)
+    };
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key("!Sub") => match &map["!Sub"] {
+            Value::String(t) => substitute(t, &serde_json::Map::new()),
+            Value::Array(parts) if parts.len() == 2 => substitute(
+                parts[0].as_str().expect("a !Sub template"),
+                parts[1].as_object().expect("!Sub variables"),
+            ),
+            other => panic!("!Sub {other}"),
+        },
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), resolve_subs(v, vars)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| resolve_subs(v, vars)).collect()),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn cloudformation_policy_is_what_iam_policy_prints_for_the_example_config() {
+    const ACCOUNT: &str = "123456789012";
+    let example =
+        scalebot::settings_file::SettingsFile::load(&root().join("config/scalebot.example.toml"))
+            .expect("the example config");
     let template = yaml_docs(&root().join("deploy/aws/scalebot.yaml"));
     let role = &template[0]["Resources"]["BotRole"];
     assert_eq!(role["Type"], "AWS::IAM::Role");
     let policies = role["Properties"]["Policies"]
         .as_array()
         .expect("the role's inline policies");
-    let mut got = BTreeSet::new();
-    for p in policies {
-        got.extend(action_set(&p["PolicyDocument"]["Statement"]));
-    }
-    assert!(!want.is_empty());
-    let missing: Vec<_> = want.difference(&got).collect();
-    let extra: Vec<_> = got.difference(&want).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "deploy/aws/scalebot.yaml and deploy/iam-policy.json differ: \
-         missing from the template {missing:?}, only in the template {extra:?}"
+    assert_eq!(policies.len(), 1, "one inline policy");
+    // The stack's partition, region and account stand for the config's.
+    let vars = BTreeMap::from([
+        ("AWS::Partition", "aws".to_owned()),
+        ("AWS::Region", example.aws.region.clone()),
+        ("AWS::AccountId", ACCOUNT.to_owned()),
+    ]);
+    let got = resolve_subs(&policies[0]["PolicyDocument"], &vars);
+    let want = generated_policy(Some(ACCOUNT));
+    assert_eq!(
+        got["Version"], want["Version"],
+        "the template's policy version"
+    );
+    let (got, want) = (&got["Statement"], &want["Statement"]);
+    assert_eq!(
+        got,
+        want,
+        "deploy/aws/scalebot.yaml's policy differs from `scalebot iam-policy --config \
+         config/scalebot.example.toml`:\n--- template\n{}\n--- generated\n{}",
+        serde_json::to_string_pretty(got).unwrap_or_default(),
+        serde_json::to_string_pretty(want).unwrap_or_default()
     );
 }
 

@@ -1002,3 +1002,131 @@ async fn one_replica_holds_the_gateway_and_another_takes_over() {
         .await;
     other.stop().await;
 }
+
+/// `[people]` across platforms: a Slack bot and a Discord bot share one
+/// store (as replicas of one deployment would). Alice approves a two-person
+/// plan on Slack; her Discord account's click on the same plan is no second
+/// approval, the requester's Discord account is still the requester, and
+/// only a second person (Bob, on Slack) makes the plan run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_on_slack_and_on_discord_is_one_approval() {
+    use crate::support::app::{INCIDENTS as SLACK_INCIDENTS, message_text};
+    const ALICE_SLACK: &str = "U0ALICE";
+    const ALICE_DISCORD: &str = "1700000000000000011";
+    const REQ_SLACK: &str = "U0REQUESTER";
+    const REQ_DISCORD: &str = "1700000000000000012";
+    const BOB_SLACK: &str = "U0BOB";
+    let aws = moto::url();
+    let function = "people-xp-fn";
+    moto::create_function(&aws, function, Some(10)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let commands = dir.path().join("commands");
+    std::fs::create_dir(&commands).expect("mkdir");
+    let root = env!("CARGO_MANIFEST_DIR");
+    for entry in std::fs::read_dir(format!("{root}/commands")).expect("commands") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let text = text.replace("approvals = 1", "approvals = 2");
+        std::fs::write(commands.join(path.file_name().expect("name")), text).expect("write");
+    }
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let people = move |s: &mut SettingsFile| {
+        s.catalog.commands_dir = commands.clone();
+        s.roles.insert(
+            "operators".into(),
+            [
+                ALICE_SLACK,
+                ALICE_DISCORD,
+                REQ_SLACK,
+                REQ_DISCORD,
+                BOB_SLACK,
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        s.people = scalebot::domain::people::People::new([
+            ("alice", "slack", ALICE_SLACK),
+            ("alice", "discord", ALICE_DISCORD),
+            ("rick", "slack", REQ_SLACK),
+            ("rick", "discord", REQ_DISCORD),
+        ])
+        .expect("people");
+    };
+    let on_discord = people.clone();
+    let slack = spawn_app(Options {
+        store_url: Some(url.clone()),
+        tweak: Some(Box::new(people)),
+        ..Options::default()
+    })
+    .await;
+    let discord = spawn_app(Options {
+        discord: true,
+        store_url: Some(url),
+        tweak: Some(Box::new(move |s: &mut SettingsFile| {
+            discord_settings(s);
+            on_discord(s);
+        })),
+        ..Options::default()
+    })
+    .await;
+    let fake = discord.fake_discord().clone();
+
+    let cmd = format!("concurrency {function} 12");
+    slack.command(&cmd, REQ_SLACK, "C0OPS").await;
+    let (plan, _) = slack.wait_plan(&cmd).await;
+    slack
+        .click(ALICE_SLACK, SLACK_INCIDENTS, "plan.confirm", &plan)
+        .await;
+    slack.wait_incident_post("approved plan").await;
+
+    let custom_id = format!("plan.confirm|{plan}");
+    let message = message_obj(
+        "1800000000000000001",
+        INCIDENTS,
+        &json!({"embeds": [], "components": []}),
+        0,
+    );
+    for (token, user, expected) in [
+        ("tok-alice", ALICE_DISCORD, "You have already approved plan"),
+        ("tok-rick", REQ_DISCORD, "You requested plan"),
+    ] {
+        let answer = discord
+            .discord_interaction(&click(token, user, INCIDENTS, &custom_id, message.clone()))
+            .await;
+        assert_eq!(answer["type"], 6, "{answer}");
+        let told = fake
+            .wait_for(10, expected, |f| f.followups(token).into_iter().next())
+            .await;
+        assert!(
+            shown(&told.body).contains(expected),
+            "{user}: {}",
+            shown(&told.body)
+        );
+    }
+    assert_eq!(
+        moto::reserved(&aws, function).await,
+        Some(10),
+        "alice on two platforms is one approval"
+    );
+
+    slack
+        .click(BOB_SLACK, SLACK_INCIDENTS, "plan.confirm", &plan)
+        .await;
+    slack
+        .wait_incident_post(&format!("reserved concurrency of `{function}` is now 12"))
+        .await;
+    assert_eq!(moto::reserved(&aws, function).await, Some(12));
+    let confirmed = slack
+        .slack
+        .posts(SLACK_INCIDENTS)
+        .into_iter()
+        .map(|p| message_text(&p))
+        .find(|t| t.contains("confirmed by"))
+        .unwrap_or_default();
+    assert!(
+        confirmed.contains(ALICE_SLACK) && confirmed.contains(BOB_SLACK),
+        "{confirmed}"
+    );
+    discord.stop().await;
+    slack.stop().await;
+}

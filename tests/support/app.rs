@@ -73,6 +73,8 @@ impl Default for Options {
 
 pub struct TestApp {
     pub base: String,
+    /// `server.metrics_listen`'s base URL, when a test sets it.
+    pub metrics_base: Option<String>,
     pub slack: FakeSlack,
     pub http: reqwest::Client,
     pub engine: Arc<Engine>,
@@ -185,6 +187,9 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     }
     .expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let metrics_base = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let engine = app.engine();
     let (tx, rx) = oneshot::channel::<()>();
     let done = tokio::spawn(async move {
@@ -196,6 +201,7 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     });
     TestApp {
         base,
+        metrics_base,
         slack,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

@@ -25,6 +25,14 @@ impl PlanService {
         crate::engine::access::holds(&self.settings, self.chat.as_ref(), user, role).await
     }
 
+    /// Whether the clicker is the person who asked for the plan, from
+    /// this account or another of theirs (`[people]`).
+    fn is_requester(&self, ev: &ButtonEvent, plan: &PlanRow) -> bool {
+        self.settings
+            .people
+            .same((&ev.via, &ev.user), (&plan.platform, &plan.requester))
+    }
+
     pub(super) async fn audit_click(
         &self,
         ev: &ButtonEvent,
@@ -72,7 +80,12 @@ impl PlanService {
         let Some(plan) = plan else {
             return Ok(());
         };
-        let fresh = self.store.add_approval(&plan.id, &ev.user, now).await?;
+        // One approval per person, whichever of their accounts clicks.
+        let person = self.settings.people.person(&ev.via, &ev.user);
+        let fresh = self
+            .store
+            .add_approval(&plan.id, &ev.user, &person, now)
+            .await?;
         let approvals = self.store.approvals(&plan.id).await?;
         let count = format!("{} of {}", approvals.len(), plan.approvals_needed);
         self.audit_click(ev, what, "approved", count).await;
@@ -119,7 +132,7 @@ impl PlanService {
             );
             return Some(("refused", format!("not in role {}", plan.role), text));
         }
-        if plan.approvals_needed >= 2 && ev.user == plan.requester {
+        if plan.approvals_needed >= 2 && self.is_requester(ev, plan) {
             let text = format!(
                 "🚫 You requested plan `{}`; it needs {} other people to confirm it.",
                 plan.id, plan.approvals_needed
@@ -139,7 +152,11 @@ impl PlanService {
         fresh: bool,
     ) -> Result<(), ActionError> {
         if !fresh {
-            let text = format!("You have already approved plan `{}`.", plan.id);
+            let text = format!(
+                "You have already approved plan `{}` (each person counts once, \
+                 whichever account they click from).",
+                plan.id
+            );
             self.tell(ev, text).await;
             return Ok(());
         }
@@ -169,7 +186,7 @@ impl PlanService {
                 .await;
             return Ok(());
         };
-        if ev.user != plan.requester && !self.permitted(&ev.user, &plan.role).await {
+        if !self.is_requester(ev, &plan) && !self.permitted(&ev.user, &plan.role).await {
             self.audit_click(ev, what, "refused", format!("not in role {}", plan.role))
                 .await;
             self.tell(

@@ -337,17 +337,17 @@ async fn open_loop(client: &reqwest::Client, urls: &[String], paced: Vec<String>
         }));
     }
     let mut latencies = Vec::with_capacity(tasks.len());
-    let mut failed = 0;
+    let mut failed: std::collections::BTreeMap<u16, usize> = Default::default();
     for t in tasks {
         let (status, latency) = t.await.expect("task");
         if status != 200 {
-            failed += 1;
+            *failed.entry(status).or_default() += 1;
         }
         latencies.push(latency);
     }
     latencies.sort();
     println!(
-        "1,000/s for {secs} s: {} requests, {failed} not 2xx; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "1,000/s for {secs} s: {} requests, not 2xx by status (0: no answer): {failed:?}; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies.len(),
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
         percentile(&latencies, 0.90).as_secs_f64() * 1e3,

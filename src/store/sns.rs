@@ -36,6 +36,18 @@ pub(super) enum SnsOp {
     Finished(super::inbox::Finish),
     /// Answered once everything queued before it is committed.
     Flush(oneshot::Sender<()>),
+    /// A work-queue claim (SQLite), run after the batch's writes and
+    /// answered once committed.
+    Claim(super::inbox::Claim, ClaimReply),
+}
+
+type ClaimReply = oneshot::Sender<Result<Vec<super::Claimed>, String>>;
+
+/// What a committed batch answers: per insert whether it was new, per
+/// claim the rows it claimed.
+struct Written {
+    inserted: Vec<bool>,
+    claimed: Vec<Vec<super::Claimed>>,
 }
 
 const BATCH: usize = 256;
@@ -46,35 +58,12 @@ pub(super) fn spawn_sns_writer(pool: AnyPool) -> mpsc::Sender<SnsOp> {
         let mut batch = Vec::with_capacity(BATCH);
         while rx.recv_many(&mut batch, BATCH).await > 0 {
             match write_batch(&pool, &batch).await {
-                Ok(inserted) => {
-                    let mut inserted = inserted.into_iter();
-                    for op in batch.drain(..) {
-                        match op {
-                            SnsOp::Insert(_, reply) => {
-                                let _ = reply.send(Ok(inserted.next().unwrap_or(false)));
-                            }
-                            SnsOp::Flush(done) => {
-                                let _ = done.send(());
-                            }
-                            SnsOp::Finished(_) => {}
-                        }
-                    }
-                }
+                Ok(written) => answer(&mut batch, written),
                 Err(e) => {
                     // Nothing acknowledged: every sender answers 5xx and SNS
                     // delivers again.
                     tracing::warn!(error = %e, ops = batch.len(), "SNS batch not stored");
-                    for op in batch.drain(..) {
-                        match op {
-                            SnsOp::Insert(_, reply) => {
-                                let _ = reply.send(Err(e.to_string()));
-                            }
-                            SnsOp::Flush(done) => {
-                                let _ = done.send(());
-                            }
-                            SnsOp::Finished(_) => {}
-                        }
-                    }
+                    fail(&mut batch, &e.to_string());
                 }
             }
         }
@@ -82,8 +71,45 @@ pub(super) fn spawn_sns_writer(pool: AnyPool) -> mpsc::Sender<SnsOp> {
     tx
 }
 
-/// Writes the batch in one transaction; per inserted row, whether it was new.
-async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Vec<bool>, sqlx::Error> {
+fn answer(batch: &mut Vec<SnsOp>, written: Written) {
+    let mut inserted = written.inserted.into_iter();
+    let mut claimed = written.claimed.into_iter();
+    for op in batch.drain(..) {
+        match op {
+            SnsOp::Insert(_, reply) => {
+                let _ = reply.send(Ok(inserted.next().unwrap_or(false)));
+            }
+            SnsOp::Flush(done) => {
+                let _ = done.send(());
+            }
+            SnsOp::Claim(_, reply) => {
+                let _ = reply.send(Ok(claimed.next().unwrap_or_default()));
+            }
+            SnsOp::Finished(_) => {}
+        }
+    }
+}
+
+fn fail(batch: &mut Vec<SnsOp>, error: &str) {
+    for op in batch.drain(..) {
+        match op {
+            SnsOp::Insert(_, reply) => {
+                let _ = reply.send(Err(error.to_owned()));
+            }
+            SnsOp::Flush(done) => {
+                let _ = done.send(());
+            }
+            SnsOp::Claim(_, reply) => {
+                let _ = reply.send(Err(error.to_owned()));
+            }
+            SnsOp::Finished(_) => {}
+        }
+    }
+}
+
+/// Writes the batch in one transaction: inserts, finishes, the finishes'
+/// repeat notes, then claims (which see this batch's inserts).
+async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut inserted = Vec::with_capacity(batch.len());
     // A storm's repeats for one incident: one write per batch, not one each.
@@ -99,7 +125,7 @@ async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Vec<bool>, sqlx:
                 }
                 continue;
             }
-            SnsOp::Flush(_) => continue,
+            SnsOp::Flush(_) | SnsOp::Claim(..) => continue,
         };
         let done = sqlx::query(
             "INSERT INTO sns_messages (message_id, received_ms, topic, kind, body, processed_ms, \
@@ -123,8 +149,14 @@ async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Vec<bool>, sqlx:
     for note in &notes {
         note.write(&mut tx).await?;
     }
+    let mut claimed = Vec::new();
+    for op in batch {
+        if let SnsOp::Claim(claim, _) = op {
+            claimed.push(claim.run(&mut tx).await?);
+        }
+    }
     tx.commit().await?;
-    Ok(inserted)
+    Ok(Written { inserted, claimed })
 }
 
 impl Store {
@@ -150,6 +182,21 @@ impl Store {
             .await
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)
+    }
+
+    /// A claim run in the writer's next transaction (SQLite).
+    pub(super) async fn claim_in_writer(
+        &self,
+        claim: super::inbox::Claim,
+    ) -> Result<Vec<super::Claimed>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.sns_writer
+            .send(SnsOp::Claim(claim, tx))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(StoreError::Batch)
     }
 
     /// Queues a finish in the writer's next transaction.

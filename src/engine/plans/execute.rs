@@ -281,15 +281,14 @@ impl PlanService {
             return;
         };
         for (change, result) in changes.iter().zip(results) {
-            if let (Change::Reserved { function, to, .. }, true) = (change, result.ok) {
-                if let Err(e) = self
+            if let (Change::Reserved { function, to, .. }, true) = (change, result.ok)
+                && let Err(e) = self
                     .incidents
                     .start_watch(incident, function, *to, changed_at)
                     .await
-                {
-                    // The change is made and said; only the watch is missing.
-                    tracing::warn!(function = %function, error = %e, "watch not started");
-                }
+            {
+                // The change is made; only its watch is missing.
+                tracing::warn!(function = %function, error = %e, "watch not started");
             }
         }
     }

@@ -42,40 +42,61 @@ pub struct Finish {
     pub repeat: Option<super::RepeatNote>,
 }
 
-impl Finish {
-    /// Finishing twice (a lease taken over from a replica that was only
-    /// slow) keeps the first outcome.
-    /// Writes the finish; its repeat note, if this finish was the first
-    /// (the writer adds up a batch's notes and writes them once).
-    pub(super) async fn write(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-    ) -> Result<Option<&super::RepeatNote>, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE sns_messages SET processed_ms = $1, outcome = $2, processed_by = $3, \
-             lease_holder = NULL, lease_until_ms = NULL \
-             WHERE message_id = $4 AND processed_ms IS NULL",
+/// Writes a batch's finishes in one statement; the ids that were finished
+/// now (finishing twice, after a lease was taken over from a replica that
+/// was only slow, keeps the first outcome). Each alarm's newest applied
+/// state change is then written once.
+pub(super) async fn write_finishes(
+    tx: &mut Transaction<'_, Any>,
+    finishes: &[&Finish],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut finished = std::collections::HashSet::new();
+    if finishes.is_empty() {
+        return Ok(finished);
+    }
+    let rows: Vec<String> = (0..finishes.len())
+        .map(|i| {
+            let b = i * 4;
+            format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
+        })
+        .collect();
+    // VALUES columns are column1… on both SQLite and PostgreSQL.
+    let sql = format!(
+        "UPDATE sns_messages SET processed_ms = v.column2, outcome = v.column3, processed_by = v.column4, \
+         lease_holder = NULL, lease_until_ms = NULL \
+         FROM (VALUES {}) AS v \
+         WHERE sns_messages.message_id = v.column1 AND sns_messages.processed_ms IS NULL \
+         RETURNING sns_messages.message_id",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for f in finishes {
+        q = q
+            .bind(&f.message_id)
+            .bind(f.at_ms)
+            .bind(&f.outcome)
+            .bind(&f.by);
+    }
+    for r in q.fetch_all(&mut **tx).await? {
+        finished.insert(r.try_get::<String, _>("message_id")?);
+    }
+    let mut applied: std::collections::BTreeMap<&str, i64> = Default::default();
+    for (key, changed) in finishes.iter().filter_map(|f| f.applied.as_ref()) {
+        let newest = applied.entry(key).or_insert(*changed);
+        *newest = (*newest).max(*changed);
+    }
+    for (key, changed) in applied {
+        sqlx::query(
+            "INSERT INTO alarm_applied (alarm_key, changed_ms) VALUES ($1, $2) \
+             ON CONFLICT (alarm_key) DO UPDATE SET changed_ms = excluded.changed_ms \
+             WHERE alarm_applied.changed_ms < excluded.changed_ms",
         )
-        .bind(self.at_ms)
-        .bind(&self.outcome)
-        .bind(&self.by)
-        .bind(&self.message_id)
+        .bind(key)
+        .bind(changed)
         .execute(&mut **tx)
         .await?;
-        let first = done.rows_affected() == 1;
-        if let Some((key, changed)) = &self.applied {
-            sqlx::query(
-                "INSERT INTO alarm_applied (alarm_key, changed_ms) VALUES ($1, $2) \
-                 ON CONFLICT (alarm_key) DO UPDATE SET changed_ms = excluded.changed_ms \
-                 WHERE alarm_applied.changed_ms < excluded.changed_ms",
-            )
-            .bind(key)
-            .bind(*changed)
-            .execute(&mut **tx)
-            .await?;
-        }
-        Ok(self.repeat.as_ref().filter(|_| first))
     }
+    Ok(finished)
 }
 
 /// PostgreSQL: claims from all replicas take turns (one short statement
@@ -175,15 +196,28 @@ impl Store {
         now_ms: i64,
         until_ms: i64,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE sns_messages SET lease_until_ms = $1 \
-             WHERE lease_holder = $2 AND processed_ms IS NULL AND lease_until_ms >= $3",
-        )
-        .bind(until_ms)
-        .bind(holder)
-        .bind(now_ms)
-        .execute(self.pool())
-        .await?;
+        // On PostgreSQL the rows the writer is finishing right now are
+        // locked by its batch: renewing them would wait for it, in another
+        // order than it takes them, and deadlock (a second's wait, then a
+        // failed batch). They are done anyway, so they are skipped.
+        let query = match self.backend() {
+            Backend::Postgres => {
+                "UPDATE sns_messages SET lease_until_ms = $1 WHERE message_id IN ( \
+                   SELECT message_id FROM sns_messages \
+                   WHERE lease_holder = $2 AND processed_ms IS NULL AND lease_until_ms >= $3 \
+                   FOR UPDATE SKIP LOCKED)"
+            }
+            Backend::Sqlite => {
+                "UPDATE sns_messages SET lease_until_ms = $1 \
+                 WHERE lease_holder = $2 AND processed_ms IS NULL AND lease_until_ms >= $3"
+            }
+        };
+        let done = sqlx::query(query)
+            .bind(until_ms)
+            .bind(holder)
+            .bind(now_ms)
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected())
     }
 

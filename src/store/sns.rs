@@ -108,43 +108,35 @@ fn fail(batch: &mut Vec<SnsOp>, error: &str) {
 }
 
 /// Writes the batch in one transaction: inserts, finishes, the finishes'
-/// repeat notes, then claims (which see this batch's inserts).
+/// repeat notes, then claims (which see this batch's inserts). Each kind is
+/// one statement for the batch where it can be: a storm is thousands of
+/// rows a second, and a statement is a round trip on PostgreSQL.
 async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let mut inserted = Vec::with_capacity(batch.len());
+    let records: Vec<&SnsRecord> = batch
+        .iter()
+        .filter_map(|op| match op {
+            SnsOp::Insert(r, _) => Some(r),
+            _ => None,
+        })
+        .collect();
+    let inserted = insert_records(&mut tx, &records).await?;
+    let finishes: Vec<&super::inbox::Finish> = batch
+        .iter()
+        .filter_map(|op| match op {
+            SnsOp::Finished(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    let finished = super::inbox::write_finishes(&mut tx, &finishes).await?;
     // A storm's repeats for one incident: one write per batch, not one each.
     let mut notes: Vec<super::RepeatNote> = Vec::new();
-    for op in batch {
-        let r = match op {
-            SnsOp::Insert(r, _) => r,
-            SnsOp::Finished(f) => {
-                if let Some(note) = f.write(&mut tx).await?
-                    && !notes.iter_mut().any(|n| n.absorb(note))
-                {
-                    notes.push(note.clone());
-                }
-                continue;
-            }
-            SnsOp::Flush(_) | SnsOp::Claim(..) => continue,
-        };
-        let done = sqlx::query(
-            "INSERT INTO sns_messages (message_id, received_ms, topic, kind, body, processed_ms, \
-             alarm_key, changed_ms, next_attempt_ms) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8) ON CONFLICT (message_id) DO NOTHING",
-        )
-        .bind(&r.message_id)
-        .bind(r.received_ms)
-        .bind(&r.topic)
-        .bind(&r.kind)
-        .bind(&r.body)
-        .bind(&r.alarm_key)
-        .bind(r.changed_ms)
-        // Due now by the wall clock, which leases and claims use: the
-        // demo's `received_ms` is simulated time, running ahead of it.
-        .bind(super::now_ms())
-        .execute(&mut *tx)
-        .await?;
-        inserted.push(done.rows_affected() == 1);
+    for f in finishes.iter().filter(|f| finished.contains(&f.message_id)) {
+        if let Some(note) = &f.repeat
+            && !notes.iter_mut().any(|n| n.absorb(note))
+        {
+            notes.push(note.clone());
+        }
     }
     for note in &notes {
         note.write(&mut tx).await?;
@@ -157,6 +149,62 @@ async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Written, sqlx::E
     }
     tx.commit().await?;
     Ok(Written { inserted, claimed })
+}
+
+/// Inserts the records in one statement; per record, whether it was new
+/// (a message id stored before, or twice in this batch, is not).
+async fn insert_records(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    records: &[&SnsRecord],
+) -> Result<Vec<bool>, sqlx::Error> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<String> = (0..records.len())
+        .map(|i| {
+            let b = i * 8;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, NULL, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO sns_messages (message_id, received_ms, topic, kind, body, processed_ms, \
+         alarm_key, changed_ms, next_attempt_ms) VALUES {} \
+         ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+        rows.join(", ")
+    );
+    // Due now by the wall clock, which leases and claims use: the demo's
+    // `received_ms` is simulated time, running ahead of it.
+    let due = super::now_ms();
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in records {
+        q = q
+            .bind(&r.message_id)
+            .bind(r.received_ms)
+            .bind(&r.topic)
+            .bind(&r.kind)
+            .bind(&r.body)
+            .bind(&r.alarm_key)
+            .bind(r.changed_ms)
+            .bind(due);
+    }
+    let mut new: std::collections::HashSet<String> = q
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("message_id"))
+        .collect::<Result<_, _>>()?;
+    // The first request for an id is told it was new, a copy is not.
+    Ok(records.iter().map(|r| new.remove(&r.message_id)).collect())
 }
 
 impl Store {

@@ -280,7 +280,30 @@ fn main() {
         open_loop(&client, &urls, paced, rate_secs).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         alarm_to_root(&client, &urls, new_alarms, &fake_slack).await;
+        if let StoreKind::Postgres(admin) = &store {
+            drop_postgres(admin, &store_url).await;
+        }
     });
+}
+
+/// Drops this run's database (the replicas still hold connections to it).
+async fn drop_postgres(admin: &str, store_url: &str) {
+    let Some(name) = url::Url::parse(store_url)
+        .ok()
+        .map(|u| u.path().trim_start_matches('/').to_owned())
+    else {
+        return;
+    };
+    if let Ok(pool) = sqlx::PgPool::connect(admin).await {
+        let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&pool)
+        .await;
+        if let Err(e) = dropped {
+            eprintln!("the bench database {name} was not dropped: {e}");
+        }
+    }
 }
 
 /// Phase 1: as fast as 32 connections go, spread over the replicas.

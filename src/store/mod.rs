@@ -126,7 +126,7 @@ impl Store {
             spawn_checkpointer(pool.clone());
         }
         let writer = audit::spawn_writer(pool.clone());
-        let sns_writer = sns::spawn_sns_writer(pool.clone());
+        let sns_writer = sns::spawn_sns_writer(pool.clone(), backend);
         let replay_writer = replays::spawn_replay_writer(pool.clone());
         Ok(Self {
             pool,

@@ -300,22 +300,30 @@ impl IncidentService {
                 continue;
             };
             let minutes = (now - incident.opened_ms) / 60_000;
-            self.thread(
-                &incident,
-                "scalebot",
-                "reminder",
-                &Message {
-                    tone: Tone::Warning,
-                    text: Text::from(format!(
-                        "⏰ Still unacknowledged after {minutes} min at {}.",
-                        level.name
-                    ))
-                    .append(mentions(&level.mention))
-                    .markup(" Press Acknowledge to stop these reminders."),
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let posted = self
+                .thread(
+                    &incident,
+                    "scalebot",
+                    "reminder",
+                    &Message {
+                        tone: Tone::Warning,
+                        text: Text::from(format!(
+                            "⏰ Still unacknowledged after {minutes} min at {}.",
+                            level.name
+                        ))
+                        .append(mentions(&level.mention))
+                        .markup(" Press Acknowledge to stop these reminders."),
+                        ..Default::default()
+                    },
+                )
+                .await;
+            if let (Err(e), Some(next)) = (&posted, next) {
+                // Owed again in two seconds, unless someone acted meanwhile.
+                tracing::warn!(incident = %incident.id, error = %e, "reminder not posted; retried");
+                self.store
+                    .claim_reminder(&incident.id, next, Some(now + 2_000))
+                    .await?;
+            }
         }
         Ok(())
     }

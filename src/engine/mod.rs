@@ -9,6 +9,7 @@ pub(crate) mod commands;
 pub mod inbox;
 pub(crate) mod incidents;
 pub mod plans;
+mod renew;
 mod request;
 
 use std::sync::Arc;

@@ -127,9 +127,11 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// A failed announcement: free for the next sweep.
-    pub async fn release_announcement(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET announce_lease_ms = NULL WHERE id = $1")
+    /// A failed announcement: owed again from `retry_at_ms`. Also extends
+    /// the claim of one still being posted.
+    pub async fn release_announcement(&self, id: &str, retry_at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET announce_lease_ms = $1 WHERE id = $2")
+            .bind(retry_at_ms)
             .bind(id)
             .execute(self.pool())
             .await?;

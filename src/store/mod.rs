@@ -126,7 +126,22 @@ impl Store {
             spawn_checkpointer(pool.clone());
         }
         let writer = audit::spawn_writer(pool.clone());
-        let sns_writer = sns::spawn_sns_writer(pool.clone(), backend);
+        // On PostgreSQL every statement is a round trip, and the work
+        // queue's many readers can hold all of the pool's connections: the
+        // SNS writer, whose commits every 2xx waits for, has its own.
+        let sns_pool = match backend {
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(&url)
+                .await
+                .map_err(|source| StoreError::Connect {
+                    url: redact_url(&settings.url),
+                    source,
+                })?,
+            Backend::Sqlite => pool.clone(),
+        };
+        let sns_writer = sns::spawn_sns_writer(sns_pool, backend);
         let replay_writer = replays::spawn_replay_writer(pool.clone());
         Ok(Self {
             pool,

@@ -106,6 +106,11 @@ impl Store {
         Ok(())
     }
 
+    /// Extends the claim of an opening still being worked on.
+    pub async fn renew_opening(&self, id: &str, until_ms: i64) -> Result<(), StoreError> {
+        self.release_opening(id, until_ms).await
+    }
+
     /// Lets a claimed opening go after a failed step: anyone may try it
     /// again from `retry_at_ms`.
     pub async fn release_opening(&self, id: &str, retry_at_ms: i64) -> Result<(), StoreError> {

@@ -6,6 +6,18 @@
 //! outcome and no lease left, one incident per alarm, every incident's root
 //! message posted and its escalation to L2 announced, the replicas ready.
 //!
+//! During the storm the driver also proposes changing plans
+//! (`/scale concurrency`) on functions in moto, which the replicas reach
+//! through a proxy that counts every AWS call, and confirms each with
+//! concurrent clicks of two operators. For two plans in three it also
+//! kills the replica that claimed the plan: as soon as the store shows it
+//! executing (before its PutFunctionConcurrency), or as soon as that call
+//! reaches AWS (a write applied whose answer the replica may never see);
+//! the monkey alone rarely hits a plan's few hundred milliseconds.
+//! Afterwards no plan may be left `executing`, no function may have seen
+//! two PutFunctionConcurrency, and what the store records must be what moto
+//! holds; a plan whose replica was not killed under it must have run, once.
+//!
 //! Two scenarios: three replicas on one PostgreSQL database (a database of
 //! its own per run, so that nothing, advisory locks included, is shared
 //! with other tests), and one replica on the default SQLite store.
@@ -28,7 +40,11 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::sns::TOPIC;
-use crate::support::app::{INCIDENTS, SIGNING_SECRET, init, message_text, sign, slash_body};
+use crate::support::app::{
+    INCIDENTS, SIGNING_SECRET, init, message_text, sign, slash_body, trigger_id,
+};
+use crate::support::counting_proxy::CountingProxy;
+use crate::support::moto;
 use crate::support::replicas::{
     BotConfig, Cluster, Kill, Monkey, MonkeyPlan, SharedCluster, free_addrs,
 };
@@ -42,6 +58,15 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 /// What the L1 → L2 escalation says in the incident's thread
 /// (`engine/incidents/escalation.rs`).
 const ESCALATED_TO_L2: &str = "Escalated to L2 operations team";
+
+/// The replicas' `[roles] operators`: the first proposes every plan and
+/// clicks Confirm twice at once, the second once more at the same time.
+const OPERATOR: &str = "U0OPS";
+const OPERATOR2: &str = "U0OPS2";
+/// Where slash commands come from (not the incident channel, as in use).
+const OPS_CHANNEL: &str = "C0OPS";
+/// Each plan function's reserved concurrency in moto before its plan.
+const RESERVED_BEFORE: i32 = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StoreKind {
@@ -66,6 +91,13 @@ struct Scenario {
     command_every: Duration,
     kill_every: (Duration, Duration),
     down_for: (Duration, Duration),
+    /// Functions created in moto, each with one `/scale concurrency` plan
+    /// proposed and confirmed during the storm; one starts every
+    /// `plan_every`, the first a second into the storm. The replica that
+    /// claims the second, fifth, … is killed when it claims it, the one
+    /// that claims the third, sixth, … when its call reaches AWS.
+    plans: usize,
+    plan_every: Duration,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -83,6 +115,8 @@ async fn three_replicas_on_postgres_killed_at_random_lose_nothing() {
         command_every: Duration::from_millis(300),
         kill_every: (Duration::from_secs(2), Duration::from_secs(4)),
         down_for: (Duration::from_millis(200), Duration::from_millis(1000)),
+        plans: 6,
+        plan_every: Duration::from_secs(3),
     })
     .await;
 }
@@ -102,6 +136,8 @@ async fn one_replica_on_sqlite_killed_and_restarted_loses_nothing() {
         command_every: Duration::from_millis(500),
         kill_every: (Duration::from_secs(2), Duration::from_secs(4)),
         down_for: (Duration::from_millis(200), Duration::from_millis(800)),
+        plans: 3,
+        plan_every: Duration::from_secs(4),
     })
     .await;
 }
@@ -361,6 +397,461 @@ async fn send_commands(
     }
 }
 
+/// A function whose reserved concurrency one plan changes, from
+/// [`RESERVED_BEFORE`] to `to`.
+#[derive(Debug, Clone)]
+struct PlanTarget {
+    function: String,
+    to: i32,
+    /// When the driver kills the replica that claims the plan.
+    kill: KillAt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillAt {
+    Never,
+    /// As soon as the store shows the plan executing.
+    Claim,
+    /// As soon as its PutFunctionConcurrency reaches AWS.
+    Put,
+}
+
+impl PlanTarget {
+    fn command(&self) -> String {
+        format!("concurrency {} {}", self.function, self.to)
+    }
+}
+
+/// One Confirm click as it went.
+#[derive(Debug)]
+struct Click {
+    user: &'static str,
+    /// Requests it took: one lost with a replica is sent again, signed anew.
+    attempts: u32,
+    /// Why no replica answered it 200, if none did.
+    failure: Option<String>,
+}
+
+/// The driver's own SIGKILL of the replica executing a plan.
+#[derive(Debug)]
+struct MidPlanKill {
+    replica: String,
+    at: Instant,
+}
+
+/// What the driver did for one plan.
+#[derive(Debug)]
+struct PlanRun {
+    target: PlanTarget,
+    /// `/scale concurrency` commands sent: one that showed no plan (its
+    /// replica died, a post of it failed) is sent again, as a person would.
+    commands: u32,
+    /// Why each command but the last showed no plan.
+    resent_because: Vec<String>,
+    /// The plan Slack showed, which the clicks confirmed.
+    plan: Option<String>,
+    first_click: Option<Instant>,
+    /// Rounds of three simultaneous clicks, until the plan left `pending`.
+    rounds: Vec<Vec<Click>>,
+    /// The state the driver saw it leave `pending` for.
+    claimed: Option<String>,
+    /// The replica that claimed it, if still running when the driver saw.
+    claimer: Option<String>,
+    /// Unless `KillAt::Never`: the kill, or why there was none.
+    killed: Option<Result<MidPlanKill, String>>,
+    failures: Vec<String>,
+}
+
+/// Proposes plans and confirms them through the round-robin proxy, as two
+/// operators in Slack would, while the monkey kills replicas.
+struct PlanDriver {
+    http: reqwest::Client,
+    base: String,
+    slack: FakeSlack,
+    store: AnyPool,
+    cluster: SharedCluster,
+    aws: Arc<CountingProxy>,
+}
+
+/// What Slack has seen of a command's attempts so far (see
+/// [`PlanDriver::signals`]).
+#[derive(Debug, Clone, Copy)]
+struct Signals {
+    failed_plan_posts: usize,
+    command_failures: usize,
+}
+
+impl PlanDriver {
+    async fn run(&self, target: PlanTarget) -> PlanRun {
+        let mut run = PlanRun {
+            target: target.clone(),
+            commands: 0,
+            resent_because: Vec::new(),
+            plan: None,
+            first_click: None,
+            rounds: Vec::new(),
+            claimed: None,
+            claimer: None,
+            killed: None,
+            failures: Vec::new(),
+        };
+        let command = target.command();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let (plan, message_ts) = loop {
+            if run.commands >= 5 || Instant::now() > deadline {
+                run.failures.push(format!(
+                    "no plan was shown for /scale {command} after {} command(s): {}",
+                    run.commands,
+                    run.resent_because.join("; ")
+                ));
+                return run;
+            }
+            run.commands += 1;
+            let before = self.signals(&command);
+            let url = format!("{}/slack/commands", self.base);
+            let ack = post_signed(
+                &self.http,
+                &url,
+                || slash_body(&command, OPERATOR, OPS_CHANNEL),
+                Duration::from_secs(30),
+            )
+            .await;
+            match ack {
+                Ok((body, _)) if body.contains("Running") => {}
+                Ok((body, _)) => {
+                    run.failures
+                        .push(format!("/scale {command} was answered {body}"));
+                    return run;
+                }
+                Err((e, _)) => {
+                    run.resent_because
+                        .push(format!("the command was never answered: {e}"));
+                    continue;
+                }
+            }
+            match self
+                .wait_shown(&command, before, Duration::from_secs(15))
+                .await
+            {
+                Ok(shown) => break shown,
+                Err(why) => run.resent_because.push(why),
+            }
+        };
+        run.plan = Some(plan.clone());
+        for _ in 0..3 {
+            run.first_click.get_or_insert_with(Instant::now);
+            let (a, b, c) = tokio::join!(
+                self.click(OPERATOR, &plan, &message_ts),
+                self.click(OPERATOR, &plan, &message_ts),
+                self.click(OPERATOR2, &plan, &message_ts),
+            );
+            run.rounds.push(vec![a, b, c]);
+            // A click is worked on after its 200: a replica killed just
+            // then drops it, and the operators, seeing nothing happen,
+            // click again.
+            let every = if target.kill == KillAt::Never {
+                Duration::from_millis(100)
+            } else {
+                Duration::from_millis(20)
+            };
+            if let Some((state, holder)) = self
+                .left_pending(&plan, every, Duration::from_secs(15))
+                .await
+            {
+                run.claimer = holder.as_deref().and_then(|h| {
+                    let c = self.cluster.lock();
+                    replica_of(&c, h).ok().map(|i| c.replica(i).name.clone())
+                });
+                if target.kill != KillAt::Never {
+                    run.killed = Some(self.kill_mid_plan(&target, &state, holder).await);
+                }
+                run.claimed = Some(state);
+                break;
+            }
+        }
+        if run.claimed.is_none() {
+            run.failures.push(format!(
+                "plan {plan} was still pending after {} rounds of clicks",
+                run.rounds.len()
+            ));
+        }
+        run
+    }
+
+    /// How many posts of a plan for `/scale {command}` (the plan message,
+    /// as confirm.rs's `wait_plan` finds it) the fake failed, and how many
+    /// "Could not run" reports of the command there are, shown or failed.
+    fn signals(&self, command: &str) -> Signals {
+        let plan_needle = format!(": /scale {command}");
+        let is_plan = |p: &serde_json::Value| {
+            p["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Plan P-") && t.contains(&plan_needle))
+        };
+        let failed_needle = format!("Could not run /scale {command}");
+        let failed_posts: Vec<serde_json::Value> = self
+            .slack
+            .failures("chat.postMessage")
+            .into_iter()
+            .map(|f| f.args)
+            .collect();
+        let command_failures = self
+            .slack
+            .posts(OPS_CHANNEL)
+            .iter()
+            .chain(&failed_posts)
+            .filter(|p| message_text(p).contains(&failed_needle))
+            .count();
+        Signals {
+            failed_plan_posts: failed_posts.iter().filter(|p| is_plan(p)).count(),
+            command_failures,
+        }
+    }
+
+    /// The id and message ts of a plan for `/scale {command}` that Slack
+    /// shows, once there is one; why not, when a post of this attempt's
+    /// plan failed (that plan is never seen), the command failed, or
+    /// nothing showed within `within`.
+    async fn wait_shown(
+        &self,
+        command: &str,
+        before: Signals,
+        within: Duration,
+    ) -> Result<(String, String), String> {
+        let needle = format!(": /scale {command}");
+        let deadline = Instant::now() + within;
+        loop {
+            let shown = self.slack.posts(INCIDENTS).into_iter().find(|p| {
+                p["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Plan P-") && t.contains(&needle))
+            });
+            if let Some(post) = shown {
+                let text = post["text"].as_str().unwrap_or_default();
+                let id = text
+                    .trim_start_matches("Plan ")
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let ts = post["_ts"].as_str().unwrap_or_default().to_owned();
+                return Ok((id, ts));
+            }
+            let now = self.signals(command);
+            if now.failed_plan_posts > before.failed_plan_posts {
+                return Err("Slack failed the plan's post".into());
+            }
+            if now.command_failures > before.command_failures {
+                return Err("the command reported a failure".into());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no plan shown within {} s", within.as_secs()));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, user: &'static str, plan: &str, message_ts: &str) -> Click {
+        let url = format!("{}/slack/interactions", self.base);
+        let sent = post_signed(
+            &self.http,
+            &url,
+            || confirm_click_body(user, plan, message_ts),
+            Duration::from_secs(30),
+        )
+        .await;
+        match sent {
+            Ok((_, attempts)) => Click {
+                user,
+                attempts,
+                failure: None,
+            },
+            Err((e, attempts)) => Click {
+                user,
+                attempts,
+                failure: Some(e),
+            },
+        }
+    }
+
+    /// The plan's state and executing replica once it is no longer
+    /// `pending`, read `every` so often; `None` if it still is after
+    /// `within`.
+    async fn left_pending(
+        &self,
+        plan: &str,
+        every: Duration,
+        within: Duration,
+    ) -> Option<(String, Option<String>)> {
+        let deadline = Instant::now() + within;
+        loop {
+            let row = sqlx::query("SELECT state, exec_holder FROM plans WHERE id = $1")
+                .bind(plan)
+                .fetch_optional(&self.store)
+                .await
+                .ok()
+                .flatten();
+            if let Some(r) = row {
+                let state: String = r.try_get("state").unwrap_or_default();
+                if state != "pending" {
+                    return Some((state, r.try_get("exec_holder").unwrap_or_default()));
+                }
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// Kills the replica executing the plan when `target.kill` says.
+    async fn kill_mid_plan(
+        &self,
+        target: &PlanTarget,
+        state: &str,
+        holder: Option<String>,
+    ) -> Result<MidPlanKill, String> {
+        let (true, Some(holder)) = (state == "executing", holder) else {
+            return Err(format!("it was {state} when first seen claimed"));
+        };
+        if target.kill == KillAt::Put {
+            let path = format!("/2017-10-31/functions/{}/concurrency", target.function);
+            if !self
+                .aws
+                .wait_for("PUT", &path, Duration::from_secs(10))
+                .await
+            {
+                return Err("no PutFunctionConcurrency within 10 s of its claim".into());
+            }
+        }
+        self.kill_holder(&holder).await
+    }
+
+    /// SIGKILLs the replica holding an executing plan (a replica's holder
+    /// name, `<host>-<pid>-<random>`, carries its process id) and starts it
+    /// again a moment later, as the monkey would.
+    async fn kill_holder(&self, holder: &str) -> Result<MidPlanKill, String> {
+        let (i, replica) = {
+            let mut c = self.cluster.lock();
+            let i = replica_of(&c, holder)?;
+            c.kill(i);
+            (i, c.replica(i).name.clone())
+        };
+        let at = Instant::now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        {
+            let mut c = self.cluster.lock();
+            if !c.running(i) {
+                c.start(i);
+            }
+        }
+        Ok(MidPlanKill { replica, at })
+    }
+}
+
+/// The running replica that a lease holder's name (`<host>-<pid>-<random>`,
+/// `engine::replica_name`) stands for.
+fn replica_of(cluster: &Cluster, holder: &str) -> Result<usize, String> {
+    let pid: u32 = holder
+        .rsplit('-')
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("its holder {holder} names no process"))?;
+    (0..cluster.len())
+        .find(|&i| cluster.pid(i) == Some(pid))
+        .ok_or_else(|| format!("its holder {holder} was already gone"))
+}
+
+/// POSTs a form as Slack signs it until a replica answers 200 or `within`
+/// passes: the 200's body and the requests it took, or the last failure.
+/// Every attempt is built and signed afresh (`body` gives it a trigger_id
+/// of its own): the replay protection refuses a copy.
+async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    body: impl Fn() -> String,
+    within: Duration,
+) -> Result<(String, u32), (String, u32)> {
+    let started = Instant::now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let body = body();
+        let ts = Utc::now().timestamp();
+        let resp = http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", sign(SIGNING_SECRET, ts, &body))
+            .body(body)
+            .send()
+            .await;
+        let failure = match resp {
+            Ok(r) if r.status() == 200 => {
+                return Ok((r.text().await.unwrap_or_default(), attempts));
+            }
+            Ok(r) => format!("HTTP {}", r.status()),
+            Err(e) => format!("no answer: {e}"),
+        };
+        if started.elapsed() > within {
+            return Err((failure, attempts));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A Confirm click on `plan` as Slack sends it (the fields of
+/// `support::app::click_body`), with a trigger_id and action_ts of its
+/// own, as every real click has.
+fn confirm_click_body(user: &str, plan: &str, message_ts: &str) -> String {
+    let now = Utc::now();
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "operator", "name": "operator", "team_id": "T0001"},
+        "api_app_id": "A123456",
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": INCIDENTS, "is_ephemeral": false},
+        "trigger_id": trigger_id(),
+        "team": {"id": "T0001", "domain": "example"},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "channel": {"id": INCIDENTS, "name": "incidents"},
+        "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
+        "state": {"values": {}},
+        "actions": [{
+            "action_id": "plan.confirm",
+            "block_id": "b1",
+            "text": {"type": "plain_text", "text": "Confirm", "emoji": true},
+            "value": plan,
+            "type": "button",
+            "action_ts": format!("{}.{:06}", now.timestamp(), now.timestamp_subsec_micros())
+        }]
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form")
+}
+
+/// Waits until no plan is `executing`; the ones that still are at the end.
+async fn wait_plans_finished(store: &AnyPool, within: Duration) -> Result<(), Vec<String>> {
+    let deadline = Instant::now() + within;
+    loop {
+        let executing: Vec<String> =
+            match sqlx::query("SELECT id FROM plans WHERE state = 'executing'")
+                .fetch_all(store)
+                .await
+            {
+                Ok(rows) => rows.iter().filter_map(|r| r.try_get("id").ok()).collect(),
+                Err(e) => vec![format!("(cannot read plans: {e})")],
+            };
+        if executing.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(executing);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// The incidents by alarm name (`dedup_key` is `alarm:<name>`) with their
 /// level, and any row keyed otherwise.
 #[derive(Debug, Clone)]
@@ -370,12 +861,15 @@ struct IncidentRow {
     level: i64,
     state: String,
     root_message: Option<String>,
+    /// `manual` for the incident a plan's command opens (no key).
+    source: String,
 }
 
 async fn incidents(pool: &AnyPool) -> Result<Vec<IncidentRow>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, dedup_key, level, state, root_message FROM incidents")
-        .fetch_all(pool)
-        .await?;
+    let rows =
+        sqlx::query("SELECT id, dedup_key, level, state, root_message, source FROM incidents")
+            .fetch_all(pool)
+            .await?;
     rows.iter()
         .map(|r| {
             Ok(IncidentRow {
@@ -384,6 +878,7 @@ async fn incidents(pool: &AnyPool) -> Result<Vec<IncidentRow>, sqlx::Error> {
                 level: r.try_get("level")?,
                 state: r.try_get("state")?,
                 root_message: r.try_get("root_message")?,
+                source: r.try_get("source")?,
             })
         })
         .collect()
@@ -506,6 +1001,28 @@ async fn run(scenario: Scenario) {
     let signer = SnsSigner::get();
     let ca = dir.path().join("sns-ca.pem");
     std::fs::write(&ca, &signer.ca_pem).expect("write the CA");
+    // AWS is moto behind a proxy that counts every call the replicas make;
+    // the test itself sets up and reads moto directly. The plans' functions
+    // carry the run's tag: one moto serves every test of this binary. The
+    // alarms' functions do not exist there: their L1 diagnostics read empty
+    // metrics, which costs the storm nothing measurable.
+    let moto_url = moto::url();
+    let aws = Arc::new(CountingProxy::start(&moto_url).await);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let kind = match scenario.store {
+        StoreKind::Postgres => "pg",
+        StoreKind::Sqlite => "lite",
+    };
+    let targets: Vec<PlanTarget> = (0..scenario.plans)
+        .map(|i| PlanTarget {
+            function: format!("chaos-{kind}-{}-{i}", &tag[..6]),
+            to: 60 + i as i32,
+            kill: [KillAt::Never, KillAt::Claim, KillAt::Put][i % 3],
+        })
+        .collect();
+    for t in &targets {
+        moto::create_function(&moto_url, &t.function, Some(RESERVED_BEFORE)).await;
+    }
     let configs: Vec<BotConfig> = free_addrs(scenario.replicas)
         .into_iter()
         .map(|listen| BotConfig {
@@ -518,6 +1035,8 @@ async fn run(scenario: Scenario) {
             ca_pem_file: ca.clone(),
             incidents_channel: INCIDENTS.into(),
             escalate_after_seconds: 3,
+            aws_endpoint_url: aws.url(),
+            operators: vec![OPERATOR.into(), OPERATOR2.into()],
         })
         .collect();
     let cluster = SharedCluster::new(Cluster::new(dir.path(), &configs));
@@ -537,6 +1056,7 @@ async fn run(scenario: Scenario) {
         .build()
         .expect("client");
 
+    let monkey_started = Instant::now();
     let monkey = Monkey::spawn(
         cluster.clone(),
         MonkeyPlan {
@@ -563,6 +1083,26 @@ async fn run(scenario: Scenario) {
 
     // Phase 1: the ALARM storm, round-robin over the alarms, paced.
     let storm_started = Instant::now();
+    let planner = Arc::new(PlanDriver {
+        http: http.clone(),
+        base: proxy.url(),
+        slack: slack.clone(),
+        store: store.clone(),
+        cluster: cluster.clone(),
+        aws: aws.clone(),
+    });
+    let plan_tasks: Vec<_> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, target)| {
+            let (planner, target) = (planner.clone(), target.clone());
+            let after = Duration::from_secs(1) + scenario.plan_every * i as u32;
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                planner.run(target).await
+            })
+        })
+        .collect();
     let permits = Arc::new(Semaphore::new(scenario.in_flight));
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / scenario.rate));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -672,6 +1212,17 @@ async fn run(scenario: Scenario) {
         late_ids.len()
     ));
 
+    // The plans run their course under the chaos too.
+    let mut plans = Vec::new();
+    for task in plan_tasks {
+        plans.push(task.await.expect("a plan task"));
+    }
+    report.figure(format!(
+        "plans: {} driven to their end by {:.1} s into the storm",
+        plans.len(),
+        storm_started.elapsed().as_secs_f64()
+    ));
+
     // The chaos stops; every replica comes back.
     let kills: Vec<Kill> = monkey.stop().await;
     stop_commands.cancel();
@@ -711,9 +1262,24 @@ async fn run(scenario: Scenario) {
     }
     if let (Some(drained), Some(last)) = (drained_at, last_2xx) {
         report.figure(format!(
-            "queue drained {:.1} s after the last 2xx",
-            drained.saturating_duration_since(last).as_secs_f64()
+            "queue drained {:.1} s after the last 2xx; the settling (Slack showing every root and L2 announcement) took {:.1} s",
+            drained.saturating_duration_since(last).as_secs_f64(),
+            settle_started.elapsed().as_secs_f64()
         ));
+    }
+
+    // No plan stays executing: a dead replica's are reconciled from AWS by
+    // another once their lease runs out.
+    let chaos_over = Instant::now();
+    match wait_plans_finished(&store, Duration::from_secs(60)).await {
+        Ok(()) => report.figure(format!(
+            "no plan executing {:.1} s after the chaos",
+            chaos_over.elapsed().as_secs_f64()
+        )),
+        Err(stuck) => report.fail(format!(
+            "plan(s) still executing 60 s after the chaos: {}",
+            some(&stuck, 6)
+        )),
     }
 
     // The survivors are ready (directly, not through the proxy).
@@ -739,6 +1305,14 @@ async fn run(scenario: Scenario) {
     check_store(&mut report, &store, &sent, &late_ids).await;
     let alarm_notifications = sent.iter().filter(|s| s.state == "ALARM").count() - late_ids.len();
     check_incidents(&mut report, &store, &slack, &alarms, alarm_notifications).await;
+    let plans_at = PlansAt {
+        aws: &aws,
+        slack: &slack,
+        moto_url: &moto_url,
+        kills: &kills,
+        monkey_started,
+    };
+    check_plans(&mut report, &store, &plans_at, &plans).await;
 
     let (stats, panics, logged) = {
         let c = cluster.lock();
@@ -1046,6 +1620,10 @@ async fn check_incidents(
             return;
         }
     };
+    // The plans' commands open incidents of their own, without a key:
+    // checked with the plans.
+    let (manual, rows): (Vec<IncidentRow>, Vec<IncidentRow>) =
+        rows.into_iter().partition(|r| r.source == "manual");
     let mut by_key: BTreeMap<String, Vec<&IncidentRow>> = BTreeMap::new();
     for r in &rows {
         by_key
@@ -1114,11 +1692,313 @@ async fn check_incidents(
         )
     };
     report.figure(format!(
-        "{} incident row(s) for {} alarms; root posts per alarm {}; L2 announcements per incident {}; repeats shown in the threads {repeats} (ALARMs beyond each alarm's first: {})",
+        "{} incident row(s) for {} alarms (and {} manual ones for the plans); root posts per alarm {}; L2 announcements per incident {}; repeats shown in the threads {repeats} (ALARMs beyond each alarm's first: {})",
         rows.len(),
         alarms.len(),
+        manual.len(),
         range(&roots_shown[..]),
         range(&announcements[..]),
         alarm_notifications.saturating_sub(alarms.len()),
     ));
+}
+
+/// What the plan checks read besides the store.
+struct PlansAt<'a> {
+    /// The proxy every AWS call of the replicas went through.
+    aws: &'a CountingProxy,
+    slack: &'a FakeSlack,
+    moto_url: &'a str,
+    kills: &'a [Kill],
+    monkey_started: Instant,
+}
+
+/// A row of `plans`, with its per-change outcome (a JSON list of
+/// `{ok, note}`, written after each change and by the reaper).
+struct PlanRecord {
+    id: String,
+    command: String,
+    state: String,
+    outcome: Option<String>,
+}
+
+impl PlanRecord {
+    fn function(&self) -> Option<&str> {
+        self.command.split_whitespace().nth(1)
+    }
+
+    fn results(&self) -> Vec<(bool, String)> {
+        self.outcome
+            .as_deref()
+            .and_then(|o| serde_json::from_str::<Vec<serde_json::Value>>(o).ok())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                (
+                    r["ok"].as_bool().unwrap_or(false),
+                    r["note"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The store says its change was made.
+    fn applied(&self) -> bool {
+        self.results().iter().any(|(ok, _)| *ok)
+    }
+
+    /// Another replica finished it from what AWS showed, its own having
+    /// died mid-plan (`engine/plans/reap.rs`).
+    fn reaped(&self) -> bool {
+        self.results().iter().any(|(_, note)| {
+            note.contains("(found applied)")
+                || note.contains("not applied before the replica stopped")
+        })
+    }
+}
+
+/// Each plan's function changed at most once, the record agreeing with
+/// AWS, nothing left executing; a plan whose replica lived through it ran.
+async fn check_plans(report: &mut Report, store: &AnyPool, at: &PlansAt<'_>, runs: &[PlanRun]) {
+    let rows = match sqlx::query("SELECT id, command, state, outcome FROM plans")
+        .fetch_all(store)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            report.fail(format!("cannot read plans: {e}"));
+            return;
+        }
+    };
+    let records: Vec<PlanRecord> = rows
+        .iter()
+        .map(|r| PlanRecord {
+            id: r.try_get("id").unwrap_or_default(),
+            command: r.try_get("command").unwrap_or_default(),
+            state: r.try_get("state").unwrap_or_default(),
+            outcome: r.try_get("outcome").unwrap_or_default(),
+        })
+        .collect();
+    let mut lines = Vec::new();
+    let mut reaped = Vec::new();
+    for run in runs {
+        let t = &run.target;
+        let f = t.function.as_str();
+        for failure in &run.failures {
+            report.fail(format!("{f}: {failure}"));
+        }
+        for (i, round) in run.rounds.iter().enumerate() {
+            for c in round {
+                if let Some(e) = &c.failure {
+                    report.fail(format!(
+                        "{f}: a click by {} in round {} never got a 200 in 30 s: {e}",
+                        c.user,
+                        i + 1
+                    ));
+                }
+            }
+        }
+        let mine: Vec<&PlanRecord> = records.iter().filter(|r| r.function() == Some(f)).collect();
+        let path = format!("/2017-10-31/functions/{f}/concurrency");
+        let puts = at.aws.count("PUT", &path);
+        let deletes = at.aws.count("DELETE", &path);
+        let in_moto = moto::reserved(at.moto_url, f).await;
+        let applied: Vec<&str> = mine
+            .iter()
+            .filter(|r| r.applied())
+            .map(|r| r.id.as_str())
+            .collect();
+        for r in mine.iter().filter(|r| r.state == "executing") {
+            report.fail(format!("{f}: plan {} is left executing", r.id));
+        }
+        if puts > 1 {
+            report.fail(format!(
+                "{f}: {puts} PutFunctionConcurrency calls reached AWS: the change ran more than once"
+            ));
+        }
+        if deletes > 0 {
+            report.fail(format!(
+                "{f}: {deletes} DeleteFunctionConcurrency call(s), which no plan asked for"
+            ));
+        }
+        if applied.len() > 1 {
+            report.fail(format!(
+                "{f}: {} plans record the change as applied: {applied:?}",
+                applied.len()
+            ));
+        }
+        let outcomes: Vec<String> = mine
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r.id,
+                    r.state,
+                    r.outcome.as_deref().unwrap_or("-")
+                )
+            })
+            .collect();
+        match in_moto {
+            Some(n) if n == t.to => {
+                if applied.is_empty() {
+                    report.fail(format!(
+                        "{f}: AWS holds {n}, but no plan records the change as applied: {outcomes:?}"
+                    ));
+                }
+                if puts == 0 {
+                    report.fail(format!(
+                        "{f}: AWS holds {n}, but no PutFunctionConcurrency went through the proxy"
+                    ));
+                }
+            }
+            Some(RESERVED_BEFORE) => {
+                if !applied.is_empty() {
+                    report.fail(format!(
+                        "{f}: the store records the change to {} as applied, but AWS still holds {RESERVED_BEFORE}: {outcomes:?}",
+                        t.to
+                    ));
+                }
+            }
+            other => report.fail(format!(
+                "{f}: AWS holds {other:?}, neither {RESERVED_BEFORE} nor {}",
+                t.to
+            )),
+        }
+        let Some(id) = &run.plan else {
+            lines.push(format!(
+                "{f}: no plan shown after {} command(s)",
+                run.commands
+            ));
+            continue;
+        };
+        let Some(record) = mine.iter().find(|r| &r.id == id) else {
+            report.fail(format!(
+                "{f}: the plan Slack showed, {id}, is not in the store"
+            ));
+            continue;
+        };
+        let clicks: usize = run.rounds.iter().map(Vec::len).sum();
+        let requests: u32 = run.rounds.iter().flatten().map(|c| c.attempts).sum();
+        let put_calls: Vec<_> = at
+            .aws
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "PUT" && s.path == path)
+            .collect();
+        let first_put = put_calls.first().map(|s| s.at);
+        // What moto answered each (0: the proxy saw no answer).
+        let answers: Vec<u16> = put_calls.iter().map(|s| s.status).collect();
+        let killed = match &run.killed {
+            None => String::new(),
+            Some(Ok(k)) => format!(
+                "; killed {} mid-plan, {} its PUT",
+                k.replica,
+                match first_put {
+                    Some(put) if put < k.at => "after",
+                    Some(_) => "before",
+                    None => "before (there was none)",
+                }
+            ),
+            Some(Err(why)) => format!("; not killed mid-plan: {why}"),
+        };
+        if record.reaped() {
+            reaped.push(id.clone());
+            // Only a replica's death mid-plan hands a plan to the reaper:
+            // the one that claimed it, when the driver saw which.
+            let victim = |name: &str| run.claimer.as_deref().is_none_or(|c| c == name);
+            let by_monkey = run.first_click.is_some_and(|first| {
+                at.kills.iter().any(|k| {
+                    victim(&k.replica) && at.monkey_started + k.at + Duration::from_secs(1) >= first
+                })
+            });
+            let by_driver = matches!(&run.killed, Some(Ok(k)) if victim(&k.replica));
+            if !by_monkey && !by_driver {
+                report.fail(format!(
+                    "{f}: plan {id} was reconciled by the reaper ({}), though its replica ({}) was not killed after its clicks: a live replica lost its lease",
+                    record.outcome.as_deref().unwrap_or("-"),
+                    run.claimer.as_deref().unwrap_or("unknown")
+                ));
+            }
+        } else if record.state != "done" || puts != 1 || in_moto != Some(t.to) {
+            report.fail(format!(
+                "{f}: plan {id} ended {} ({}) with {puts} PutFunctionConcurrency and AWS at {in_moto:?}, though its replica lived through it: expected done, one call, {}",
+                record.state,
+                record.outcome.as_deref().unwrap_or("no outcome"),
+                t.to
+            ));
+        }
+        lines.push(format!(
+            "{f} → {}: {id} claimed by {}, {}{}{killed}; {} command(s){}; {clicks} clicks in {} round(s) ({requests} requests); {puts} PUT {answers:?}; AWS {in_moto:?}; {} other plan(s) {:?}",
+            t.to,
+            run.claimer.as_deref().unwrap_or("?"),
+            record.state,
+            if record.reaped() { " (reaped)" } else { "" },
+            run.commands,
+            if run.resent_because.is_empty() {
+                String::new()
+            } else {
+                format!(" (resent: {})", run.resent_because.join("; "))
+            },
+            run.rounds.len(),
+            mine.len() - 1,
+            mine.iter()
+                .filter(|r| &r.id != id)
+                .map(|r| r.state.as_str())
+                .collect::<Vec<_>>(),
+        ));
+    }
+    report.figure(format!("plans:\n    {}", lines.join("\n    ")));
+    // What the reaper found is said in the incident's thread (issue 12,
+    // item 3); a figure, not a failure, while that post is not retried.
+    let said = |posts: &[serde_json::Value], id: &str| {
+        posts.iter().any(|p| {
+            let text = message_text(p);
+            text.contains("stopped before it finished") && text.contains(id)
+        })
+    };
+    let posted = at.slack.posts(INCIDENTS);
+    let failed: Vec<serde_json::Value> = at
+        .slack
+        .failures("chat.postMessage")
+        .into_iter()
+        .map(|f| f.args)
+        .collect();
+    let shown = reaped.iter().filter(|id| said(&posted, id)).count();
+    let lost: Vec<&String> = reaped
+        .iter()
+        .filter(|id| !said(&posted, id) && said(&failed, id))
+        .collect();
+    report.figure(format!(
+        "reaped plans: {}, the reaper's account shown in the thread for {shown}; its post failed and was never shown for {lost:?}",
+        reaped.len()
+    ));
+    let mut by_operation: BTreeMap<String, usize> = BTreeMap::new();
+    for s in at.aws.seen() {
+        *by_operation
+            .entry(format!("{} {}", s.method, operation_path(&s.path)))
+            .or_default() += 1;
+    }
+    let mut by_operation: Vec<(String, usize)> = by_operation.into_iter().collect();
+    by_operation.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    report.figure(format!(
+        "AWS (moto) calls through the counting proxy: {} in all; {}",
+        by_operation.iter().map(|(_, n)| n).sum::<usize>(),
+        by_operation
+            .iter()
+            .take(10)
+            .map(|(op, n)| format!("{n}× {op}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+}
+
+/// A request path with the function's name left out, to count calls by
+/// operation: `/2017-10-31/functions/{name}/concurrency`.
+fn operation_path(path: &str) -> String {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    for i in 1..parts.len() {
+        if parts[i - 1] == "functions" {
+            parts[i] = "{name}";
+        }
+    }
+    parts.join("/")
 }

@@ -662,13 +662,21 @@ async fn a_plan_left_executing_by_a_dead_replica_is_reconciled_from_aws() {
     let text = message_text(&told);
     assert!(text.contains("50 → 80 (found applied)"), "{text}");
     assert!(text.contains(&format!("/scale undo {plan}")), "{text}");
-    let row = second
-        .engine
-        .store()
-        .plan(&plan)
-        .await
-        .expect("read")
-        .expect("plan");
+    // Said first, then recorded (a failed post leaves it to be reaped again).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let row = loop {
+        let row = second
+            .engine
+            .store()
+            .plan(&plan)
+            .await
+            .expect("read")
+            .expect("plan");
+        if row.state.as_str() != "executing" || std::time::Instant::now() > deadline {
+            break row;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(row.state.as_str(), "done");
     assert!(
         row.outcome

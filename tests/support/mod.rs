@@ -4,6 +4,7 @@ pub mod app;
 pub mod cbor_proxy;
 pub mod clock;
 pub mod counting_cloud;
+pub mod counting_proxy;
 pub mod demo;
 pub mod discord;
 pub mod moto;

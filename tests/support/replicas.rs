@@ -44,6 +44,12 @@ pub struct BotConfig {
     pub incidents_channel: String,
     /// L1 → L2 after this long (L2 → L3 after an hour: not in a test).
     pub escalate_after_seconds: u64,
+    /// `aws.endpoint_url`: a closed port (`http://127.0.0.1:1`) makes every
+    /// AWS call fail fast; moto (behind a proxy of the test's) lets plans
+    /// change something.
+    pub aws_endpoint_url: String,
+    /// `roles.operators`: who may run and confirm changing commands.
+    pub operators: Vec<String>,
 }
 
 /// A TOML basic string.
@@ -52,9 +58,10 @@ fn q(s: &str) -> String {
 }
 
 impl BotConfig {
-    /// The config file: Slack at the fake without pacing, AWS at a closed
-    /// port (every AWS call fails fast, as the bot must survive), reports
-    /// off (they depend on the wall clock), four escalation levels.
+    /// The config file: Slack at the fake without pacing, AWS at
+    /// `aws_endpoint_url` with a short timeout and no SDK retries (an AWS
+    /// that does not answer must cost a storm little), reports off (they
+    /// depend on the wall clock), four escalation levels.
     pub fn to_toml(&self) -> String {
         let root = env!("CARGO_MANIFEST_DIR");
         format!(
@@ -67,7 +74,7 @@ post_interval_ms = 0
 
 [aws]
 region = "eu-central-1"
-endpoint_url = "http://127.0.0.1:1"
+endpoint_url = {aws}
 operation_timeout_seconds = 2
 max_attempts = 1
 
@@ -87,7 +94,7 @@ charts_dir = {charts}
 enabled = false
 
 [roles]
-operators = ["U0OPS"]
+operators = [{operators}]
 
 [sns]
 allowed_topics = [{topic}]
@@ -124,6 +131,13 @@ name = "L4 emergency response"
             cert_host = q(&self.cert_host),
             ca = q(&self.ca_pem_file.display().to_string()),
             escalate = self.escalate_after_seconds,
+            aws = q(&self.aws_endpoint_url),
+            operators = self
+                .operators
+                .iter()
+                .map(|o| q(o))
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     }
 }
@@ -221,6 +235,12 @@ impl Cluster {
 
     pub fn replica(&self, i: usize) -> &Replica {
         &self.replicas[i]
+    }
+
+    /// The process id of replica `i` while it runs: a replica names itself
+    /// by it (the holder of its leases, `<host>-<pid>-<random>`).
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.replicas[i].child.as_ref().map(|c| c.id())
     }
 
     pub fn addrs(&self) -> Vec<SocketAddr> {

@@ -162,8 +162,15 @@ impl CommandService {
     }
 
     async fn run(self: Arc<Self>, inv: Invocation, req: CommandRequest, id: AuditId) {
+        use tracing::Instrument;
+        // A span entered with `enter()` across an await corrupts the
+        // subscriber's per-thread span stack (a replica panicked on it in
+        // the chaos test); `instrument` enters it at each poll instead.
         let span = tracing::info_span!("command", command = %inv.canonical(), user = %req.user);
-        let _enter = span.enter();
+        self.run_in_span(inv, req, id).instrument(span).await;
+    }
+
+    async fn run_in_span(self: Arc<Self>, inv: Invocation, req: CommandRequest, id: AuditId) {
         let result = self.run_action(&inv, &req).await;
         let (outcome, detail) = match result {
             Ok(Outcome::Reply(mut reply)) => {

@@ -71,9 +71,12 @@ impl IncidentService {
     }
 }
 
-/// How long one replica may take to post an announcement before another
-/// may post it instead.
-const ANNOUNCE_LEASE_MS: i64 = 60_000;
+/// How long a claim on an announcement lasts without renewal: the replica
+/// posting it renews it (`engine::renew`), so another takes it over within
+/// this after the first dies.
+const ANNOUNCE_LEASE_MS: i64 = 8_000;
+/// After a failed announcement, when it is tried again.
+const ANNOUNCE_RETRY_MS: i64 = 2_000;
 
 type Sweep =
     fn(
@@ -167,16 +170,23 @@ impl IncidentService {
             {
                 continue;
             }
-            match self
-                .announce_escalation(&incident, level, by.as_deref())
-                .await
-            {
+            let id = incident.id.clone();
+            let posted = crate::engine::renew::renewing(
+                self.announce_escalation(&incident, level, by.as_deref()),
+                || {
+                    let until = crate::store::now_ms() + ANNOUNCE_LEASE_MS;
+                    self.store.release_announcement(&id, until)
+                },
+            )
+            .await;
+            match posted {
                 Ok(()) => {
                     self.store.announced(&incident.id, level).await?;
                 }
                 Err(e) => {
                     tracing::warn!(incident = %incident.id, level, error = %e, "escalation not announced; retried");
-                    self.store.release_announcement(&incident.id).await?;
+                    let retry = crate::store::now_ms() + ANNOUNCE_RETRY_MS;
+                    self.store.release_announcement(&incident.id, retry).await?;
                 }
             }
         }

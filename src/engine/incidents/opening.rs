@@ -14,9 +14,11 @@ use super::top_message::RootContext;
 use crate::engine::request::ActionError;
 use crate::store::{IncidentRow, OpeningStep};
 
-/// How long a replica may take over the steps before another may take
-/// them: long enough for the paced posts of an alarm storm.
-const LEASE_MS: i64 = 60_000;
+/// How long a claim on an opening lasts without renewal: the replica doing
+/// the steps renews it while it works (`engine::renew`), however long the
+/// chat's pacing makes them, and another takes over within this after the
+/// first dies.
+const LEASE_MS: i64 = 8_000;
 /// After a failed step (a chat error), when it is tried again.
 const RETRY_MS: i64 = 2_000;
 /// Openings followed up side by side (posts to one channel keep their
@@ -58,7 +60,7 @@ impl IncidentService {
             };
             let me = self.clone();
             self.tasks.spawn(async move {
-                if let Err(e) = me.open_steps(incident, step).await {
+                if let Err(e) = me.open_steps_renewing(incident, step).await {
                     tracing::warn!(incident = %id, error = %e, "incident opening will be retried");
                     let retry = crate::store::now_ms() + RETRY_MS;
                     if let Err(e) = me.store.release_opening(&id, retry).await {
@@ -71,9 +73,23 @@ impl IncidentService {
         Ok(())
     }
 
+    /// `open_steps` with the claim renewed while they run.
+    async fn open_steps_renewing(
+        self: &Arc<Self>,
+        incident: IncidentRow,
+        step: OpeningStep,
+    ) -> Result<IncidentRow, ActionError> {
+        let id = incident.id.clone();
+        crate::engine::renew::renewing(self.open_steps(incident, step), || {
+            self.store
+                .renew_opening(&id, crate::store::now_ms() + LEASE_MS)
+        })
+        .await
+    }
+
     /// Does the owed steps from `step` on, recording each; the incident
     /// with its root message.
-    pub(crate) async fn open_steps(
+    async fn open_steps(
         self: &Arc<Self>,
         mut incident: IncidentRow,
         step: OpeningStep,
@@ -120,7 +136,7 @@ impl IncidentService {
         else {
             return Ok(None);
         };
-        match self.open_steps(row, step).await {
+        match self.open_steps_renewing(row, step).await {
             Ok(row) => Ok(Some(row)),
             Err(e) => {
                 // Owed still: the sweep tries again.

@@ -68,11 +68,6 @@ impl PlanService {
             _ => PlanState::Partial,
         };
         let outcome = serde_json::to_string(&results).unwrap_or_else(|_| "[]".into());
-        self.store
-            .finish_plan(&plan.id, state, &outcome, self.now().timestamp_millis())
-            .await?;
-        tracing::warn!(plan = %plan.id, state = state.as_str(), "orphaned plan reconciled from AWS");
-        self.redraw(plan, View::Executed(state)).await;
         let undo = if oks > 0 && !plan.dry_run {
             format!("\nTo revert: `/scale undo {}`", plan.id)
         } else {
@@ -93,6 +88,9 @@ impl PlanService {
             .into(),
             ..Default::default()
         };
+        // Said before it is recorded: a failed post leaves the plan
+        // orphaned, so a later sweep reads AWS and says it again (at least
+        // once), rather than recording a truth nobody was told.
         if let Some(incident) = self.incident_of(plan).await {
             self.incidents
                 .thread(&incident, "scalebot", "executed", &message)
@@ -100,6 +98,11 @@ impl PlanService {
         } else {
             self.chat.post(&plan.channel, None, &message).await?;
         }
+        self.store
+            .finish_plan(&plan.id, state, &outcome, self.now().timestamp_millis())
+            .await?;
+        tracing::warn!(plan = %plan.id, state = state.as_str(), "orphaned plan reconciled from AWS");
+        self.redraw(plan, View::Executed(state)).await;
         Ok(())
     }
 }

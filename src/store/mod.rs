@@ -141,7 +141,7 @@ impl Store {
                 })?,
             Backend::Sqlite => pool.clone(),
         };
-        let sns_writer = sns::spawn_sns_writer(sns_pool, backend);
+        let sns_writer = sns::spawn_sns_writer(sns_pool);
         let replay_writer = replays::spawn_replay_writer(pool.clone());
         Ok(Self {
             pool,

@@ -52,12 +52,12 @@ struct Written {
 
 const BATCH: usize = 256;
 
-pub(super) fn spawn_sns_writer(pool: AnyPool, backend: super::Backend) -> mpsc::Sender<SnsOp> {
+pub(super) fn spawn_sns_writer(pool: AnyPool) -> mpsc::Sender<SnsOp> {
     let (tx, mut rx) = mpsc::channel::<SnsOp>(8 * 1024);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(BATCH);
         while rx.recv_many(&mut batch, BATCH).await > 0 {
-            match write_batch(&pool, backend, &batch).await {
+            match write_batch(&pool, &batch).await {
                 Ok(written) => answer(&mut batch, written),
                 Err(e) => {
                     // Nothing acknowledged: every sender answers 5xx and SNS
@@ -111,11 +111,7 @@ fn fail(batch: &mut Vec<SnsOp>, error: &str) {
 /// repeat notes, then claims (which see this batch's inserts). Each kind is
 /// one statement for the batch where it can be: a storm is thousands of
 /// rows a second, and a statement is a round trip on PostgreSQL.
-async fn write_batch(
-    pool: &AnyPool,
-    backend: super::Backend,
-    batch: &[SnsOp],
-) -> Result<Written, sqlx::Error> {
+async fn write_batch(pool: &AnyPool, batch: &[SnsOp]) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let records: Vec<&SnsRecord> = batch
         .iter()
@@ -132,7 +128,7 @@ async fn write_batch(
             _ => None,
         })
         .collect();
-    let finished = super::inbox::write_finishes(&mut tx, backend, &finishes).await?;
+    let finished = super::inbox::write_finishes(&mut tx, &finishes).await?;
     // A storm's repeats for one incident: one write per batch, not one each.
     let mut notes: Vec<super::RepeatNote> = Vec::new();
     for f in finishes.iter().filter(|f| finished.contains(&f.message_id)) {

@@ -70,6 +70,24 @@ const CHART_WIDTH: &str = "const imgs = [...document.querySelectorAll(arguments[
     const img = imgs[imgs.length - 1]; \
     return img && img.complete && img.naturalWidth > 0 ? img.naturalWidth : null;";
 
+/// Finds and clicks, again if the element was redrawn in between: a root
+/// message is redrawn as its incident moves (its opening steps, its
+/// thread's replies), which can replace a link between a find and a click.
+async fn click_fresh(s: &Session<'_>, what: &str, script: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let e = element(s, what, script, json!([])).await;
+        match s.try_click(&e).await {
+            Ok(()) => return,
+            Err(why) if started.elapsed() < WAIT => {
+                eprintln!("{what}: clicked again ({why})");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(why) => panic!("{what} could not be clicked: {why}"),
+        }
+    }
+}
+
 async fn type_command(s: &Session<'_>, text: &str) {
     let input = s.find("#command").await;
     s.type_text(&input, &format!("{text}{ENTER}")).await;
@@ -172,24 +190,20 @@ async fn the_throttling_runbook_end_to_end_in_chromium() {
     )
     .await;
     s.click(&raise).await;
-    let link = element(
+    click_fresh(
         &s,
         "the pointer to the plan",
         "const m = [...document.querySelectorAll('#messages .msg')].find((e) => e.innerText.includes('waiting for confirmation')); \
          return m ? m.querySelector('a[data-goto]') : null;",
-        json!([]),
     )
     .await;
-    s.click(&link).await;
-    let replies = element(
+    click_fresh(
         &s,
         "the incident's thread",
         "const m = [...document.querySelectorAll('#messages .msg')].find((e) => e.innerText.includes('Manual intervention')); \
          return m ? m.querySelector('a.replies') : null;",
-        json!([]),
     )
     .await;
-    s.click(&replies).await;
     let confirm = element(
         &s,
         "the Confirm button",

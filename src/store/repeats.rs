@@ -119,37 +119,28 @@ impl Store {
         until_ms: i64,
         limit: i64,
     ) -> Result<Vec<RepeatWindow>, StoreError> {
-        let ids = sqlx::query(
-            "SELECT id FROM alarm_repeats WHERE due_ms <= $1 \
-             AND (lease_until_ms IS NULL OR lease_until_ms < $1) ORDER BY due_ms LIMIT $2",
-        )
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        let mut claimed = Vec::new();
-        for r in ids {
-            let id: String = r.try_get("id")?;
-            let row = sqlx::query(
+        let rows = self
+            .claim_due_rows(
+                "SELECT id FROM alarm_repeats WHERE due_ms <= $1 \
+                 AND (lease_until_ms IS NULL OR lease_until_ms < $1) ORDER BY due_ms LIMIT $2",
                 "UPDATE alarm_repeats SET claimed = 1, lease_until_ms = $1 WHERE id = $2 \
                  AND (lease_until_ms IS NULL OR lease_until_ms < $3) \
                  RETURNING id, incident_id, count, alarms, last_reason",
+                now_ms,
+                until_ms,
+                limit,
             )
-            .bind(until_ms)
-            .bind(&id)
-            .bind(now_ms)
-            .fetch_optional(self.pool())
             .await?;
-            if let Some(r) = row {
-                let alarms: String = r.try_get("alarms")?;
-                claimed.push(RepeatWindow {
-                    id: r.try_get("id")?,
-                    incident_id: r.try_get("incident_id")?,
-                    count: r.try_get("count")?,
-                    alarms: alarms.split(SEP).map(str::to_owned).collect(),
-                    last_reason: r.try_get("last_reason")?,
-                });
-            }
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in rows {
+            let alarms: String = r.try_get("alarms")?;
+            claimed.push(RepeatWindow {
+                id: r.try_get("id")?,
+                incident_id: r.try_get("incident_id")?,
+                count: r.try_get("count")?,
+                alarms: alarms.split(SEP).map(str::to_owned).collect(),
+                last_reason: r.try_get("last_reason")?,
+            });
         }
         Ok(claimed)
     }

@@ -43,37 +43,28 @@ impl Store {
         until_ms: i64,
         limit: i64,
     ) -> Result<Vec<WatchRow>, StoreError> {
-        let ids = sqlx::query(
-            "SELECT id FROM watches WHERE next_check_ms <= $1 \
-             AND (lease_until_ms IS NULL OR lease_until_ms < $1) ORDER BY next_check_ms LIMIT $2",
-        )
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        let mut claimed = Vec::new();
-        for r in ids {
-            let id: String = r.try_get("id")?;
-            let row = sqlx::query(
+        let rows = self
+            .claim_due_rows(
+                "SELECT id FROM watches WHERE next_check_ms <= $1 \
+                 AND (lease_until_ms IS NULL OR lease_until_ms < $1) ORDER BY next_check_ms LIMIT $2",
                 "UPDATE watches SET lease_until_ms = $1 WHERE id = $2 \
                  AND (lease_until_ms IS NULL OR lease_until_ms < $3) \
                  RETURNING id, incident_id, function, reserved, changed_ms, checks_done",
+                now_ms,
+                until_ms,
+                limit,
             )
-            .bind(until_ms)
-            .bind(&id)
-            .bind(now_ms)
-            .fetch_optional(self.pool())
             .await?;
-            if let Some(r) = row {
-                claimed.push(WatchRow {
-                    id: r.try_get("id")?,
-                    incident_id: r.try_get("incident_id")?,
-                    function: r.try_get("function")?,
-                    reserved: r.try_get("reserved")?,
-                    changed_ms: r.try_get("changed_ms")?,
-                    checks_done: r.try_get("checks_done")?,
-                });
-            }
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in rows {
+            claimed.push(WatchRow {
+                id: r.try_get("id")?,
+                incident_id: r.try_get("incident_id")?,
+                function: r.try_get("function")?,
+                reserved: r.try_get("reserved")?,
+                changed_ms: r.try_get("changed_ms")?,
+                checks_done: r.try_get("checks_done")?,
+            });
         }
         Ok(claimed)
     }

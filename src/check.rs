@@ -129,6 +129,10 @@ fn who_may(settings: &SettingsFile, catalog: &Catalog) -> Vec<String> {
             "control incidents (ack, escalate, resolve, keep, note, and their buttons): {}",
             any(&settings.permissions.incidents)
         ),
+        format!(
+            "change an incident's severity, silence and unsilence alarms: {}",
+            any(&settings.permissions.incidents)
+        ),
         format!("read AWS data and view incidents: {reading}"),
     ];
     for (person, ids) in settings.people.by_person() {

@@ -21,6 +21,8 @@ pub mod drills;
 pub mod engine;
 pub mod format;
 pub mod metrics;
+pub mod pager;
+pub mod pagerduty;
 pub mod reports;
 pub mod schedule;
 pub mod server;

@@ -11,8 +11,9 @@ use serde::Deserialize;
 
 use crate::config::{
     self, AwsSettings, CatalogSettings, ChannelSettings, ConfigError, DisplaySettings,
-    EscalationSettings, FunctionSettings, PermissionSettings, PriceSettings, RdsProxySettings,
-    ReportSettings, RunbookSettings, Secrets, Settings, SnsSettings, StoreSettings,
+    EscalationSettings, FunctionSettings, PagerDutySettings, PagingSettings, PermissionSettings,
+    PriceSettings, RdsProxySettings, ReportSettings, RunbookSettings, Secrets, Settings,
+    SeveritySettings, SilenceSettings, SnsSettings, StoreSettings,
 };
 use crate::demo::settings::DemoSettings;
 use crate::discord::settings::DiscordSettings;
@@ -43,6 +44,10 @@ pub struct SettingsFile {
     pub sns: SnsSettings,
     pub escalation: EscalationSettings,
     pub reports: ReportSettings,
+    pub paging: PagingSettings,
+    pub pagerduty: PagerDutySettings,
+    pub severities: SeveritySettings,
+    pub silences: SilenceSettings,
     /// Read only by `scalebot demo`.
     pub demo: DemoSettings,
 }
@@ -74,6 +79,10 @@ impl SettingsFile {
             sns: self.sns.clone(),
             escalation: self.escalation.clone(),
             reports: self.reports.clone(),
+            paging: self.paging.clone(),
+            pagerduty: self.pagerduty.clone(),
+            severities: self.severities.clone(),
+            silences: self.silences.clone(),
         }
     }
 

@@ -24,6 +24,7 @@ use crate::discord::DiscordChat;
 use crate::discord::settings::{DiscordMode, DiscordSettings};
 use crate::engine::{Engine, EngineParts, action_names};
 use crate::metrics::Metrics;
+use crate::pager::Pagers;
 use crate::server::settings::ServerSettings;
 use crate::server::{AppState, edge, metrics_router, router};
 use crate::settings_file::SettingsFile;
@@ -54,6 +55,8 @@ pub enum StartupError {
     DiscordClient(#[from] crate::discord::ClientError),
     #[error("SNS ingress: {0}")]
     Sns(String),
+    #[error("cannot build the PagerDuty client: {0}")]
+    PagerDuty(reqwest::Error),
 }
 
 /// Loads `commands/` and `charts/`, checking one against the other.
@@ -150,6 +153,11 @@ impl Application {
         let (catalog, charts) = checked_catalogs(&settings)?;
         let store = Store::connect(&settings.store).await?;
         let (chat, slack_client, discord_chat) = platform_chat(&file, &secrets, &metrics)?;
+        let pagers = Pagers {
+            sns: crate::aws::sns_publish::for_levels(&settings, &metrics).await,
+            pagerduty: crate::pagerduty::events::for_levels(&settings, &secrets)
+                .map_err(StartupError::PagerDuty)?,
+        };
         let engine = Engine::new(EngineParts {
             settings: Arc::new(settings.clone()),
             catalog: Arc::new(catalog),
@@ -162,6 +170,7 @@ impl Application {
             clock,
             tz: settings.display.timezone,
             region: settings.aws.region.clone(),
+            pagers,
         });
         engine.spawn_sweeps();
         engine.spawn_reports();
@@ -200,6 +209,7 @@ impl Application {
                 demo: Arc::new(file.demo),
                 same_origin: SameOrigin::Off,
                 discord,
+                pagerduty_secret: secrets.pagerduty.webhook_secret.clone(),
             },
             server: file.server,
             socket_mode,
@@ -242,6 +252,8 @@ impl Application {
             clock,
             tz: settings.display.timezone,
             region: settings.aws.region.clone(),
+            // The demo pages nobody.
+            pagers: Pagers::default(),
         });
         engine.spawn_sweeps();
         engine.spawn_inbox(Arc::new(crate::demo::alarm_feed::SimDecoder));
@@ -277,6 +289,7 @@ impl Application {
                 demo: Arc::new(file.demo.clone()),
                 same_origin,
                 discord: None,
+                pagerduty_secret: None,
             },
             server: file.server,
             socket_mode: None,

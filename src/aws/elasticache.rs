@@ -1,6 +1,6 @@
 //! ElastiCache: the cache whose read replicas scale with the functions.
 
-use aws_sdk_elasticache::types::NodeGroup;
+use aws_sdk_elasticache::types::{NodeGroup, ReplicationGroup as AwsGroup};
 
 use super::{AwsCloud, classify};
 use crate::cloud::{CloudError, ReplicationGroup};
@@ -26,6 +26,7 @@ impl AwsCloud {
                         id: g.replication_group_id().unwrap_or(id).to_owned(),
                         status: g.status().unwrap_or_default().to_owned(),
                         replicas: g.node_groups().first().map(replicas).unwrap_or(0),
+                        members: members(g),
                     })
                     .ok_or_else(|| CloudError::NotFound {
                         what: what(),
@@ -35,6 +36,22 @@ impl AwsCloud {
         self.observe(ACTION, &result);
         result
     }
+}
+
+/// The group's nodes: `MemberClusters`, else (an answer without it) the
+/// members of its node groups, in order and once each.
+fn members(g: &AwsGroup) -> Vec<String> {
+    let mut ids: Vec<String> = g.member_clusters().to_vec();
+    if ids.is_empty() {
+        for m in g.node_groups().iter().flat_map(|n| n.node_group_members()) {
+            if let Some(id) = m.cache_cluster_id()
+                && !ids.iter().any(|i| i == id)
+            {
+                ids.push(id.to_owned());
+            }
+        }
+    }
+    ids
 }
 
 /// AWS reports each member's role only for cluster-mode-disabled groups;
@@ -57,7 +74,7 @@ fn replicas(shard: &NodeGroup) -> i32 {
 mod tests {
     use aws_sdk_elasticache::types::{NodeGroup, NodeGroupMember};
 
-    use super::replicas;
+    use super::{members, replicas};
 
     fn member(role: Option<&str>) -> NodeGroupMember {
         NodeGroupMember::builder()
@@ -80,5 +97,25 @@ mod tests {
             .build();
         assert_eq!(replicas(&cluster_mode), 1);
         assert_eq!(replicas(&NodeGroup::builder().build()), 0);
+    }
+
+    #[test]
+    fn members_are_read_not_guessed() {
+        use aws_sdk_elasticache::types::ReplicationGroup;
+        let listed = ReplicationGroup::builder()
+            .member_clusters("matbakh-redis-0001-001")
+            .member_clusters("matbakh-redis-0001-002")
+            .build();
+        assert_eq!(
+            members(&listed),
+            ["matbakh-redis-0001-001", "matbakh-redis-0001-002"]
+        );
+        // Without MemberClusters, the node groups' members, once each.
+        let shard = NodeGroup::builder()
+            .node_group_members(member(None))
+            .node_group_members(member(None))
+            .build();
+        let from_shards = ReplicationGroup::builder().node_groups(shard).build();
+        assert_eq!(members(&from_shards), ["matbakh-redis-0001-001"]);
     }
 }

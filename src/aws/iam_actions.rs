@@ -32,6 +32,11 @@ pub(crate) enum Scope {
     ProxyRole,
     /// The configured ElastiCache replication group.
     CacheGroups,
+    /// DB parameter groups of the region (which one an instance uses is
+    /// known only once it is described).
+    ParameterGroups,
+    /// The SNS topics the escalation levels page (`sns_topics`).
+    PageTopics,
 }
 
 /// When the bot can call an operation at all.
@@ -138,6 +143,7 @@ pub const OPERATIONS: &[Operation] = &[
         "cloudwatch:GetMetricData",
         &[Any],
     ),
+    op("sns", "publish", "sns:Publish", &[PageTopics]),
     op(
         "cloudwatch",
         "describe_alarms",
@@ -251,6 +257,18 @@ pub const OPERATIONS: &[Operation] = &[
         "describe_db_proxies",
         "rds:DescribeDBProxies",
         &[DbProxies],
+    ),
+    op(
+        "rds",
+        "describe_db_proxy_targets",
+        "rds:DescribeDBProxyTargets",
+        &[DbProxies, ProxyTargetGroups],
+    ),
+    op(
+        "rds",
+        "describe_db_parameters",
+        "rds:DescribeDBParameters",
+        &[ParameterGroups],
     ),
     Operation {
         // The proxy is created with `rds_proxy.role_arn`, which the caller

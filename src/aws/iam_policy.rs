@@ -127,6 +127,8 @@ fn sid(scope: Scope) -> &'static str {
         ProxyTargetGroups => "ProxyTargetGroupsOfTheRegion",
         ProxyRole => "PassTheProxyRoleToRds",
         CacheGroups => "ConfiguredCacheGroup",
+        ParameterGroups => "ParameterGroupsOfTheRegion",
+        PageTopics => "PagingTopics",
     }
 }
 
@@ -209,6 +211,15 @@ impl<'a> Arns<'a> {
                 .collect(),
             DbProxies => vec![self.arn("rds", r, "db-proxy:*")],
             ProxyTargetGroups => vec![self.arn("rds", r, "target-group:*")],
+            ParameterGroups => vec![self.arn("rds", r, "pg:*")],
+            PageTopics => s
+                .escalation
+                .levels
+                .iter()
+                .flat_map(|l| l.sns_topics.iter().cloned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
             ProxyRole => vec![s.rds_proxy.role_arn.clone()]
                 .into_iter()
                 .filter(|a| !a.is_empty())
@@ -228,6 +239,7 @@ impl<'a> Arns<'a> {
             Databases => "the config names no database (runbook.database)",
             CacheGroups => "the config names no cache group (runbook.cache_group)",
             ProxyRole => "rds_proxy.role_arn is empty",
+            PageTopics => "no escalation level pages an SNS topic (escalation.levels[].sns_topics)",
             _ => "nothing to grant them on",
         }
     }
@@ -362,7 +374,34 @@ mod tests {
         );
         let db = statement(&g, "ConfiguredDatabases");
         assert!(db.action.contains(&"rds:RegisterDBProxyTargets"));
-        assert!(g.notes.is_empty(), "{:?}", g.notes);
+        // Only what the config leaves out is noted: it pages no SNS topic.
+        assert!(
+            g.notes
+                .iter()
+                .all(|n| n.starts_with("sns:Publish left out")),
+            "{:?}",
+            g.notes
+        );
+    }
+
+    #[test]
+    fn publish_is_granted_on_the_topics_the_levels_page_only() {
+        let mut s = settings();
+        s.escalation.levels[2].sns_topics = vec!["arn:aws:sns:eu-central-1:1:oncall".into()];
+        s.escalation.levels[3].sns_topics = vec![
+            "arn:aws:sns:eu-central-1:1:emergency".into(),
+            "arn:aws:sns:eu-central-1:1:oncall".into(),
+        ];
+        let g = generate(&s, "1");
+        let paging = statement(&g, "PagingTopics");
+        assert_eq!(paging.action, ["sns:Publish"]);
+        assert_eq!(
+            arns(paging),
+            [
+                "arn:aws:sns:eu-central-1:1:emergency",
+                "arn:aws:sns:eu-central-1:1:oncall"
+            ]
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod rds;
 mod restart;
 pub mod sns_certs;
 pub mod sns_intake;
+pub mod sns_publish;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,8 @@ use crate::metrics::Metrics;
 
 /// One SDK client per service the runbooks touch, all from one shared
 /// configuration so that region, credentials, retries and timeouts agree.
+/// `sns` serves pages only (`sns_publish.rs`); it is here with the others
+/// so that `tests/api/iam.rs` finds its calls for the IAM policy.
 pub(crate) struct Clients {
     pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
     pub(crate) lambda: aws_sdk_lambda::Client,
@@ -53,6 +56,7 @@ pub(crate) struct Clients {
     pub(crate) costexplorer: aws_sdk_costexplorer::Client,
     pub(crate) rds: aws_sdk_rds::Client,
     pub(crate) elasticache: aws_sdk_elasticache::Client,
+    pub(crate) sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -64,8 +68,36 @@ impl Clients {
             costexplorer: aws_sdk_costexplorer::Client::new(shared),
             rds: aws_sdk_rds::Client::new(shared),
             elasticache: aws_sdk_elasticache::Client::new(shared),
+            sns: aws_sdk_sns::Client::new(shared),
         }
     }
+}
+
+/// The SDK configuration every client shares. Credentials come from the
+/// standard chain (environment, profile, SSO, instance or task role); the
+/// endpoint from `aws.endpoint_url` or the standard `AWS_ENDPOINT_URL`
+/// variables.
+pub(crate) async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(settings.region.clone()))
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(
+                    settings.operation_timeout_seconds.max(1),
+                ))
+                .operation_timeout(Duration::from_secs(
+                    settings.operation_timeout_seconds.max(1) * 2,
+                ))
+                .build(),
+        );
+    if let Some(url) = &settings.endpoint_url {
+        // The parsed URL of a bare host ends in `/`; the SDK joins its
+        // own paths on.
+        loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
+    }
+    loader.load().await
 }
 
 pub struct AwsCloud {
@@ -80,30 +112,9 @@ pub struct AwsCloud {
 }
 
 impl AwsCloud {
-    /// Credentials come from the standard chain (environment, profile, SSO,
-    /// instance or task role); the endpoint from `aws.endpoint_url` or the
-    /// standard `AWS_ENDPOINT_URL` variables.
+    /// The clients of [`sdk_config`].
     pub async fn new(settings: &AwsSettings, metrics: Arc<Metrics>) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(settings.region.clone()))
-            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(
-                        settings.operation_timeout_seconds.max(1),
-                    ))
-                    .operation_timeout(Duration::from_secs(
-                        settings.operation_timeout_seconds.max(1) * 2,
-                    ))
-                    .build(),
-            );
-        if let Some(url) = &settings.endpoint_url {
-            // The parsed URL of a bare host ends in `/`; the SDK joins its
-            // own paths on.
-            loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
-        }
-        let shared = loader.load().await;
+        let shared = sdk_config(settings).await;
         Self::from_clients(Clients::new(&shared), settings.region.clone(), metrics)
     }
 
@@ -358,6 +369,14 @@ impl Cloud for AwsCloud {
 
     async fn db_proxies(&self) -> Result<Vec<DbProxy>, CloudError> {
         self.describe_db_proxies().await
+    }
+
+    async fn db_proxy_targets(&self, proxy: &str) -> Result<Vec<String>, CloudError> {
+        self.describe_db_proxy_targets(proxy).await
+    }
+
+    async fn db_parameter(&self, group: &str, name: &str) -> Result<Option<String>, CloudError> {
+        self.describe_db_parameter(group, name).await
     }
 
     async fn create_db_proxy(&self, proxy: &NewDbProxy, instance: &str) -> Result<(), CloudError> {

@@ -28,6 +28,12 @@ impl AwsCloud {
                         engine: i.engine().unwrap_or_default().to_owned(),
                         status: i.db_instance_status().unwrap_or_default().to_owned(),
                         arn: i.db_instance_arn().unwrap_or_default().to_owned(),
+                        instance_class: i.db_instance_class().unwrap_or_default().to_owned(),
+                        parameter_group: i
+                            .db_parameter_groups()
+                            .first()
+                            .and_then(|g| g.db_parameter_group_name())
+                            .map(str::to_owned),
                     })
                     .ok_or_else(|| CloudError::NotFound {
                         what: what(),
@@ -70,6 +76,80 @@ impl AwsCloud {
             }
         }
         Ok(proxies)
+    }
+
+    pub(super) async fn describe_db_proxy_targets(
+        &self,
+        proxy: &str,
+    ) -> Result<Vec<String>, CloudError> {
+        const ACTION: &str = "rds:DescribeDBProxyTargets";
+        let mut targets = Vec::new();
+        let mut marker: Option<String> = None;
+        for _page in 0..MAX_PAGES {
+            let result = self
+                .rds
+                .describe_db_proxy_targets()
+                .db_proxy_name(proxy)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| classify(ACTION, &self.region, || format!("RDS proxy `{proxy}`"), e));
+            self.observe(ACTION, &result);
+            let out = result?;
+            targets.extend(
+                out.targets()
+                    .iter()
+                    .filter_map(|t| t.rds_resource_id().map(str::to_owned)),
+            );
+            match next_page(out.marker()) {
+                Some(m) => marker = Some(m),
+                None => break,
+            }
+        }
+        Ok(targets)
+    }
+
+    /// Only the parameters set in the group itself (`Source=user`): an
+    /// engine default is the engine's formula, which the caller knows.
+    pub(super) async fn describe_db_parameter(
+        &self,
+        group: &str,
+        name: &str,
+    ) -> Result<Option<String>, CloudError> {
+        const ACTION: &str = "rds:DescribeDBParameters";
+        let mut marker: Option<String> = None;
+        for _page in 0..MAX_PAGES {
+            let result = self
+                .rds
+                .describe_db_parameters()
+                .db_parameter_group_name(group)
+                .source("user")
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    classify(
+                        ACTION,
+                        &self.region,
+                        || format!("DB parameter group `{group}`"),
+                        e,
+                    )
+                });
+            self.observe(ACTION, &result);
+            let out = result?;
+            if let Some(p) = out
+                .parameters()
+                .iter()
+                .find(|p| p.parameter_name() == Some(name))
+            {
+                return Ok(p.parameter_value().map(str::to_owned));
+            }
+            match next_page(out.marker()) {
+                Some(m) => marker = Some(m),
+                None => break,
+            }
+        }
+        Ok(None)
     }
 
     /// A proxy is useless until it has a target, so both steps run here;

@@ -1,11 +1,15 @@
 //! Charts: definitions in `charts/*.toml`, rendered with plotters to PNG.
 
+mod glyphs;
+mod indexed;
 pub mod plan;
+mod polygon;
 mod render;
+pub mod sample;
 pub mod spec;
 
 pub use plan::Image;
-pub use render::{ChartData, ChartError, SeriesData, Threshold, render_png};
+pub use render::{ChartData, ChartError, SeriesData, Threshold, render_png, render_png_reference};
 pub use spec::{Axis, ChartCatalog, ChartSpec, SeriesSpec, ThresholdSpec};
 
 use std::sync::Once;

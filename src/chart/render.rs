@@ -1,5 +1,5 @@
-//! Rendering a chart to PNG bytes: plotters onto an RGB buffer, then the
-//! `png` crate with its fast deflate, which is most of the cost.
+//! Rendering a chart to PNG bytes: one drawing (`draw`) on two surfaces,
+//! the indexed canvas the bot posts and the truecolour reference.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -7,6 +7,7 @@ use plotters::chart::DualCoordChartContext;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use super::indexed::{self, Canvas};
 use super::{Axis, ensure_font};
 
 #[derive(Debug, thiserror::Error)]
@@ -66,11 +67,40 @@ fn y_top(values: impl Iterator<Item = f64>) -> f64 {
     if max <= 0.0 { 1.0 } else { max * 1.12 }
 }
 
-pub fn render_png(data: &ChartData) -> Result<Vec<u8>, ChartError> {
+/// Charts outside this range are refused rather than drawn.
+fn check_size(data: &ChartData) -> Result<(u32, u32), ChartError> {
     let (w, h) = (data.width, data.height);
     if !(200..=4000).contains(&w) || !(150..=4000).contains(&h) {
         return Err(ChartError::Size(w, h));
     }
+    Ok((w, h))
+}
+
+/// The chart as an indexed-colour PNG (see `indexed.rs`): what the bot
+/// posts. The canvas, its palette memo and buffers are reused per thread.
+pub fn render_png(data: &ChartData) -> Result<Vec<u8>, ChartError> {
+    let size = check_size(data)?;
+    ensure_font();
+    let lines = data.series.iter().map(|s| s.color);
+    let seeds = indexed::seeds(
+        lines.chain(data.thresholds.iter().map(|t| t.color)),
+        &[GRID_LIGHT, GRID_BOLD, NO_DATA_GREY],
+    );
+    Canvas::with(size, &seeds, |canvas| {
+        {
+            let root = canvas.backend().into_drawing_area();
+            root.fill(&WHITE).map_err(draw_err)?;
+            draw(&root, data)?;
+        }
+        canvas.encode()
+    })
+}
+
+/// The same chart drawn in truecolour and written as an RGB PNG: the
+/// renderer before the indexed one, kept as the reference its pixels are
+/// checked against (tests and `benches/chart.rs`).
+pub fn render_png_reference(data: &ChartData) -> Result<Vec<u8>, ChartError> {
+    let (w, h) = check_size(data)?;
     ensure_font();
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
@@ -79,19 +109,23 @@ pub fn render_png(data: &ChartData) -> Result<Vec<u8>, ChartError> {
         draw(&root, data)?;
         root.present().map_err(draw_err)?;
     }
-    encode(&buf, w, h)
+    encode_rgb(&buf, w, h)
 }
 
 fn rgb((r, g, b): (u8, u8, u8)) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-type Area<'b> = DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>;
+const GRID_LIGHT: RGBColor = RGBColor(236, 236, 236);
+const GRID_BOLD: RGBColor = RGBColor(215, 215, 215);
+const NO_DATA_GREY: RGBColor = RGBColor(120, 120, 120);
+
+type Area<DB> = DrawingArea<DB, plotters::coord::Shift>;
 type Coord = Cartesian2d<RangedDateTime<DateTime<Tz>>, RangedCoordf64>;
 /// The chart with both y axes: the left one and the right (secondary) one.
-type Chart<'a, 'b> = DualCoordChartContext<'a, BitMapBackend<'b>, Coord, Coord>;
+type Chart<'a, DB> = DualCoordChartContext<'a, DB, Coord, Coord>;
 
-fn draw(root: &Area<'_>, data: &ChartData) -> Result<(), ChartError> {
+fn draw<DB: DrawingBackend>(root: &Area<DB>, data: &ChartData) -> Result<(), ChartError> {
     let tz = data.tz;
     let start = data.start.with_timezone(&tz);
     let end = if data.end > data.start {
@@ -132,9 +166,7 @@ fn draw(root: &Area<'_>, data: &ChartData) -> Result<(), ChartError> {
 
     if !data.has_data() {
         let (w, h) = root.dim_in_pixel();
-        let style = ("sans-serif", 30)
-            .into_font()
-            .color(&RGBColor(120, 120, 120));
+        let style = ("sans-serif", 30).into_font().color(&NO_DATA_GREY);
         root.draw(&Text::new(
             "no data",
             (w as i32 / 2 - 52, h as i32 / 2 - 15),
@@ -147,8 +179,8 @@ fn draw(root: &Area<'_>, data: &ChartData) -> Result<(), ChartError> {
 
 /// The grid and both axes' labels; the time labels carry the date when the
 /// chart spans more than a day and a half.
-fn draw_axes(
-    chart: &mut Chart<'_, '_>,
+fn draw_axes<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
     data: &ChartData,
     span: chrono::Duration,
     has_right: bool,
@@ -170,8 +202,8 @@ fn draw_axes(
         .y_desc(data.y_label.as_str())
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 15))
-        .light_line_style(RGBColor(236, 236, 236))
-        .bold_line_style(RGBColor(215, 215, 215))
+        .light_line_style(GRID_LIGHT)
+        .bold_line_style(GRID_BOLD)
         .draw()
         .map_err(draw_err)?;
     if has_right {
@@ -188,7 +220,10 @@ fn draw_axes(
 }
 
 /// Each series on its axis, with its legend entry.
-fn draw_lines(chart: &mut Chart<'_, '_>, data: &ChartData) -> Result<(), ChartError> {
+fn draw_lines<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    data: &ChartData,
+) -> Result<(), ChartError> {
     let tz = data.tz;
     for s in &data.series {
         let color = rgb(s.color);
@@ -214,8 +249,8 @@ fn draw_lines(chart: &mut Chart<'_, '_>, data: &ChartData) -> Result<(), ChartEr
 }
 
 /// Each threshold as a dashed line across the chart, on the left axis.
-fn draw_thresholds(
-    chart: &mut Chart<'_, '_>,
+fn draw_thresholds<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
     data: &ChartData,
     start: DateTime<Tz>,
     end: DateTime<Tz>,
@@ -234,7 +269,7 @@ fn draw_thresholds(
     Ok(())
 }
 
-fn encode(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, ChartError> {
+fn encode_rgb(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, ChartError> {
     let mut out = Vec::with_capacity(rgb.len() / 8);
     {
         let mut enc = png::Encoder::new(&mut out, w, h);
@@ -304,8 +339,10 @@ mod tests {
         }
     }
 
+    /// Width, height and RGB pixels, whatever the PNG's colour type.
     fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-        let decoder = png::Decoder::new(png_bytes);
+        let mut decoder = png::Decoder::new(png_bytes);
+        decoder.set_transformations(png::Transformations::EXPAND);
         let mut reader = decoder.read_info().expect("valid png header");
         let mut buf = vec![0; reader.output_buffer_size()];
         let info = reader.next_frame(&mut buf).expect("valid png frame");
@@ -342,5 +379,72 @@ mod tests {
         let mut d = sample(10, true);
         d.width = 100_000;
         assert!(matches!(render_png(&d), Err(ChartError::Size(..))));
+    }
+
+    /// Pixels whose largest channel difference exceeds 48 (of 255): a blend
+    /// step of the palette is ≤ 6, so a differing pixel is one the eye could
+    /// see, not a rounding of an anti-aliased edge.
+    fn differing_fraction(a: &[u8], b: &[u8]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        let differing = a
+            .chunks(3)
+            .zip(b.chunks(3))
+            .filter(|(p, q)| p.iter().zip(q.iter()).any(|(x, y)| x.abs_diff(*y) > 48))
+            .count();
+        differing as f64 / (a.len() / 3) as f64
+    }
+
+    /// At most this fraction of pixels may differ from the reference.
+    /// Measured on the two benchmark charts (2026-12-02): 0.0006% (3x180)
+    /// and 0.0004% (1x1440), a handful of pixels where lines cross, since
+    /// every blend is exact to the palette's ±6. 0.1% leaves room for a
+    /// font or plotters update moving a few edges and is eight times below
+    /// a wrong picture: one of three lines in another colour alone makes
+    /// 0.83% differ (`the_comparison_sees_a_wrong_picture`).
+    const MAX_DIFFERING: f64 = 0.001;
+
+    #[test]
+    fn the_posted_png_is_small_and_matches_the_reference() {
+        for (series, points) in [(3, 180), (1, 1440)] {
+            let data = crate::chart::sample::benchmark_chart(series, points);
+            let png_bytes = render_png(&data).expect("renders");
+            assert!(
+                png_bytes.len() <= 60_000,
+                "{series}x{points}: {} bytes",
+                png_bytes.len()
+            );
+            let (w, h, pixels) = decode(&png_bytes);
+            assert_eq!((w, h), (1000, 500));
+            let reference = render_png_reference(&data).expect("renders");
+            let (_, _, expected) = decode(&reference);
+            let fraction = differing_fraction(&pixels, &expected);
+            eprintln!(
+                "{series}x{points}: {} bytes (reference {}), {:.4}% of pixels differ",
+                png_bytes.len(),
+                reference.len(),
+                fraction * 100.0
+            );
+            assert!(fraction <= MAX_DIFFERING, "{series}x{points}: {fraction}");
+        }
+    }
+
+    #[test]
+    fn the_comparison_sees_a_wrong_picture() {
+        let data = crate::chart::sample::benchmark_chart(3, 180);
+        let mut wrong = data.clone();
+        wrong.series[0].color = (44, 160, 44);
+        let (_, _, pixels) = decode(&render_png(&wrong).expect("renders"));
+        let (_, _, expected) = decode(&render_png_reference(&data).expect("renders"));
+        let fraction = differing_fraction(&pixels, &expected);
+        assert!(fraction > MAX_DIFFERING * 2.0, "{fraction}");
+    }
+
+    #[test]
+    fn a_render_does_not_depend_on_the_one_before() {
+        let day = crate::chart::sample::benchmark_chart(1, 1440);
+        let first = render_png(&day).expect("renders");
+        render_png(&sample(180, true)).expect("renders");
+        render_png(&sample(180, false)).expect("renders");
+        assert!(render_png(&day).expect("renders") == first);
     }
 }

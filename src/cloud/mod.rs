@@ -130,6 +130,10 @@ pub struct DbInstance {
     pub engine: String,
     pub status: String,
     pub arn: String,
+    /// `db.t3.micro`, for the engine's `max_connections` formula.
+    pub instance_class: String,
+    /// The DB parameter group applied to it.
+    pub parameter_group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +173,9 @@ pub struct ReplicationGroup {
     pub status: String,
     /// Replicas per node group (shard), the scalable dimension's unit.
     pub replicas: i32,
+    /// Its nodes' cache cluster ids (`MemberClusters`): `<group>-001` for
+    /// a group without cluster mode, `<group>-0001-001` with it.
+    pub members: Vec<String>,
 }
 
 #[async_trait]
@@ -250,6 +257,14 @@ pub trait Cloud: Send + Sync + 'static {
 
     /// `DescribeDBProxies`.
     async fn db_proxies(&self) -> Result<Vec<DbProxy>, CloudError>;
+
+    /// `DescribeDBProxyTargets`: the RDS instances and clusters a proxy's
+    /// default target group routes to, by identifier.
+    async fn db_proxy_targets(&self, proxy: &str) -> Result<Vec<String>, CloudError>;
+
+    /// `DescribeDBParameters`: one parameter's value in a DB parameter
+    /// group, `None` when the group does not set it.
+    async fn db_parameter(&self, group: &str, name: &str) -> Result<Option<String>, CloudError>;
 
     /// `CreateDBProxy`, then `RegisterDBProxyTargets` for the instance.
     async fn create_db_proxy(&self, proxy: &NewDbProxy, instance: &str) -> Result<(), CloudError>;

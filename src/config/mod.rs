@@ -9,11 +9,14 @@
 //! the whole file together.
 
 mod load;
+mod paging;
 mod people;
 mod permissions;
 mod reports;
 mod runbook;
 mod secrets;
+mod severities;
+mod silences;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -25,11 +28,14 @@ use crate::domain::FunctionName;
 use crate::domain::people::People;
 
 pub use load::{defaults, load, parse};
+pub use paging::{PagerDutySettings, PagingSettings};
 pub use people::deserialize_people;
 pub use permissions::PermissionSettings;
 pub use reports::ReportSettings;
 pub use runbook::{EscalationSettings, FunctionSettings, JoinBy, LevelSettings, RunbookSettings};
-pub use secrets::{DiscordSecrets, Secret, Secrets, SlackSecrets};
+pub use secrets::{DiscordSecrets, PagerDutySecrets, Secret, Secrets, SlackSecrets};
+pub use severities::{AlarmFacts, SeverityRule, SeveritySettings};
+pub use silences::{MaintenanceWindow, SilenceSettings, WindowTime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -76,6 +82,14 @@ pub struct Settings {
     pub sns: SnsSettings,
     pub escalation: EscalationSettings,
     pub reports: ReportSettings,
+    /// Retries of pages, and the thread link they carry.
+    pub paging: PagingSettings,
+    /// PagerDuty's Events API (the routing key is a secret).
+    pub pagerduty: PagerDutySettings,
+    /// Which severity and starting level an alarm gets.
+    pub severities: SeveritySettings,
+    /// Maintenance windows.
+    pub silences: SilenceSettings,
 }
 
 impl Settings {

@@ -33,6 +33,10 @@ pub struct ReportSettings {
     /// How often the scheduler looks for a due report.
     #[serde(deserialize_with = "values::at_least_one")]
     pub check_interval_seconds: u64,
+    /// A report chat refused (a 5xx) is tried again after this long (each
+    /// try reads AWS again), until its catch-up window ends.
+    #[serde(deserialize_with = "values::at_least_one")]
+    pub retry_unposted_seconds: u64,
     /// The daily policy snapshots are kept this many days.
     #[serde(deserialize_with = "values::at_least_one")]
     pub snapshot_retention_days: u32,
@@ -41,6 +45,7 @@ pub struct ReportSettings {
     /// The RDS instance; empty means `runbook.database`.
     pub database: String,
     /// ElastiCache cluster ids (`CacheClusterId`, the replication group's
-    /// nodes); empty means `<runbook.cache_group>-001`.
+    /// nodes); empty means the members `runbook.cache_group` lists
+    /// (`DescribeReplicationGroups`).
     pub cache_clusters: Vec<String>,
 }

@@ -14,8 +14,14 @@ pub struct RunbookSettings {
     /// A plan not confirmed within this many seconds expires.
     #[serde(deserialize_with = "values::at_least_one")]
     pub plan_ttl_seconds: u64,
-    /// The reserved concurrency the throttles button proposes (the runbook's 100).
+    /// The floor of a proposed reserved-concurrency raise (the runbook's 100).
     pub throttles_raise_to: i32,
+    /// A raise proposes at least the peak concurrency of the last
+    /// `reserved_peak_window_minutes` times this headroom (rounded up).
+    #[serde(deserialize_with = "headroom")]
+    pub reserved_headroom: f64,
+    #[serde(deserialize_with = "values::at_least_one")]
+    pub reserved_peak_window_minutes: u64,
     /// The functions the batch procedures act on.
     pub functions: Vec<FunctionName>,
     /// The alias that carries provisioned concurrency and its scaling policy.
@@ -47,6 +53,17 @@ fn utilization<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     } else {
         Err(serde::de::Error::custom(
             "must be between 0.1 and 0.9 (a utilization fraction)",
+        ))
+    }
+}
+
+fn headroom<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if (1.0..=10.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(
+            "must be between 1.0 and 10.0 (a factor on the peak concurrency)",
         ))
     }
 }
@@ -166,4 +183,11 @@ pub struct LevelSettings {
     /// people are reminded this often (none: no reminders).
     #[serde(default, deserialize_with = "values::optional_at_least_one")]
     pub remind_every_seconds: Option<u64>,
+    /// SNS topics (ARNs) paged when an incident reaches this level: SMS,
+    /// e-mail or anything else subscribed to them.
+    #[serde(default, deserialize_with = "super::paging::sns_topics")]
+    pub sns_topics: Vec<String>,
+    /// Whether reaching this level triggers a PagerDuty incident.
+    #[serde(default)]
+    pub pagerduty: bool,
 }

@@ -34,16 +34,10 @@ pub struct SlackSecrets {
 
 impl SlackSecrets {
     pub fn from_env() -> Self {
-        let get = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .map(Secret::new)
-        };
         Self {
-            bot_token: get("SLACK_BOT_TOKEN"),
-            signing_secret: get("SLACK_SIGNING_SECRET"),
-            app_token: get("SLACK_APP_TOKEN"),
+            bot_token: from_env("SLACK_BOT_TOKEN"),
+            signing_secret: from_env("SLACK_SIGNING_SECRET"),
+            app_token: from_env("SLACK_APP_TOKEN"),
         }
     }
 
@@ -78,15 +72,30 @@ pub struct DiscordSecrets {
 
 impl DiscordSecrets {
     pub fn from_env() -> Self {
-        let get = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| Secret::new(v.trim()))
-        };
         Self {
-            bot_token: get("DISCORD_BOT_TOKEN"),
-            public_key: get("DISCORD_PUBLIC_KEY"),
+            bot_token: from_env("DISCORD_BOT_TOKEN"),
+            public_key: from_env("DISCORD_PUBLIC_KEY"),
+        }
+    }
+}
+
+/// The PagerDuty secrets, read from the environment only.
+#[derive(Debug, Clone, Default)]
+pub struct PagerDutySecrets {
+    /// `PAGERDUTY_ROUTING_KEY`: the Events API v2 integration key of the
+    /// service the levels with `pagerduty = true` page.
+    pub routing_key: Option<Secret>,
+    /// `PAGERDUTY_WEBHOOK_SECRET`: the signing secret of the v3 webhook
+    /// subscription that calls `/pagerduty/webhook`; without it the route
+    /// refuses everything.
+    pub webhook_secret: Option<Secret>,
+}
+
+impl PagerDutySecrets {
+    pub fn from_env() -> Self {
+        Self {
+            routing_key: from_env("PAGERDUTY_ROUTING_KEY"),
+            webhook_secret: from_env("PAGERDUTY_WEBHOOK_SECRET"),
         }
     }
 }
@@ -98,6 +107,7 @@ impl DiscordSecrets {
 pub struct Secrets {
     pub slack: SlackSecrets,
     pub discord: DiscordSecrets,
+    pub pagerduty: PagerDutySecrets,
 }
 
 impl Secrets {
@@ -105,6 +115,7 @@ impl Secrets {
         Self {
             slack: SlackSecrets::from_env(),
             discord: DiscordSecrets::from_env(),
+            pagerduty: PagerDutySecrets::from_env(),
         }
     }
 
@@ -134,8 +145,17 @@ impl From<SlackSecrets> for Secrets {
         Self {
             slack,
             discord: DiscordSecrets::default(),
+            pagerduty: PagerDutySecrets::default(),
         }
     }
+}
+
+/// A secret from the environment; unset or blank is none.
+fn from_env(name: &str) -> Option<Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| Secret::new(v.trim()))
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! Newtypes that parse instead of validate: once a value has one of these
 //! types it is known to be acceptable to AWS.
 
+pub mod glob;
 pub mod metric;
 pub mod people;
+pub mod severity;
+pub mod silence;
 pub mod state;
 
 use std::fmt;

@@ -9,7 +9,6 @@ pub(crate) mod commands;
 pub mod inbox;
 pub(crate) mod incidents;
 pub mod plans;
-mod renew;
 mod request;
 
 use std::sync::Arc;
@@ -36,6 +35,7 @@ use crate::cloud::Cloud;
 use crate::config::Settings;
 use crate::drills::Drills;
 use crate::metrics::Metrics;
+use crate::pager::{NoticeOutcome, PagerDutyNotice, Pagers};
 use crate::reports::{ReportKind, ReportParts, ReportService};
 use crate::store::Store;
 
@@ -85,6 +85,8 @@ pub struct EngineParts {
     pub clock: Arc<dyn Clock>,
     pub tz: Tz,
     pub region: String,
+    /// SNS and PagerDuty, for the pages of escalation levels.
+    pub pagers: Pagers,
 }
 
 impl Engine {
@@ -113,6 +115,7 @@ impl Engine {
             clock: p.clock.clone(),
             tz: p.tz,
             region: p.region.clone(),
+            pagers: p.pagers,
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
         });
@@ -258,20 +261,26 @@ impl Engine {
         self.commands.accept(req).await
     }
 
+    /// A verified PagerDuty webhook event.
+    pub async fn pagerduty(&self, notice: &PagerDutyNotice) -> Result<NoticeOutcome, ActionError> {
+        self.incidents.pagerduty(notice).await
+    }
+
     /// A verified click; runs after the ingress has acknowledged it.
     pub async fn on_button(&self, ev: ButtonEvent) {
         self.commands.on_button(ev).await
     }
 
     /// The sweeps that must run every second: escalation, reminders,
-    /// auto-resolve, plan expiry, orphaned plans and owed incident
-    /// openings, each its own task so that a slow one does not hold up the
+    /// auto-resolve, plan expiry, orphaned plans, owed incident openings
+    /// and the silenced-alarm digest, each its own task so that a slow one does not hold up the
     /// others.
     pub fn spawn_sweeps(&self) {
         self.plans.spawn_expiry();
         self.plans.spawn_reaper();
         self.incidents.spawn_sweeps(Duration::from_secs(1));
         self.incidents.spawn_openings();
+        self.incidents.spawn_silence_digest(Duration::from_secs(1));
     }
 
     /// The report scheduler.

@@ -113,11 +113,8 @@ impl Scope {
         } else {
             r.database.clone()
         };
-        let cache_clusters = if r.cache_clusters.is_empty() {
-            vec![format!("{}-001", settings.runbook.cache_group)]
-        } else {
-            r.cache_clusters.clone()
-        };
+        // Empty: the report service reads the group's members.
+        let cache_clusters = r.cache_clusters.clone();
         Self {
             functions,
             database,

@@ -55,9 +55,9 @@ pub struct ReportParts {
     pub shutdown: CancellationToken,
 }
 
-/// A report whose message chat refused is tried again after this long
-/// (each try reads AWS again), until its catch-up window ends.
-const RETRY_UNPOSTED_AFTER: chrono::Duration = chrono::Duration::minutes(5);
+/// How long a report slot is held without renewal (wall clock, ms): a few
+/// renewals, so that only a replica that stopped loses it.
+const REPORT_LEASE_MS: i64 = 8_000;
 
 impl ReportService {
     pub fn new(p: ReportParts) -> Arc<Self> {
@@ -78,6 +78,13 @@ impl ReportService {
         self.clock.now()
     }
 
+    fn retry_unposted_after(&self) -> chrono::Duration {
+        i64::try_from(self.settings.reports.retry_unposted_seconds)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .unwrap_or(chrono::Duration::MAX)
+    }
+
     /// Reads and stores a snapshot of the scaling policies (see
     /// [`Snapshotter::take`]).
     pub async fn take_snapshot(
@@ -96,8 +103,22 @@ impl ReportService {
 
     /// Builds a report from what AWS answers now.
     pub async fn build_report(&self, kind: ReportKind) -> Report {
-        let scope = Scope::from_settings(&self.settings);
-        reports::build(kind, self.cloud.as_ref(), &scope, self.now()).await
+        let mut scope = Scope::from_settings(&self.settings);
+        // The cache's nodes as its group lists them: cluster-mode nodes are
+        // `<group>-0001-001`, so a name cannot be guessed from the group.
+        let mut unread = None;
+        if kind == ReportKind::Daily && scope.cache_clusters.is_empty() {
+            let group = &self.settings.runbook.cache_group;
+            match self.cloud.replication_group(group).await {
+                Ok(g) => scope.cache_clusters = g.members,
+                Err(e) => unread = Some(format!("the nodes of `{group}` could not be read ({e})")),
+            }
+        }
+        let mut report = reports::build(kind, self.cloud.as_ref(), &scope, self.now()).await;
+        if let Some(why) = unread {
+            report.message = report.message.field("🔄 ElastiCache", why);
+        }
+        report
     }
 
     /// Builds and posts a report to `channel`, its charts in the thread.
@@ -195,9 +216,10 @@ impl ReportService {
     /// Claims and posts one slot; false when another replica (or an
     /// earlier run of this bot) already has it. A slot whose message could
     /// not be posted stays `unposted` and is claimed again on a later pass,
-    /// until its catch-up window ends; a posted one never is. The claim
-    /// comes before the post, so a crash in between loses that report
-    /// rather than risking a second copy.
+    /// until its catch-up window ends; a posted one never is. The claim is
+    /// a lease renewed while the report is built and posted: a replica
+    /// that dies leaves the slot to be taken again (at least once; a crash
+    /// between the post and its record can give a second copy).
     async fn run_slot(
         &self,
         kind: ReportKind,
@@ -206,14 +228,19 @@ impl ReportService {
     ) -> Result<bool, ReportError> {
         let slot_ms = slot.timestamp_millis();
         let now_ms = now.timestamp_millis();
-        let won = self.store.claim_report(kind.key(), slot_ms, now_ms).await?
+        let lease = || crate::store::now_ms() + REPORT_LEASE_MS;
+        let won = self
+            .store
+            .claim_report(kind.key(), slot_ms, now_ms, lease())
+            .await?
             || self
                 .store
-                .retake_unposted_report(
+                .retake_report(
                     kind.key(),
                     slot_ms,
                     now_ms,
-                    (now - RETRY_UNPOSTED_AFTER).timestamp_millis(),
+                    (now - self.retry_unposted_after()).timestamp_millis(),
+                    lease(),
                 )
                 .await?;
         if !won {
@@ -222,7 +249,10 @@ impl ReportService {
         let late = now - slot;
         tracing::info!(report = kind.key(), slot = %slot, late_seconds = late.num_seconds(), "posting scheduled report");
         let channel = self.settings.channels.reports.clone();
-        let result = self.post_report(kind, &channel, None).await;
+        let result = crate::store::renew::renewing(self.post_report(kind, &channel, None), || {
+            self.store.renew_report_lease(kind.key(), slot_ms, lease())
+        })
+        .await;
         let outcome = if result.is_ok() {
             ReportRunState::Posted
         } else {

@@ -25,12 +25,14 @@ use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::aws::sns_intake::{self, SnsIngress, SnsState};
+use crate::config::Secret;
 use crate::demo::chat::WebChat;
 use crate::demo::ingress::{self as web, WebState};
 use crate::demo::origin::SameOrigin;
 use crate::demo::settings::DemoSettings;
 use crate::discord::ingress::{self as discord, DiscordIngress, DiscordState};
 use crate::engine::Engine;
+use crate::pagerduty::webhook::{self as pagerduty, PagerDutyState};
 use crate::slack::ingress::{self as slack, SlackState};
 
 use in_flight::InFlight;
@@ -61,6 +63,8 @@ pub struct AppState {
     /// Which `Host` and `Origin` the web chat answers (under `scalebot demo`).
     pub same_origin: SameOrigin,
     pub discord: Option<Arc<DiscordIngress>>,
+    /// `PAGERDUTY_WEBHOOK_SECRET`: `/pagerduty/webhook` answers 404 without it.
+    pub pagerduty_secret: Option<Secret>,
 }
 
 /// The public router: every platform's routes, the health routes, and
@@ -85,6 +89,10 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .merge(sns_intake::router(SnsState {
             engine: engine.clone(),
             sns: state.sns,
+        }))
+        .merge(pagerduty::router(PagerDutyState {
+            engine: engine.clone(),
+            secret: state.pagerduty_secret,
         }))
         .merge(web::router(WebState {
             engine: engine.clone(),

@@ -168,6 +168,7 @@ fn the_platform_follows_the_bot_token() {
             bot_token: Some(Secret::new("t")),
             public_key: None,
         },
+        ..Default::default()
     };
     assert!(secrets.is_discord());
     let err = file.require_for_serve(&secrets).unwrap_err();

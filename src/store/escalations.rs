@@ -5,7 +5,21 @@
 use sqlx::Row;
 
 use super::incidents::{COLUMNS, incident};
+use super::pages::NewPage;
 use super::{IncidentRow, Store, StoreError};
+
+/// One move up a level: from where, by whom (none: the clock), the new
+/// level's deadlines and the pages it owes.
+#[derive(Debug, Clone)]
+pub struct LevelUp<'a> {
+    pub from_level: i64,
+    pub by: Option<&'a str>,
+    pub next_ms: Option<i64>,
+    pub remind_ms: Option<i64>,
+    /// The engine's clock.
+    pub now_ms: i64,
+    pub pages: Vec<NewPage>,
+}
 
 impl Store {
     pub async fn set_next_escalation(
@@ -36,18 +50,12 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Moves an incident from `from_level` up one level; `true` for exactly
-    /// one caller (replicas and a restarted bot never escalate twice). The
-    /// announcement is owed until [`Store::announced`] records it.
-    pub async fn claim_escalation(
-        &self,
-        id: &str,
-        from_level: i64,
-        by: Option<&str>,
-        next_ms: Option<i64>,
-        remind_ms: Option<i64>,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    /// Moves an incident from `up.from_level` up one level; `true` for
+    /// exactly one caller (replicas and a restarted bot never escalate
+    /// twice). The announcement is owed until [`Store::announced`] records
+    /// it; the new level's pages are owed from the same transaction.
+    pub async fn claim_escalation(&self, id: &str, up: &LevelUp<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
         // The new level's people have not acknowledged anything yet, but an
         // acknowledged incident is being worked on: no reminders for it.
         let done = sqlx::query(
@@ -55,16 +63,23 @@ impl Store {
              next_reminder_ms = CASE WHEN state = 'open' THEN $4 ELSE NULL END, escalated_by = $7 \
              WHERE id = $5 AND level = $6 AND state IN ('open', 'acknowledged')",
         )
-        .bind(from_level + 1)
-        .bind(next_ms)
-        .bind(now_ms)
-        .bind(remind_ms)
+        .bind(up.from_level + 1)
+        .bind(up.next_ms)
+        .bind(up.now_ms)
+        .bind(up.remind_ms)
         .bind(id)
-        .bind(from_level)
-        .bind(by)
-        .execute(self.pool())
+        .bind(up.from_level)
+        .bind(up.by)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        // Due at once on the wall clock, which the page sweep's leases use.
+        super::pages::insert_pages(&mut tx, id, &up.pages, up.now_ms, super::now_ms()).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Incidents with an escalation not yet announced and nobody posting

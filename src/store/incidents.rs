@@ -5,6 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
+use crate::domain::severity::Severity;
 use crate::domain::state::IncidentState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +26,8 @@ pub struct IncidentRow {
     pub updated_ms: i64,
     /// The alarm it came from, as JSON, for redrawing its root message.
     pub context: Option<String>,
+    /// From the config's rules or set by hand; none for manual incidents.
+    pub severity: Option<Severity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +54,7 @@ fn insert_event(e: &IncidentEvent) -> sqlx::query::Query<'_, sqlx::Any, sqlx::an
     .bind(&e.message_id)
 }
 
-pub(super) const COLUMNS: &str = "id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context";
+pub(super) const COLUMNS: &str = "id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context, severity";
 
 pub(super) fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
     Ok(IncidentRow {
@@ -68,6 +71,11 @@ pub(super) fn incident(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
         resolved_ms: r.try_get("resolved_ms")?,
         updated_ms: r.try_get("updated_ms")?,
         context: r.try_get("context")?,
+        // A word this version does not know reads as none, not as a
+        // broken incident.
+        severity: r
+            .try_get::<Option<String>, _>("severity")?
+            .and_then(|s| s.parse().ok()),
     })
 }
 
@@ -78,6 +86,8 @@ pub struct FirstSteps {
     pub escalate_at_ms: Option<i64>,
     pub remind_at_ms: Option<i64>,
     pub events: Vec<IncidentEvent>,
+    /// The pages of the starting level (SNS topics, PagerDuty).
+    pub pages: Vec<super::NewPage>,
 }
 
 /// Whether an incident was opened, or its key already has one.
@@ -97,8 +107,8 @@ impl Store {
     ) -> Result<Opened, StoreError> {
         let mut tx = self.pool().begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO incidents (id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context, next_escalation_ms, next_reminder_ms, opening_step) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1)",
+            "INSERT INTO incidents (id, title, level, state, source, dedup_key, channel, root_message, opened_ms, acked_ms, resolved_ms, updated_ms, context, next_escalation_ms, next_reminder_ms, opening_step, severity, announced_level) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $17)",
         )
         .bind(&i.id)
         .bind(&i.title)
@@ -115,6 +125,10 @@ impl Store {
         .bind(&i.context)
         .bind(first.escalate_at_ms)
         .bind(first.remind_at_ms)
+        .bind(i.severity.map(Severity::as_str))
+        // An incident that starts above L1 owes the announcement of its
+        // starting level only (its people are told), not of every level below.
+        .bind((i.level - 1).max(1))
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -128,6 +142,8 @@ impl Store {
         for e in &first.events {
             insert_event(e).execute(&mut *tx).await?;
         }
+        super::pages::insert_pages(&mut tx, &i.id, &first.pages, i.opened_ms, super::now_ms())
+            .await?;
         tx.commit().await?;
         Ok(Opened::Opened)
     }

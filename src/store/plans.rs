@@ -232,24 +232,36 @@ impl Store {
         now_ms: i64,
         until_ms: i64,
     ) -> Result<Vec<PlanRow>, StoreError> {
-        let due = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM plans WHERE state = 'executing' \
-             AND (exec_lease_ms IS NULL OR exec_lease_ms < $1) LIMIT 20"
+        self.take_plans("state = 'executing'", holder, now_ms, until_ms)
+            .await
+    }
+
+    /// Plans matching `due` (a fixed condition) whose lease ran out, each
+    /// taken by `holder` until `until_ms` with one conditional update.
+    async fn take_plans(
+        &self,
+        due: &'static str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<PlanRow>, StoreError> {
+        let lapsed = "(exec_lease_ms IS NULL OR exec_lease_ms < $1)";
+        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM plans WHERE {due} AND {lapsed} LIMIT 20"
         )))
         .bind(now_ms)
         .fetch_all(self.pool())
         .await?;
         let mut taken = Vec::new();
-        for r in &due {
+        for r in &found {
             let p = row(r)?;
-            let claimed = sqlx::query(
-                "UPDATE plans SET exec_holder = $1, exec_lease_ms = $2 WHERE id = $3 \
-                 AND state = 'executing' AND (exec_lease_ms IS NULL OR exec_lease_ms < $4)",
-            )
+            let claimed = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE plans SET exec_holder = $2, exec_lease_ms = $3 WHERE id = $4 AND {due} AND {lapsed}"
+            )))
+            .bind(now_ms)
             .bind(holder)
             .bind(until_ms)
             .bind(&p.id)
-            .bind(now_ms)
             .execute(self.pool())
             .await?;
             if claimed.rows_affected() == 1 {
@@ -259,6 +271,7 @@ impl Store {
         Ok(taken)
     }
 
+    /// Records how a plan ended, as already said in chat.
     pub async fn finish_plan(
         &self,
         id: &str,
@@ -266,14 +279,65 @@ impl Store {
         outcome: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE plans SET state = $1, outcome = $2, finished_ms = $3 WHERE id = $4")
-            .bind(state.as_str())
-            .bind(outcome)
+        sqlx::query(
+            "UPDATE plans SET state = $1, outcome = $2, finished_ms = $3, said_ms = $3 WHERE id = $4",
+        )
+        .bind(state.as_str())
+        .bind(outcome)
+        .bind(now_ms)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records how an executed plan ended, not yet said: `holder` keeps it
+    /// until `lease_ms` (wall clock) to say it, then any replica may.
+    pub async fn finish_plan_unsaid(
+        &self,
+        id: &str,
+        state: PlanState,
+        outcome: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE plans SET state = $1, outcome = $2, finished_ms = $3, said_ms = NULL, exec_lease_ms = $4 WHERE id = $5",
+        )
+        .bind(state.as_str())
+        .bind(outcome)
+        .bind(now_ms)
+        .bind(lease_ms)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn mark_plan_said(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE plans SET said_ms = $1 WHERE id = $2")
             .bind(now_ms)
             .bind(id)
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// Executed plans whose result was recorded but never said, and whose
+    /// lease ran out, each taken by `holder` until `until_ms`.
+    pub async fn take_unsaid_plans(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<PlanRow>, StoreError> {
+        self.take_plans(
+            "state IN ('done', 'failed', 'partial') AND said_ms IS NULL",
+            holder,
+            now_ms,
+            until_ms,
+        )
+        .await
     }
 
     /// Pending plans whose time is up, each claimed as `expired` by this caller.

@@ -17,46 +17,73 @@ pub struct ReportRun {
 }
 
 impl Store {
-    /// Claims `report`'s slot; true only for the one caller that wins it.
+    /// Claims `report`'s slot under a lease until `lease_ms` (wall clock);
+    /// true only for the one caller that wins it.
     pub async fn claim_report(
         &self,
         report: &str,
         slot_ms: i64,
         now_ms: i64,
+        lease_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO report_runs (report, slot_ms, claimed_ms, outcome) VALUES ($1, $2, $3, 'running') \
+            "INSERT INTO report_runs (report, slot_ms, claimed_ms, outcome, lease_ms) VALUES ($1, $2, $3, 'running', $4) \
              ON CONFLICT (report, slot_ms) DO NOTHING",
         )
         .bind(report)
         .bind(slot_ms)
         .bind(now_ms)
+        .bind(lease_ms)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Claims a slot whose message could not be posted (chat was down) and
-    /// was last tried before `tried_before_ms`, so that one replica tries
-    /// it again; true only for the winner.
-    pub async fn retake_unposted_report(
+    /// Claims a slot again, so that one replica tries it: one whose message
+    /// could not be posted (chat was down) and was last tried before
+    /// `tried_before_ms`, or one left `running` by a replica that stopped
+    /// renewing its lease (it died before it could post or record).
+    pub async fn retake_report(
         &self,
         report: &str,
         slot_ms: i64,
         now_ms: i64,
         tried_before_ms: i64,
+        lease_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE report_runs SET outcome = 'running', claimed_ms = $1, finished_ms = NULL \
-             WHERE report = $2 AND slot_ms = $3 AND outcome = 'unposted' AND claimed_ms <= $4",
+            "UPDATE report_runs SET outcome = 'running', claimed_ms = $1, finished_ms = NULL, lease_ms = $2 \
+             WHERE report = $3 AND slot_ms = $4 \
+             AND ((outcome = 'unposted' AND claimed_ms <= $5) \
+                  OR (outcome = 'running' AND (lease_ms IS NULL OR lease_ms < $6)))",
         )
         .bind(now_ms)
+        .bind(lease_ms)
         .bind(report)
         .bind(slot_ms)
         .bind(tried_before_ms)
+        .bind(super::now_ms())
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Extends the lease on a slot being posted.
+    pub async fn renew_report_lease(
+        &self,
+        report: &str,
+        slot_ms: i64,
+        lease_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE report_runs SET lease_ms = $1 WHERE report = $2 AND slot_ms = $3 AND outcome = 'running'",
+        )
+        .bind(lease_ms)
+        .bind(report)
+        .bind(slot_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     pub async fn finish_report(

@@ -1,6 +1,6 @@
-//! Watches after a reserved-concurrency change, as owed work: each check is
-//! claimed with a lease by one replica, its count recorded, and the watch
-//! deleted once its verdict is posted.
+//! Watches after a change that should move a metric, as owed work: each
+//! check is claimed with a lease by one replica, its count recorded, and
+//! the watch deleted once its verdict is posted.
 
 use sqlx::Row;
 
@@ -12,6 +12,11 @@ pub struct WatchRow {
     pub incident_id: String,
     pub function: String,
     pub reserved: Option<i64>,
+    /// The `AWS/Lambda` metric watched (`Throttles`, …).
+    pub metric: String,
+    /// Lambda's `Resource` dimension (`<function>:<alias>`) when the metric
+    /// is one of an alias or version, else the function's own.
+    pub resource: Option<String>,
     /// When the change was made (the engine's clock, for CloudWatch).
     pub changed_ms: i64,
     pub checks_done: i64,
@@ -21,13 +26,15 @@ impl Store {
     /// Starts a watch; its first check is due at `first_check_ms`.
     pub async fn add_watch(&self, w: &WatchRow, first_check_ms: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO watches (id, incident_id, function, reserved, changed_ms, checks_done, next_check_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO watches (id, incident_id, function, reserved, metric, resource, changed_ms, \
+             checks_done, next_check_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&w.id)
         .bind(&w.incident_id)
         .bind(&w.function)
         .bind(w.reserved)
+        .bind(&w.metric)
+        .bind(&w.resource)
         .bind(w.changed_ms)
         .bind(w.checks_done)
         .bind(first_check_ms)
@@ -49,7 +56,7 @@ impl Store {
                  AND (lease_until_ms IS NULL OR lease_until_ms < $1) ORDER BY next_check_ms LIMIT $2",
                 "UPDATE watches SET lease_until_ms = $1 WHERE id = $2 \
                  AND (lease_until_ms IS NULL OR lease_until_ms < $3) \
-                 RETURNING id, incident_id, function, reserved, changed_ms, checks_done",
+                 RETURNING id, incident_id, function, reserved, metric, resource, changed_ms, checks_done",
                 now_ms,
                 until_ms,
                 limit,
@@ -62,6 +69,8 @@ impl Store {
                 incident_id: r.try_get("incident_id")?,
                 function: r.try_get("function")?,
                 reserved: r.try_get("reserved")?,
+                metric: r.try_get("metric")?,
+                resource: r.try_get("resource")?,
                 changed_ms: r.try_get("changed_ms")?,
                 checks_done: r.try_get("checks_done")?,
             });

@@ -241,7 +241,7 @@ async fn the_throttling_runbook_end_to_end_in_chromium() {
         .await;
     let verdict = verdict.as_str().unwrap_or_default().to_owned();
     assert!(
-        verdict.contains(", 0 since"),
+        verdict.contains(", 0 in the") && verdict.contains("of data since"),
         "throttles fell to zero: {verdict}"
     );
     assert!(

@@ -1023,6 +1023,11 @@ async fn run(scenario: Scenario) {
     for t in &targets {
         moto::create_function(&moto_url, &t.function, Some(RESERVED_BEFORE)).await;
     }
+    // The daily report is due as the replicas start (its time an hour
+    // ago): whichever replica claims it may be killed while it posts.
+    let daily_at = (Utc::now() - chrono::Duration::hours(1))
+        .format("%H:%M")
+        .to_string();
     let configs: Vec<BotConfig> = free_addrs(scenario.replicas)
         .into_iter()
         .map(|listen| BotConfig {
@@ -1037,6 +1042,7 @@ async fn run(scenario: Scenario) {
             escalate_after_seconds: 3,
             aws_endpoint_url: aws.url(),
             operators: vec![OPERATOR.into(), OPERATOR2.into()],
+            daily_report_at: Some(daily_at.clone()),
         })
         .collect();
     let cluster = SharedCluster::new(Cluster::new(dir.path(), &configs));
@@ -1282,6 +1288,8 @@ async fn run(scenario: Scenario) {
         )),
     }
 
+    check_daily_report(&mut report, &slack).await;
+
     // The survivors are ready (directly, not through the proxy).
     for (i, addr) in addrs.iter().enumerate() {
         match http.get(format!("http://{addr}/readyz")).send().await {
@@ -1402,6 +1410,27 @@ async fn run(scenario: Scenario) {
         kept.display(),
         report.failures.join("\n- ")
     );
+}
+
+/// The daily report, due when the replicas started, was posted exactly
+/// once: not lost with a killed replica, not posted again by another.
+async fn check_daily_report(report: &mut Report, slack: &FakeSlack) {
+    let daily = || {
+        slack
+            .posts("C0REPORTS")
+            .into_iter()
+            .filter(|p| p["thread_ts"].is_null() && p.to_string().contains("Daily health check"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while daily() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    match daily() {
+        1 => report.figure("the daily report was posted once"),
+        0 => report.fail("the daily report was never posted"),
+        n => report.fail(format!("the daily report was posted {n} times")),
+    }
 }
 
 /// Every notification and command was eventually accepted.
@@ -1719,6 +1748,8 @@ struct PlanRecord {
     command: String,
     state: String,
     outcome: Option<String>,
+    /// Wall clock (ms) when its outcome was recorded.
+    finished_ms: Option<i64>,
 }
 
 impl PlanRecord {
@@ -1759,7 +1790,7 @@ impl PlanRecord {
 /// Each plan's function changed at most once, the record agreeing with
 /// AWS, nothing left executing; a plan whose replica lived through it ran.
 async fn check_plans(report: &mut Report, store: &AnyPool, at: &PlansAt<'_>, runs: &[PlanRun]) {
-    let rows = match sqlx::query("SELECT id, command, state, outcome FROM plans")
+    let rows = match sqlx::query("SELECT id, command, state, outcome, finished_ms FROM plans")
         .fetch_all(store)
         .await
     {
@@ -1776,10 +1807,14 @@ async fn check_plans(report: &mut Report, store: &AnyPool, at: &PlansAt<'_>, run
             command: r.try_get("command").unwrap_or_default(),
             state: r.try_get("state").unwrap_or_default(),
             outcome: r.try_get("outcome").unwrap_or_default(),
+            finished_ms: r.try_get("finished_ms").unwrap_or_default(),
         })
         .collect();
     let mut lines = Vec::new();
     let mut reaped = Vec::new();
+    // Seconds from the driver's SIGKILL of a plan's holder to another
+    // replica recording the plan (issue 12: recovery within 10 s).
+    let mut takeovers: Vec<f64> = Vec::new();
     for run in runs {
         let t = &run.target;
         let f = t.function.as_str();
@@ -1900,6 +1935,12 @@ async fn check_plans(report: &mut Report, store: &AnyPool, at: &PlansAt<'_>, run
             ),
             Some(Err(why)) => format!("; not killed mid-plan: {why}"),
         };
+        if let (Some(Ok(k)), true, Some(finished)) =
+            (&run.killed, record.reaped(), record.finished_ms)
+        {
+            let kill_wall = Utc::now().timestamp_millis() - k.at.elapsed().as_millis() as i64;
+            takeovers.push((finished - kill_wall) as f64 / 1000.0);
+        }
         if record.reaped() {
             reaped.push(id.clone());
             // Only a replica's death mid-plan hands a plan to the reaper:
@@ -1925,6 +1966,16 @@ async fn check_plans(report: &mut Report, store: &AnyPool, at: &PlansAt<'_>, run
                 record.outcome.as_deref().unwrap_or("no outcome"),
                 t.to
             ));
+        } else if !at
+            .slack
+            .posts(INCIDENTS)
+            .iter()
+            .any(|p| message_text(p).contains(&format!("`{f}` is now {}", t.to)))
+        {
+            report.fail(format!(
+                "{f}: plan {id} ended {} but its result was never said in chat",
+                record.state
+            ));
         }
         lines.push(format!(
             "{f} → {}: {id} claimed by {}, {}{}{killed}; {} command(s){}; {clicks} clicks in {} round(s) ({requests} requests); {puts} PUT {answers:?}; AWS {in_moto:?}; {} other plan(s) {:?}",
@@ -1947,6 +1998,17 @@ async fn check_plans(report: &mut Report, store: &AnyPool, at: &PlansAt<'_>, run
         ));
     }
     report.figure(format!("plans:\n    {}", lines.join("\n    ")));
+    if !takeovers.is_empty() {
+        takeovers.sort_by(f64::total_cmp);
+        report.figure(format!(
+            "plans whose holder the driver killed mid-plan, recorded by another replica after: {} s",
+            takeovers
+                .iter()
+                .map(|t| format!("{t:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     // What the reaper found is said in the incident's thread (issue 12,
     // item 3) before it is recorded, so a plan recorded by the reaper was
     // said: a post that failed leaves the plan to be reaped again.

@@ -387,6 +387,7 @@ async fn cloud_replication_group_counts_replicas() {
             id: id.clone(),
             status: "available".into(),
             replicas: 2,
+            members: (1..=3).map(|n| format!("{id}-00{n}")).collect(),
         })
     );
     let missing = unique("nocache");

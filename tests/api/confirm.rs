@@ -122,8 +122,16 @@ async fn a_confirmed_plan_runs_once_and_is_threaded() {
         .await;
     assert_eq!(aws_calls(&app, "lambda:PutFunctionConcurrency").await, "1");
 
-    // The monitor step reports and attaches a before/after chart.
-    app.wait_incident_post("`confirm-fn` settled").await;
+    // The monitor step reports and attaches a before/after chart. moto
+    // holds no metrics for this function: its last check says so, never
+    // "settled" (tests/api/watch.rs has both outcomes).
+    app.slack
+        .wait_for(90, "the watch's no-data verdict", |s| {
+            s.posts(INCIDENTS).into_iter().find(|p| {
+                message_text(p).contains("CloudWatch had no `Throttles` data for `confirm-fn`")
+            })
+        })
+        .await;
     let chart = app
         .slack
         .wait_for(20, "the after chart", |s| {
@@ -255,6 +263,29 @@ async fn cancel_and_expiry_change_nothing() {
 
     app.command("concurrency cancel-fn 45", REQ, "C0OPS").await;
     let (plan, post) = app.wait_plan("concurrency cancel-fn 45").await;
+    // Someone neither the requester nor an operator cannot cancel it.
+    app.click("U0STRANGER", INCIDENTS, "plan.cancel", &plan)
+        .await;
+    app.slack
+        .wait_for(10, "a stranger's cancel is refused", |s| {
+            s.ephemerals("U0STRANGER").into_iter().find(|e| {
+                let text = message_text(e);
+                text.contains("can cancel plan") && text.contains("Nothing was changed.")
+            })
+        })
+        .await;
+    let row = app
+        .engine
+        .store()
+        .plan(&plan)
+        .await
+        .expect("read")
+        .expect("plan");
+    assert_eq!(
+        row.state.as_str(),
+        "pending",
+        "the stranger's click changed nothing"
+    );
     app.click(REQ, INCIDENTS, "plan.cancel", &plan).await;
     app.wait_incident_post(&format!("Plan `{plan}`: ✖️ Cancelled by"))
         .await;
@@ -444,6 +475,33 @@ async fn drift_between_plan_and_click_asks_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_someone_made_meanwhile_is_not_proposed_again() {
+    let aws = moto::url();
+    moto::create_function(&aws, "made-fn", Some(50)).await;
+    let app = app_with(|_| {}).await;
+    app.command("concurrency made-fn 90", REQ, "C0OPS").await;
+    let (plan, _) = app.wait_plan("concurrency made-fn 90").await;
+    // Someone set it by hand before the click.
+    moto::set_reserved(&aws, "made-fn", 90).await;
+    app.click(OPS, INCIDENTS, "plan.confirm", &plan).await;
+    let drift = app.wait_incident_post("AWS changed since plan").await;
+    let text = message_text(&drift);
+    assert!(text.contains("was 50 when planned and is 90 now"), "{text}");
+    assert!(text.contains("no new plan is needed"), "{text}");
+    // Give a fresh plan time to appear, then make sure none did.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let proposals: Vec<String> = app
+        .slack
+        .posts(INCIDENTS)
+        .iter()
+        .map(message_text)
+        .filter(|t| t.starts_with("Plan P-") && !t.contains(&plan))
+        .collect();
+    assert!(proposals.is_empty(), "{proposals:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guardrails_refuse_with_the_limit_named() {
     let aws = moto::url();
     moto::create_function(&aws, "guard-fn", Some(10)).await;
@@ -531,14 +589,19 @@ async fn the_throttles_button_leads_to_a_plan() {
         })
         .await;
     let blocks = post["blocks"].to_string();
+    // No concurrency figures in moto for it: the floor, 100.
     assert!(
         blocks.contains("Raise reserved concurrency to 100"),
         "{blocks}"
     );
-    app.click(REQ, "C0BTN", "run", "concurrency button-fn 100")
+    app.click(REQ, "C0BTN", "run", "concurrency button-fn auto")
         .await;
-    let (_, plan) = app.wait_plan("concurrency button-fn 100").await;
+    let (_, plan) = app.wait_plan("concurrency button-fn auto").await;
     assert!(message_text(&plan).contains("40 → 100"), "{plan}");
+    assert!(
+        message_text(&plan).contains("no peak to go by → floor 100"),
+        "{plan}"
+    );
     app.stop().await;
 }
 
@@ -728,7 +791,86 @@ async fn the_watch_after_a_change_outlives_a_restart() {
     first.stop().await;
 
     let second = spawn_app(options(&store)).await;
-    second.wait_incident_post("`watch-fn` settled").await;
+    second
+        .slack
+        .wait_for(90, "the watch's verdict after the restart", |s| {
+            s.posts(INCIDENTS).into_iter().find(|p| {
+                message_text(p).contains("CloudWatch had no `Throttles` data for `watch-fn`")
+            })
+        })
+        .await;
     assert_eq!(moto::reserved(&aws, "watch-fn").await, Some(70));
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_that_could_not_be_posted_is_said_later_not_lost() {
+    let aws = moto::url();
+    moto::create_function(&aws, "unsaid-fn", Some(50)).await;
+    let app = app_with(|_| {}).await;
+    app.command("concurrency unsaid-fn 80", REQ, "C0OPS").await;
+    let (plan, _) = app.wait_plan("concurrency unsaid-fn 80").await;
+
+    // Slack fails every post while the plan runs: the change is made, but
+    // its result cannot be said.
+    app.slack.inject_faults(crate::support::slack::Faults {
+        seed: 7,
+        methods: vec!["chat.postMessage".into()],
+        server_errors: 1.0,
+        rate_limits: 0.0,
+        retry_after_secs: 1,
+    });
+    assert_eq!(app.click(OPS, INCIDENTS, "plan.confirm", &plan).await, 200);
+    let store = app.engine.store();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let result_failed = || {
+        app.slack
+            .failures("chat.postMessage")
+            .iter()
+            .any(|f| f.args.to_string().contains("`unsaid-fn` is now 80"))
+    };
+    while !result_failed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the result was never posted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(moto::reserved(&aws, "unsaid-fn").await, Some(80));
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let row = store.plan(&plan).await.expect("read").expect("plan");
+    assert_eq!(row.state.as_str(), "done", "recorded before it is said");
+    let said = |app: &TestApp| {
+        app.slack
+            .posts(INCIDENTS)
+            .iter()
+            .any(|p| message_text(p).contains("`unsaid-fn` is now 80"))
+    };
+    assert!(!said(&app), "Slack took nothing while it failed");
+
+    // Slack is back: once this replica's lease on the plan runs out, the
+    // recorded result is said (by whichever replica takes it).
+    app.slack.clear_faults();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !said(&app) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the result was never said"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let told = app.wait_incident_post("`unsaid-fn` is now 80").await;
+    assert!(
+        message_text(&told).contains(&format!("/scale undo {plan}")),
+        "{told}"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let times = app
+        .slack
+        .posts(INCIDENTS)
+        .iter()
+        .filter(|p| message_text(p).contains("`unsaid-fn` is now 80"))
+        .count();
+    assert_eq!(times, 1, "said once, not at every sweep");
+    app.stop().await;
 }

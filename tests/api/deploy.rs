@@ -501,10 +501,42 @@ fn kubernetes_objects_fit_together_and_the_configmap_holds_a_valid_config() {
         text,
     )
     .unwrap_or_else(|e| panic!("the ConfigMap's config is refused: {e}"));
-    let port = c["ports"][0]["containerPort"]
-        .as_u64()
-        .expect("containerPort");
-    assert_eq!(settings.server.listen.port() as u64, port);
+    let container_port = |name: &str| {
+        c["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["containerPort"].as_u64())
+            .unwrap_or_else(|| panic!("a container port named {name}"))
+    };
+    assert_eq!(settings.server.listen.port() as u64, container_port("http"));
+    // The ServiceMonitor's port reaches server.metrics_listen, so the
+    // public port (behind the Ingress) serves no /metrics.
+    let metrics = settings
+        .server
+        .metrics_listen
+        .expect("server.metrics_listen: /metrics off the public port");
+    assert!(metrics.ip().is_unspecified(), "Prometheus reaches it");
+    let monitor = object(&objects, "ServiceMonitor");
+    let scraped = &monitor["spec"]["endpoints"][0]["port"];
+    let service_port = service["spec"]["ports"]
+        .as_array()
+        .expect("Service ports")
+        .iter()
+        .find(|p| &p["name"] == scraped)
+        .expect("the scraped port is the Service's");
+    let target = service_port["targetPort"]
+        .as_str()
+        .expect("a named targetPort");
+    assert_eq!(container_port(target), metrics.port() as u64);
+    let allowed: Vec<u64> = policy["spec"]["ingress"][0]["ports"]
+        .as_array()
+        .expect("NetworkPolicy ingress ports")
+        .iter()
+        .filter_map(|p| p["port"].as_u64())
+        .collect();
+    assert!(allowed.contains(&(metrics.port() as u64)), "{allowed:?}");
     assert!(
         settings.server.listen.ip().is_unspecified(),
         "listens on all interfaces"

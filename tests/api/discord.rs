@@ -544,7 +544,7 @@ async fn an_alarm_opens_an_incident_thread_with_a_chart_and_escalates_to_a_role(
     );
     assert!(
         ids.iter()
-            .any(|i| i.starts_with("run|concurrency discord-sns-fn 100")),
+            .any(|i| i.starts_with("run|concurrency discord-sns-fn auto")),
         "{ids:?}"
     );
     fake.wait_for(30, "L1 diagnostics in the thread", |f| {

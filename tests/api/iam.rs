@@ -23,6 +23,7 @@ const PREFIXES: &[(&str, &str)] = &[
     ("aws_sdk_costexplorer", "ce"),
     ("aws_sdk_rds", "rds"),
     ("aws_sdk_elasticache", "elasticache"),
+    ("aws_sdk_sns", "sns"),
 ];
 
 /// Actions the policy grants beyond the calls, by the call that needs them.
@@ -141,7 +142,8 @@ fn calls() -> BTreeMap<String, String> {
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
-                if !op.is_empty() && rest[op.len()..].starts_with('(') {
+                // `.sns.clone()` is the SNS intake's state, not a client.
+                if !op.is_empty() && op != "clone" && rest[op.len()..].starts_with('(') {
                     let name = file.file_name().expect("a name").to_string_lossy();
                     out.insert(format!("{prefix}:{}", pascal(&op)), name.into_owned());
                 }
@@ -220,8 +222,8 @@ fn lower(set: impl IntoIterator<Item = String>) -> BTreeSet<String> {
     set.into_iter().map(|a| a.to_lowercase()).collect()
 }
 
-/// A config that lets the bot make every call: the shipped defaults and
-/// the RDS proxy settings.
+/// A config that lets the bot make every call: the shipped defaults, the
+/// RDS proxy settings and a level that pages an SNS topic.
 fn full_config(dir: &Path) -> PathBuf {
     let path = dir.join("full.toml");
     std::fs::write(
@@ -230,7 +232,12 @@ fn full_config(dir: &Path) -> PathBuf {
          secret_arn = \"arn:aws:secretsmanager:eu-central-1:123456789012:secret:matbakh-db\"\n\
          role_arn = \"arn:aws:iam::123456789012:role/scalebot-rds-proxy\"\n\
          subnet_ids = [\"subnet-0abc\"]\n\
-         [functions.extra-fn]\n",
+         [functions.extra-fn]\n\
+         [[escalation.levels]]\nname = \"L1\"\n\
+         [[escalation.levels]]\nname = \"L2\"\n\
+         [[escalation.levels]]\nname = \"L3\"\n\
+         sns_topics = [\"arn:aws:sns:eu-central-1:123456789012:oncall\"]\n\
+         [[escalation.levels]]\nname = \"L4\"\n",
     )
     .expect("write the config");
     path

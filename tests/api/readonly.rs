@@ -137,7 +137,10 @@ async fn rds_connections_posts_figures_against_the_baseline_and_offers_a_proxy()
     );
     assert!(text.contains(&peak), "{peak} in {text}");
     assert!(text.contains("*CPU (avg, 10 min)*\\n42 %"), "{text}");
-    assert!(text.contains("*Instance*\\npostgres · available"), "{text}");
+    assert!(
+        text.contains("*Instance*\\npostgres · db.t3.micro · available"),
+        "{text}"
+    );
     assert!(text.contains("*RDS Proxy*\\nnone"), "{text}");
     assert!(
         text.contains("runbook: RDS connection pool exhaustion, step 1"),
@@ -181,7 +184,7 @@ async fn rds_connections_posts_figures_against_the_baseline_and_offers_a_proxy()
 async fn rds_connections_names_the_proxy_in_front_and_says_when_there_is_no_data() {
     let db = unique("proxied-db");
     create_db(&db).await;
-    // Named as the runbook (and `/scale rds proxy`) name it.
+    // Named as the runbook (and `/scale rds proxy`) name it; found by its target.
     let proxy = format!("{db}-proxy");
     aws_sdk_rds::Client::new(&sdk().await)
         .create_db_proxy()
@@ -205,6 +208,15 @@ async fn rds_connections_names_the_proxy_in_front_and_says_when_there_is_no_data
         .send()
         .await
         .expect("create DB proxy");
+    // A proxy fronts the database it has as a registered target.
+    aws_sdk_rds::Client::new(&sdk().await)
+        .register_db_proxy_targets()
+        .db_proxy_name(&proxy)
+        .target_group_name("default")
+        .db_instance_identifiers(&db)
+        .send()
+        .await
+        .expect("register the target");
     let app = spawn_app(Options::default()).await;
 
     app.command(&format!("rds connections {db}"), "U1", "C0PROXIED")

@@ -679,7 +679,7 @@ async fn the_daily_run_stores_a_snapshot_prunes_old_ones_and_exports_it() {
     assert!(text.contains("Policy snapshot"), "{text}");
     assert!(text.contains("/scale rollback 2026-11-27"), "{text}");
     assert!(text.contains("(1 older removed)"), "{text}");
-    // The daily report's own call, and the snapshot's reads: targets of
+    // The daily report's own calls, and the snapshot's reads: targets of
     // both namespaces, and the policies of each namespace whose targets
     // could be read (moto 5.2.5 refuses the ElastiCache one, which the
     // snapshot then lists as missing).
@@ -694,7 +694,9 @@ async fn the_daily_run_stores_a_snapshot_prunes_old_ones_and_exports_it() {
         .copied()
         .unwrap_or(0);
     assert!((1..=2).contains(&policies), "{calls:?}");
-    assert_eq!(cloud.total(), 3 + policies);
+    // The cache's nodes, from its replication group (none configured).
+    assert_eq!(calls.get("elasticache:DescribeReplicationGroups"), Some(&1));
+    assert_eq!(cloud.total(), 4 + policies);
 
     clock.set(utc("2026-11-27T15:00:00Z"));
     store
@@ -781,5 +783,40 @@ async fn the_daily_run_stores_a_snapshot_prunes_old_ones_and_exports_it() {
         "{}",
         String::from_utf8_lossy(&missing.stderr)
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_left_running_by_a_dead_replica_is_posted_once_its_lease_runs_out() {
+    let clock = Arc::new(ManualClock::at(utc("2026-11-27T08:00:05Z")));
+    let (app, _) = app_with(schedule_only, None, Some(clock.clone()), None).await;
+    let store = app.engine.store();
+    let slot = utc("2026-11-27T08:00:00Z").timestamp_millis();
+    let wall = chrono::Utc::now().timestamp_millis();
+    // Another replica claimed the slot and is still alive (its lease runs).
+    assert!(
+        store
+            .claim_report("daily", slot, slot + 1_000, wall + 60_000)
+            .await
+            .expect("claim")
+    );
+    assert_eq!(app.engine.reports_tick().await, vec![]);
+    assert!(
+        app.slack.posts(REPORTS).is_empty(),
+        "a held slot is left alone"
+    );
+    // It died: the lease ran out with the slot still `running`.
+    sqlx::query("UPDATE report_runs SET lease_ms = $1 WHERE report = 'daily' AND slot_ms = $2")
+        .bind(wall - 1)
+        .bind(slot)
+        .execute(store.pool())
+        .await
+        .expect("expire the lease");
+    assert_eq!(app.engine.reports_tick().await, vec![ReportKind::Daily]);
+    assert_eq!(app.engine.reports_tick().await, vec![]);
+    let posts = app.slack.posts(REPORTS);
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let runs = store.report_runs("daily", 1).await.expect("runs");
+    assert_eq!(runs[0].outcome.as_str(), "posted");
     app.stop().await;
 }

@@ -116,7 +116,7 @@ async fn an_alarm_opens_an_incident_with_diagnostics_and_recovers() {
         "incident.ack",
         "incident.resolve",
         "throttles sns-fn",
-        "concurrency sns-fn 100",
+        "concurrency sns-fn auto",
     ] {
         assert!(blocks.contains(b), "button {b}: {blocks}");
     }
@@ -164,7 +164,7 @@ async fn an_alarm_opens_an_incident_with_diagnostics_and_recovers() {
         .expect("the concurrency button");
     let value = raise["value"].as_str().expect("value").to_owned();
     app.click("U0OPS", INCIDENTS, "run", &value).await;
-    let (_, plan) = app.wait_plan("concurrency sns-fn 100").await;
+    let (_, plan) = app.wait_plan("concurrency sns-fn auto").await;
     assert_eq!(
         plan["thread_ts"].as_str(),
         Some(ts.as_str()),
@@ -370,6 +370,8 @@ async fn an_unresolved_alarm_escalates_on_time_across_a_restart() {
         s.escalation.levels[1].mention = vec!["S0OPSTEAM".into()];
         s.escalation.levels[2].escalate_after_seconds = Some(2);
         s.escalation.levels[2].mention = vec!["U0ENGINEER".into()];
+        // The ack at L3 below must not stop the climb to L4.
+        s.escalation.ack_stops_clock = false;
     };
     let opts = |store: &str| sns_options(levels, Some(store.to_owned()));
 

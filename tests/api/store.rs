@@ -118,6 +118,10 @@ async fn the_whole_app_on_postgres() {
     let audit = app.audit().await;
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].command, "help");
+    assert!(
+        audit[0].finished_ms.is_some(),
+        "help has no job behind it: finished when answered"
+    );
     app.stop().await;
 }
 

@@ -51,6 +51,8 @@ pub struct Options {
     /// With `discord`: REST to `https://discord.com` as in production,
     /// reached at the fake's HTTPS port, with serenity's rate limiter on.
     pub discord_tls: bool,
+    /// PagerDuty's routing key and webhook secret.
+    pub pagerduty: Option<scalebot::config::PagerDutySecrets>,
 }
 
 impl Default for Options {
@@ -67,6 +69,7 @@ impl Default for Options {
             discord: false,
             discord_gateway: false,
             discord_tls: false,
+            pagerduty: None,
         }
     }
 }
@@ -155,7 +158,7 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     if let Some(tweak) = opts.tweak {
         tweak(&mut settings);
     }
-    let secrets = match &discord_key {
+    let mut secrets = match &discord_key {
         None => Secrets::from(SlackSecrets {
             bot_token: Some(Secret::new(BOT_TOKEN)),
             signing_secret: opts.http.then(|| Secret::new(SIGNING_SECRET)),
@@ -169,9 +172,13 @@ pub async fn spawn_app(opts: Options) -> TestApp {
                     bot_token: Some(Secret::new(super::discord::BOT_TOKEN)),
                     public_key: Some(Secret::new(hex::encode(key.public_key().as_ref()))),
                 },
+                ..Default::default()
             }
         }
     };
+    if let Some(pagerduty) = opts.pagerduty {
+        secrets.pagerduty = pagerduty;
+    }
     let app = match (opts.wrap_cloud, opts.clock) {
         (None, None) => Application::build(settings, secrets).await,
         (wrap, clock) => {

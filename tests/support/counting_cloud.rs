@@ -152,6 +152,14 @@ impl Cloud for CountingCloud {
         self.count("rds:DescribeDBProxies")?;
         self.inner.db_proxies().await
     }
+    async fn db_proxy_targets(&self, proxy: &str) -> Result<Vec<String>, CloudError> {
+        self.count("rds:DescribeDBProxyTargets")?;
+        self.inner.db_proxy_targets(proxy).await
+    }
+    async fn db_parameter(&self, group: &str, name: &str) -> Result<Option<String>, CloudError> {
+        self.count("rds:DescribeDBParameters")?;
+        self.inner.db_parameter(group, name).await
+    }
     async fn create_db_proxy(&self, p: &NewDbProxy, i: &str) -> Result<(), CloudError> {
         self.count("rds:CreateDBProxy")?;
         self.inner.create_db_proxy(p, i).await

@@ -16,23 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
-
-/// Headers that belong to one hop, not to the request.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-    "trailer",
-    "host",
-];
 
 /// One request as the proxy saw it.
 #[derive(Debug, Clone)]
@@ -141,40 +128,23 @@ impl Drop for CountingProxy {
     }
 }
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str())
-}
-
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let Ok(body) = to_bytes(body, 16 * 1024 * 1024).await else {
-        return (StatusCode::BAD_REQUEST, "body unreadable\n").into_response();
+    let incoming = match super::forward::read(request, 16 * 1024 * 1024).await {
+        Ok(incoming) => incoming,
+        Err(refused) => return refused,
     };
     let index = {
         let mut seen = shared.lock();
         seen.push(Seen {
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_owned(),
+            method: incoming.parts.method.to_string(),
+            path: incoming.parts.uri.path().to_owned(),
             at: Instant::now(),
             status: 0,
         });
         seen.len() - 1
     };
     shared.arrived.notify_waiters();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".into());
-    let mut req = shared
-        .client
-        .request(parts.method.clone(), format!("{}{path}", shared.target))
-        .body(body);
-    for (name, value) in &parts.headers {
-        if !is_hop_by_hop(name) && name != "content-length" {
-            req = req.header(name.clone(), value.clone());
-        }
-    }
+    let req = incoming.to(&shared.client, &shared.target);
     // A task of its own: hyper drops this handler when the client's
     // connection goes (a replica killed mid-call), and the call must still
     // reach AWS, as it would have once sent.
@@ -188,16 +158,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         Ok::<_, reqwest::Error>((status, headers, bytes))
     });
     match call.await {
-        Ok(Ok((status, headers, bytes))) => {
-            let mut out = Response::new(Body::from(bytes));
-            *out.status_mut() = status;
-            for (name, value) in &headers {
-                if !is_hop_by_hop(name) && name != "content-length" {
-                    out.headers_mut().append(name, value.clone());
-                }
-            }
-            out
-        }
+        Ok(Ok((status, headers, bytes))) => super::forward::answer(status, &headers, bytes),
         Ok(Err(e)) => (
             StatusCode::BAD_GATEWAY,
             format!("the endpoint did not answer: {e}\n"),

@@ -163,6 +163,12 @@ impl Cloud for PartialCloud {
     async fn db_proxies(&self) -> Result<Vec<DbProxy>, CloudError> {
         self.inner.db_proxies().await
     }
+    async fn db_proxy_targets(&self, proxy: &str) -> Result<Vec<String>, CloudError> {
+        self.inner.db_proxy_targets(proxy).await
+    }
+    async fn db_parameter(&self, group: &str, name: &str) -> Result<Option<String>, CloudError> {
+        self.inner.db_parameter(group, name).await
+    }
     async fn create_db_proxy(&self, p: &NewDbProxy, i: &str) -> Result<(), CloudError> {
         self.inner.create_db_proxy(p, i).await
     }

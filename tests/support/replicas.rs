@@ -50,6 +50,37 @@ pub struct BotConfig {
     pub aws_endpoint_url: String,
     /// `roles.operators`: who may run and confirm changing commands.
     pub operators: Vec<String>,
+    /// The daily report's time of day (`HH:MM`, UTC); `None` turns the
+    /// scheduled reports off (they depend on the wall clock).
+    pub daily_report_at: Option<String>,
+}
+
+impl BotConfig {
+    /// `[reports]`: off, or the daily report due now (its time an hour ago,
+    /// two hours of catch-up) with the weekly and monthly ones days away,
+    /// checked every second and a refused post tried again after 2 s.
+    fn reports_section(&self) -> String {
+        let Some(at) = &self.daily_report_at else {
+            return "[reports]\nenabled = false".into();
+        };
+        use chrono::Datelike;
+        let not_today = [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ][chrono::Utc::now().weekday().succ().num_days_from_monday() as usize];
+        format!(
+            "[reports]\nenabled = true\ntimezone = \"UTC\"\ndaily_at = {at}\nweekly_day = {day}\n\
+             weekly_at = {at}\nmonthly_at = {at}\ncatch_up_minutes = 120\n\
+             check_interval_seconds = 1\nretry_unposted_seconds = 2",
+            at = q(at),
+            day = q(not_today),
+        )
+    }
 }
 
 /// A TOML basic string.
@@ -90,8 +121,7 @@ reports = "C0REPORTS"
 commands_dir = {commands}
 charts_dir = {charts}
 
-[reports]
-enabled = false
+{reports}
 
 [roles]
 operators = [{operators}]
@@ -131,6 +161,7 @@ name = "L4 emergency response"
             cert_host = q(&self.cert_host),
             ca = q(&self.ca_pem_file.display().to_string()),
             escalate = self.escalate_after_seconds,
+            reports = self.reports_section(),
             aws = q(&self.aws_endpoint_url),
             operators = self
                 .operators

@@ -13,22 +13,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-
-/// Headers that belong to one hop, not to the request.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-    "trailer",
-    "host",
-];
 
 /// What the proxy did so far.
 #[derive(Debug, Clone, Default)]
@@ -115,34 +102,17 @@ impl Drop for RoundRobinProxy {
     }
 }
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str())
-}
-
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let Ok(body) = to_bytes(body, 4 * 1024 * 1024).await else {
-        return (StatusCode::BAD_REQUEST, "body unreadable\n").into_response();
+    let incoming = match super::forward::read(request, 4 * 1024 * 1024).await {
+        Ok(incoming) => incoming,
+        Err(refused) => return refused,
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".into());
     let n = shared.backends.len();
     let first = shared.next.fetch_add(1, Ordering::Relaxed);
     for i in 0..n {
         let index = (first + i) % n;
         let backend = shared.backends[index];
-        let mut req = shared
-            .client
-            .request(parts.method.clone(), format!("http://{backend}{path}"))
-            .body(body.clone());
-        for (name, value) in &parts.headers {
-            if !is_hop_by_hop(name) && name != "content-length" {
-                req = req.header(name.clone(), value.clone());
-            }
-        }
+        let req = incoming.to(&shared.client, &format!("http://{backend}"));
         match req.send().await {
             Ok(resp) => {
                 let status = resp.status();
@@ -155,14 +125,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
                     }
                 };
                 shared.answered[index].fetch_add(1, Ordering::Relaxed);
-                let mut out = Response::new(Body::from(bytes));
-                *out.status_mut() = status;
-                for (name, value) in &headers {
-                    if !is_hop_by_hop(name) && name != "content-length" {
-                        out.headers_mut().append(name, value.clone());
-                    }
-                }
-                return out;
+                return super::forward::answer(status, &headers, bytes);
             }
             // Nothing was sent: the next replica may take it.
             Err(e) if e.is_connect() => {

@@ -50,7 +50,10 @@ fn every_default_is_the_one_the_example_documents() {
     // is an example (people to mention, a reminder), not a default.
     let examples_only = |key: &str| {
         key.starts_with("roles.")
-            || (key.starts_with("escalation.levels[") && key.ends_with(".mention"))
+            || (key.starts_with("escalation.levels[")
+                && [".mention", ".sns_topics", ".pagerduty"]
+                    .iter()
+                    .any(|k| key.ends_with(k)))
             || key == "escalation.levels[1].remind_every_seconds"
     };
     let defaulted: Vec<String> = defaults.keys().map(|k| documented(k)).collect();

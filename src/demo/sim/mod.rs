@@ -351,7 +351,23 @@ impl Cloud for SimCloud {
             engine: "postgres".into(),
             status: "available".into(),
             arn: format!("arn:aws:rds:{}:{ACCOUNT}:db:{id}", self.region),
+            instance_class: "db.t3.micro".into(),
+            parameter_group: Some("default.postgres16".into()),
         })
+    }
+
+    async fn db_proxy_targets(&self, proxy: &str) -> Result<Vec<String>, CloudError> {
+        // Every proxy of the simulated account is made for its one database.
+        if self.world().proxies.iter().any(|p| p.name == proxy) {
+            Ok(vec![DATABASE.to_owned()])
+        } else {
+            Err(self.not_found(format!("RDS proxy {proxy}")))
+        }
+    }
+
+    async fn db_parameter(&self, _group: &str, _name: &str) -> Result<Option<String>, CloudError> {
+        // The simulated database keeps its engine's default parameters.
+        Ok(None)
     }
 
     async fn db_proxies(&self) -> Result<Vec<DbProxy>, CloudError> {
@@ -409,6 +425,7 @@ impl Cloud for SimCloud {
             id: id.to_owned(),
             status: "available".into(),
             replicas: self.world().replicas,
+            members: vec![format!("{id}-001")],
         })
     }
 }

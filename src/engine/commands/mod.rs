@@ -94,8 +94,9 @@ impl CommandService {
             command,
             outcome: outcome.into(),
             detail,
-            // A refusal is over when it is answered.
-            finished_ms: (outcome == "refused").then(|| self.now().timestamp_millis()),
+            // Help, a parse error or a refusal has no job behind it: it is
+            // over when it is answered.
+            finished_ms: (!ack.job).then(|| self.now().timestamp_millis()),
         };
         if let Err(e) = self.store.audit(entry).await {
             tracing::error!(error = %e, "audit write failed");
@@ -142,10 +143,16 @@ impl CommandService {
     /// the ack stays within the platforms' window.
     async fn refusal(&self, inv: &Invocation, user: &str) -> Option<(String, String)> {
         let permissions = &self.settings.permissions;
-        let acts_on_incident = Action::parse(&inv.spec.action) == Some(Action::Incident)
-            && IncidentService::controls(inv);
+        let action = Action::parse(&inv.spec.action);
+        let acts_on_incident = action == Some(Action::Incident) && IncidentService::controls(inv);
         let need = if acts_on_incident {
             Need::incident_control(permissions)
+        } else if matches!(action, Some(Action::Silence | Action::Unsilence)) {
+            // Silencing decides who gets paged: the incident controllers'.
+            Need {
+                what: "silence or unsilence alarms".into(),
+                ..Need::incident_control(permissions)
+            }
         } else {
             Need::command(permissions, inv)?
         };
@@ -217,6 +224,9 @@ impl CommandService {
             Action::Incident => self.incidents.command(inv, req).await,
             Action::Report => report::run(&self.reports, inv, req).await,
             Action::Drill => actions::drill::run(&cx, self.drills.as_deref(), inv).await,
+            Action::Silence => self.incidents.silence(inv, req).await,
+            Action::Silences => self.incidents.silences().await,
+            Action::Unsilence => self.incidents.unsilence(inv, req).await,
             other => actions::run(other, &cx, inv).await,
         }
     }

@@ -21,7 +21,7 @@ pub(super) fn commands_for(alarm: &Alarm) -> Vec<(String, String)> {
             ("Throttles".into(), format!("throttles {f}")),
             (
                 "Raise reserved concurrency".into(),
-                format!("concurrency {f} 100"),
+                crate::engine::commands::actions::raise_reserved_command(&f),
             ),
         ],
         ("DatabaseConnections", _, Some(db)) => vec![

@@ -1,4 +1,4 @@
-//! `/scale incidents` and `/scale incident <id> ack|resolve|escalate|note|status|timeline`.
+//! `/scale incidents` and `/scale incident <id> ack|resolve|escalate|note|severity|status|timeline`.
 //!
 //! Replaces the runbook's *Escalation Procedures* by hand and its "document
 //! incident in post-mortem" follow-up: the timeline is exported from the
@@ -31,9 +31,10 @@ pub(crate) async fn list(incidents: &IncidentService) -> Result<Outcome, ActionE
         open.iter()
             .map(|i| {
                 format!(
-                    "• `{}` {} · {} · {} · open {}",
+                    "• `{}` {} · {}{} · {} · open {}",
                     i.id,
                     i.title,
+                    i.severity.map(|s| format!("{s} · ")).unwrap_or_default(),
                     level_name(i.level),
                     i.state,
                     minutes(now - i.opened_ms)
@@ -46,7 +47,9 @@ pub(crate) async fn list(incidents: &IncidentService) -> Result<Outcome, ActionE
         message: Message {
             title: Some(format!("Open incidents: {}", open.len())),
             text: text.into(),
-            footer: Some("`/scale incident <id> status|ack|escalate|note|resolve|timeline`".into()),
+            footer: Some(
+                "`/scale incident <id> status|ack|escalate|note|severity|resolve|timeline`".into(),
+            ),
             ..Default::default()
         },
         images: Vec::new(),
@@ -54,6 +57,10 @@ pub(crate) async fn list(incidents: &IncidentService) -> Result<Outcome, ActionE
 }
 
 const VERBS: [&str; 6] = ["status", "ack", "escalate", "keep", "resolve", "timeline"];
+
+/// Verbs that take words after them, so never the first word in an
+/// incident's own channel (where the verb argument would take those words).
+const WITH_TEXT: [&str; 2] = ["note", "severity"];
 
 /// The verbs that only look at an incident; every other word acts on it.
 const VIEWING: [&str; 2] = ["status", "timeline"];
@@ -66,7 +73,7 @@ const VIEWING: [&str; 2] = ["status", "timeline"];
 pub(super) fn controls(inv: &Invocation) -> bool {
     let acts = |w: &str| !VIEWING.contains(&w.to_lowercase().as_str());
     let first = inv.word("id").unwrap_or_default().to_lowercase();
-    let first_is_verb = VERBS.contains(&first.as_str()) || first == "note";
+    let first_is_verb = VERBS.contains(&first.as_str()) || WITH_TEXT.contains(&first.as_str());
     (first_is_verb && acts(&first)) || acts(inv.word("verb").unwrap_or("status"))
 }
 
@@ -124,6 +131,12 @@ pub(crate) async fn run(
             }
         }
         "note" => note(incidents, inv, req, &incident).await?,
+        "severity" => {
+            let words = inv.args.get("text").map(|t| t.to_string());
+            incidents
+                .change_severity(&incident, &req.user, words.as_deref())
+                .await?
+        }
         "timeline" => attach_timeline(incidents, &incident).await?,
         _ => status(incidents, &incident),
     };
@@ -195,9 +208,12 @@ async fn attach_timeline(
 fn status(incidents: &IncidentService, i: &IncidentRow) -> String {
     let opened = chrono::DateTime::from_timestamp_millis(i.opened_ms).unwrap_or_default();
     format!(
-        "*{}* {}\n{} · {} · opened {}{}{}",
+        "*{}* {}\n{}{} · {} · opened {}{}{}",
         i.id,
         i.title,
+        i.severity
+            .map(|s| format!("{} · ", s.badge()))
+            .unwrap_or_default(),
         level_name(i.level),
         i.state,
         stamp(opened, incidents.tz),

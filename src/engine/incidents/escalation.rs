@@ -3,15 +3,17 @@
 //! a conditional update, mentions the next level's people in the thread and
 //! sets the next deadline; at L4 the reply is also broadcast to the channel.
 //! Until someone acknowledges, the level's people are reminded on their own
-//! stored schedule. A restarted bot resumes from the stored deadlines and,
-//! thanks to the claims, posts nothing twice.
+//! stored schedule. Reaching a level also owes its pages (SNS topics,
+//! PagerDuty), stored in the same transaction and sent by `paging.rs`. A
+//! restarted bot resumes from the stored deadlines and, thanks to the
+//! claims, posts nothing twice.
 
 use std::sync::Arc;
 
 use super::IncidentService;
 use crate::chat::{Message, Text, Tone};
 use crate::engine::request::ActionError;
-use crate::store::IncidentRow;
+use crate::store::{IncidentRow, LevelUp};
 
 /// The people a level names, as mentions: a Slack user group (`S…`) or a
 /// Discord role (written `&<id>` in the config) is a group, anything else
@@ -30,13 +32,13 @@ fn mentions(ids: &[String]) -> Text {
 }
 
 impl IncidentService {
-    /// Escalation, reminders, auto-resolve, coalesced repeats and watches
-    /// after a change, each swept every `every` in
+    /// Escalation, reminders, auto-resolve, coalesced repeats, watches
+    /// after a change and pages, each swept every `every` in
     /// a task of its own until shutdown, so that a slow chat call in one
     /// does not hold up the others. Several replicas may run them; the
     /// store's conditional updates let one announce each step.
     pub(crate) fn spawn_sweeps(self: &Arc<Self>, every: std::time::Duration) {
-        let sweeps: [(&'static str, Sweep); 5] = [
+        let sweeps: [(&'static str, Sweep); 6] = [
             ("escalation", |s| {
                 Box::pin(async move { s.escalate_due().await })
             }),
@@ -51,6 +53,9 @@ impl IncidentService {
             }),
             ("watches", |s| {
                 Box::pin(async move { s.check_due_watches().await })
+            }),
+            ("pages", |s| {
+                Box::pin(async move { s.send_due_pages().await })
             }),
         ];
         for (name, sweep) in sweeps {
@@ -109,19 +114,25 @@ impl IncidentService {
         Some(from_ms + (every as i64) * 1000)
     }
 
+    /// The move of `incident` up one level: its deadlines there and the
+    /// pages that level owes, stored together.
+    fn level_up<'a>(&self, incident: &IncidentRow, by: Option<&'a str>, now: i64) -> LevelUp<'a> {
+        let next = incident.level + 1;
+        LevelUp {
+            from_level: incident.level,
+            by,
+            next_ms: self.escalation_deadline(next, now),
+            remind_ms: self.reminder_deadline(next, now),
+            now_ms: now,
+            pages: self.pages_for(next),
+        }
+    }
+
     pub(crate) async fn escalate_due(self: &Arc<Self>) -> Result<(), ActionError> {
         let now = self.now().timestamp_millis();
         for incident in self.store.due_escalations(now).await? {
-            let next_level = incident.level + 1;
             self.store
-                .claim_escalation(
-                    &incident.id,
-                    incident.level,
-                    None,
-                    self.escalation_deadline(next_level, now),
-                    self.reminder_deadline(next_level, now),
-                    now,
-                )
+                .claim_escalation(&incident.id, &self.level_up(&incident, None, now))
                 .await?;
         }
         self.announce_owed().await
@@ -137,17 +148,9 @@ impl IncidentService {
             return Ok(false);
         }
         let now = self.now().timestamp_millis();
-        let next = incident.level + 1;
         if !self
             .store
-            .claim_escalation(
-                &incident.id,
-                incident.level,
-                Some(by),
-                self.escalation_deadline(next, now),
-                self.reminder_deadline(next, now),
-                now,
-            )
+            .claim_escalation(&incident.id, &self.level_up(incident, Some(by), now))
             .await?
         {
             return Ok(false);
@@ -171,7 +174,7 @@ impl IncidentService {
                 continue;
             }
             let id = incident.id.clone();
-            let posted = crate::engine::renew::renewing(
+            let posted = crate::store::renew::renewing(
                 self.announce_escalation(&incident, level, by.as_deref()),
                 || {
                     let until = crate::store::now_ms() + ANNOUNCE_LEASE_MS;

@@ -44,7 +44,7 @@ impl IncidentService {
         let channel = &self.settings.channels.incidents;
         let (outcome, notice) = match inbound {
             Inbound::Alarm(alarm) => {
-                let (outcome, repeat) = self.on_alarm(*alarm, superseded).await?;
+                let (outcome, repeat) = self.on_alarm(message_id, *alarm, superseded).await?;
                 return Ok((outcome.to_owned(), repeat));
             }
             Inbound::Subscribed { topic } => (

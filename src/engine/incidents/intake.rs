@@ -3,17 +3,20 @@
 //! incident channel shows what fired, with the runbook commands that fit the
 //! metric; level 1 (automated response) runs the read-only diagnostics at
 //! once into the thread. OK marks it recovered; INSUFFICIENT_DATA is shown.
+//! The config's severity rules give a new incident its severity and the
+//! level it starts at; a silenced alarm is held back (`silences.rs`).
 
 use std::sync::Arc;
 
 use super::IncidentService;
 use super::NewIncident;
 use super::alarm_message::commands_for;
+use super::silences::SILENCED;
 use super::top_message::RootContext;
 use crate::alarm::{Alarm, AlarmState};
 use crate::catalog::Parsed;
 use crate::chat::{Message, MessageRef, Text, Tone};
-use crate::config::JoinBy;
+use crate::config::{AlarmFacts, JoinBy};
 use crate::domain::state::IncidentState;
 use crate::engine::commands::actions::{self, Action, ActionContext};
 use crate::engine::inbox::APPLIED;
@@ -76,6 +79,7 @@ impl IncidentService {
     /// an incident after its alarm had already changed again).
     pub async fn on_alarm(
         self: &Arc<Self>,
+        message_id: &str,
         alarm: Alarm,
         superseded: bool,
     ) -> Result<Taken, ActionError> {
@@ -97,6 +101,13 @@ impl IncidentService {
         if let (Some(state), Some(incident)) = (alarm.state(), &existing) {
             self.note_alarm_state(&incident.id, &name, state.as_str(), now)
                 .await?;
+        }
+        // A silenced alarm opens, re-fires and announces nothing; only the
+        // recovery of an incident opened before the silence goes through.
+        let recovers = existing.is_some() && alarm.state() != Some(AlarmState::Alarm);
+        if !recovers && let Some(by) = self.silenced_by(&alarm, &name).await? {
+            self.hold_back(message_id, &alarm, &name, &by).await?;
+            return Ok((SILENCED, None));
         }
         let repeat = self.apply_state(&alarm, &key, &name, existing, now).await?;
         Ok((APPLIED, repeat))
@@ -188,9 +199,16 @@ impl IncidentService {
         reason: &str,
         now: i64,
     ) -> Result<Option<RepeatNote>, ActionError> {
+        let trigger = alarm.trigger.as_ref();
+        let (severity, level) = self.settings.severities.classify(&AlarmFacts {
+            name,
+            namespace: trigger.and_then(|t| t.namespace.as_deref()),
+            metric: trigger.and_then(|t| t.metric_name.as_deref()),
+        });
         let new = NewIncident {
             title: format!("ALARM: {name}"),
-            level: 1,
+            level: level.get(),
+            severity: Some(severity),
             source: "alarm",
             dedup_key: Some(key.to_owned()),
             reason: reason.to_owned(),

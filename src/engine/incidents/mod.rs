@@ -6,11 +6,16 @@
 
 mod alarm_message;
 mod commands;
+mod digest;
 mod escalation;
 mod inbox;
 mod intake;
 mod monitor;
 mod opening;
+mod page_text;
+mod pagerduty_notice;
+mod paging;
+mod silences;
 mod top_message;
 mod verbs;
 
@@ -31,6 +36,7 @@ use crate::config::Settings;
 use crate::domain::short_id;
 use crate::domain::state::IncidentState;
 use crate::engine::request::{ActionError, CommandRequest, Outcome};
+use crate::pager::{NoticeOutcome, PagerDutyNotice, Pagers};
 use crate::store::{FirstSteps, IncidentEvent, IncidentRow, Opened, Store};
 
 pub use inbox::Inbound;
@@ -47,6 +53,8 @@ pub struct IncidentService {
     clock: Arc<dyn Clock>,
     tz: Tz,
     region: String,
+    /// SNS and PagerDuty, for the pages of escalation levels.
+    pagers: Pagers,
     tasks: TaskTracker,
     shutdown: CancellationToken,
     /// One alarm's notifications are handled one at a time, in order.
@@ -69,6 +77,7 @@ pub struct IncidentParts {
     pub clock: Arc<dyn Clock>,
     pub tz: Tz,
     pub region: String,
+    pub pagers: Pagers,
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,
 }
@@ -85,6 +94,7 @@ impl IncidentService {
             clock: p.clock,
             tz: p.tz,
             region: p.region,
+            pagers: p.pagers,
             tasks: p.tasks,
             shutdown: p.shutdown,
             alarm_locks: DashMap::new(),
@@ -118,6 +128,11 @@ impl IncidentService {
         commands::run(self, inv, req).await
     }
 
+    /// A verified PagerDuty webhook about one of its incidents.
+    pub async fn pagerduty(&self, notice: &PagerDutyNotice) -> Result<NoticeOutcome, ActionError> {
+        self.pagerduty_notice(notice).await
+    }
+
     /// The incident's timeline as a Markdown post-mortem.
     pub async fn timeline(&self, incident: &IncidentRow) -> Result<String, ActionError> {
         commands::timeline(self, incident).await
@@ -138,6 +153,8 @@ pub(crate) struct NewIncident {
     /// Who is already on it: the requester of a runbook action is, so the
     /// incident starts acknowledged and nobody is reminded to pick it up.
     pub acknowledged_by: Option<String>,
+    /// From the config's rules, for an alarm's incident.
+    pub severity: Option<crate::domain::severity::Severity>,
 }
 
 /// Short ids people can type: `INC-7F3K2Q`, `P-9XK2LD`.
@@ -175,6 +192,7 @@ impl IncidentService {
                 requester: requester.to_owned(),
             },
             acknowledged_by: Some(requester.to_owned()),
+            severity: None,
         };
         // No key, so never taken by another.
         let incident = self
@@ -216,6 +234,7 @@ impl IncidentService {
             resolved_ms: None,
             updated_ms: now,
             context: serde_json::to_string(&new.context).ok(),
+            severity: new.severity,
         };
         let acked = new.acknowledged_by.is_some();
         let body = if new.reason.is_empty() {
@@ -248,6 +267,13 @@ impl IncidentService {
                 self.reminder_deadline(incident.level, now)
             },
             events,
+            // One that starts at a paged level pages at once, unless its
+            // requester is already on it.
+            pages: if acked {
+                Vec::new()
+            } else {
+                self.pages_for(incident.level)
+            },
         };
         if self.store.insert_incident(&incident, &first).await? == Opened::KeyTaken {
             return Ok(None);

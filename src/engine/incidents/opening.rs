@@ -80,7 +80,7 @@ impl IncidentService {
         step: OpeningStep,
     ) -> Result<IncidentRow, ActionError> {
         let id = incident.id.clone();
-        crate::engine::renew::renewing(self.open_steps(incident, step), || {
+        crate::store::renew::renewing(self.open_steps(incident, step), || {
             self.store
                 .renew_opening(&id, crate::store::now_ms() + LEASE_MS)
         })

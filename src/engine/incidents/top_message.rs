@@ -79,15 +79,20 @@ impl IncidentService {
         message
     }
 
-    /// Level, state, start, and when it was acknowledged and resolved.
+    /// Severity, level, state, start, and when it was acknowledged and resolved.
     fn incident_fields(&self, incident: &IncidentRow) -> Vec<(&'static str, String)> {
         let opened =
             chrono::DateTime::from_timestamp_millis(incident.opened_ms).unwrap_or_default();
-        let mut fields = vec![
+        let mut fields: Vec<(&'static str, String)> = incident
+            .severity
+            .map(|s| ("Severity", s.badge()))
+            .into_iter()
+            .collect();
+        fields.extend([
             ("Level", level_name(incident.level).to_owned()),
             ("State", incident.state.to_string()),
             ("Started", crate::format::stamp(opened, self.tz)),
-        ];
+        ]);
         let since = |label: &'static str, at_ms: Option<i64>| {
             let at = at_ms.and_then(chrono::DateTime::from_timestamp_millis)?;
             let after = (at_ms.unwrap_or(0) - incident.opened_ms) / 60_000;

@@ -1,9 +1,10 @@
 //! What people do to an incident, by button or command: acknowledge,
-//! escalate, resolve, keep open; and the sweep that resolves recovered
-//! incidents after their quiet period.
+//! escalate, resolve, keep open, change its severity; and the sweep that
+//! resolves recovered incidents after their quiet period.
 
 use super::{IncidentService, level_name};
 use crate::chat::{Message, Text, Tone};
+use crate::domain::severity::Severity;
 use crate::domain::state::IncidentState;
 use crate::engine::request::ActionError;
 use crate::store::IncidentRow;
@@ -133,5 +134,51 @@ impl IncidentService {
         )
         .await?;
         Ok(true)
+    }
+
+    /// `/scale incident <id> severity <level>`: the new severity on the
+    /// root message and a line in the thread; the level stays (escalating
+    /// is its own verb). The command itself is audited by the command
+    /// service; the caller's permission is checked before this runs.
+    pub(crate) async fn change_severity(
+        &self,
+        incident: &IncidentRow,
+        user: &str,
+        words: Option<&str>,
+    ) -> Result<String, ActionError> {
+        let id = &incident.id;
+        let severity: Severity = words
+            .filter(|w| !w.trim().is_empty())
+            .ok_or_else(|| {
+                ActionError::Refused(format!(
+                    "say which severity: `/scale incident {id} severity <level>`, the level one of {}",
+                    Severity::choices()
+                ))
+            })?
+            .parse()
+            .map_err(|e: crate::domain::DomainError| ActionError::Refused(e.0))?;
+        if incident.severity == Some(severity) {
+            return Ok(format!(
+                "Incident `{id}` is already {severity}; nothing changed."
+            ));
+        }
+        let now = self.now().timestamp_millis();
+        if !self.store.set_incident_severity(id, severity, now).await? {
+            return Ok(format!(
+                "Incident `{id}` is {}; nothing changed.",
+                incident.state
+            ));
+        }
+        let was = incident
+            .severity
+            .map(|s| format!(" from {s}"))
+            .unwrap_or_default();
+        let text = Text::from(format!("🏷️ Severity changed{was} to *{severity}* by "))
+            .user(user)
+            .markup(".");
+        self.thread(incident, user, "severity", &Message::text(text))
+            .await?;
+        self.request_redraw(id);
+        Ok(format!("Incident `{id}` is now {}.", severity.badge()))
     }
 }

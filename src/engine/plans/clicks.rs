@@ -192,7 +192,7 @@ impl PlanService {
             self.tell(
                 ev,
                 format!(
-                    "🚫 Only the requester or people in role `{}` can cancel plan `{}`.",
+                    "🚫 Only the requester or people in role `{}` can cancel plan `{}`. Nothing was changed.",
                     plan.role, plan.id
                 ),
             )

@@ -144,12 +144,23 @@ impl PlanService {
             .await?;
         let closed = "🔁 Superseded: AWS changed after this plan was shown; nothing was changed.";
         self.redraw(plan, View::Closed(closed.into())).await;
+        // A change AWS already holds (someone made it meanwhile) is not
+        // proposed again as "100 → 100".
+        let refreshed: Vec<Change> = refreshed.into_iter().filter(|c| !c.reached_by(c)).collect();
+        let next = if refreshed.is_empty() {
+            "AWS already holds what it would set, so no new plan is needed"
+        } else {
+            "a fresh plan follows"
+        };
         let text = format!(
-            "🔁 AWS changed since plan `{}` was shown: {}. Nothing was changed; a fresh plan follows.",
+            "🔁 AWS changed since plan `{}` was shown: {}. Nothing was changed; {next}.",
             plan.id,
             drifted.join("; ")
         );
         self.post(run, "drift", toned(Tone::Warning, text)).await?;
+        if refreshed.is_empty() {
+            return Ok(());
+        }
         let req = CommandRequest {
             via: plan.platform.clone(),
             user: plan.requester.clone(),
@@ -233,8 +244,11 @@ impl PlanService {
         }
     }
 
-    /// Stores the outcome, then says it: in the thread, and in the channel
-    /// the command came from when that is elsewhere.
+    /// Records the outcome, says it (in the thread, and in the channel the
+    /// command came from when that is elsewhere), then marks it said. A
+    /// failed post leaves it unsaid under this replica's lease; once that
+    /// runs out any replica says it (`reap.rs`), so a result is said at
+    /// least once.
     async fn summarise(
         &self,
         run: &Run<'_>,
@@ -251,25 +265,68 @@ impl PlanService {
             PlanState::Partial
         };
         let outcome = serde_json::to_string(results).unwrap_or_else(|_| "[]".into());
+        let lease = crate::store::now_ms() + super::reap::LEASE_MS;
         self.store
-            .finish_plan(&plan.id, state, &outcome, self.now().timestamp_millis())
+            .finish_plan_unsaid(
+                &plan.id,
+                state,
+                &outcome,
+                self.now().timestamp_millis(),
+                lease,
+            )
             .await?;
         self.redraw(plan, View::Executed(state)).await;
         let undoable = oks > 0 && changes.iter().any(|c| c.inverse().is_some());
         let summary = summary(plan, state, results, undoable && !plan.dry_run);
-        self.post(run, "executed", summary.clone()).await?;
+        self.say_result(run, &summary).await?;
+        self.store
+            .mark_plan_said(&plan.id, self.now().timestamp_millis())
+            .await?;
+        Ok(())
+    }
+
+    /// Says the recorded result of a plan whose replica could not (it died,
+    /// or chat failed), then marks it said.
+    pub(super) async fn say_again(&self, plan: &PlanRow) -> Result<(), ActionError> {
+        let results: Vec<ChangeResult> = plan
+            .outcome
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or_default();
+        let oks = results.iter().filter(|r| r.ok).count();
+        let undoable = oks > 0 && doc_of(plan).changes.iter().any(|c| c.inverse().is_some());
+        let summary = summary(plan, plan.state, &results, undoable && !plan.dry_run);
+        let run = Run {
+            incident: self.incident_of(plan).await,
+            plan,
+        };
+        self.say_result(&run, &summary).await?;
+        self.store
+            .mark_plan_said(&plan.id, self.now().timestamp_millis())
+            .await?;
+        Ok(())
+    }
+
+    async fn say_result(&self, run: &Run<'_>, summary: &Message) -> Result<(), ActionError> {
+        let plan = run.plan;
+        if let Some(incident) = &run.incident {
+            self.incidents
+                .thread(incident, "scalebot", "executed", summary)
+                .await?;
+        }
         if run
             .incident
             .as_ref()
             .is_none_or(|i| i.channel != plan.channel)
         {
-            self.chat.post(&plan.channel, None, &summary).await?;
+            self.chat.post(&plan.channel, None, summary).await?;
         }
         Ok(())
     }
 
-    /// The runbook's step 3 after a reserved-concurrency change: watch the
-    /// throttles until they settle.
+    /// The runbook's step 3 after a change that should move a metric
+    /// (reserved concurrency: throttles; a provisioned raise: spillover):
+    /// watch it until it settles.
     async fn watch(
         &self,
         run: &Run<'_>,
@@ -281,14 +338,31 @@ impl PlanService {
             return;
         };
         for (change, result) in changes.iter().zip(results) {
-            if let (Change::Reserved { function, to, .. }, true) = (change, result.ok)
-                && let Err(e) = self
-                    .incidents
-                    .start_watch(incident, function, *to, changed_at)
-                    .await
-            {
+            let started = match (change, result.ok) {
+                (Change::Reserved { function, to, .. }, true) => {
+                    self.incidents
+                        .start_watch(incident, function, *to, changed_at)
+                        .await
+                }
+                // Only a raise should move spillover; a cut saves money.
+                (
+                    Change::Provisioned {
+                        function,
+                        qualifier,
+                        from,
+                        to: Some(to),
+                    },
+                    true,
+                ) if from.is_none_or(|f| f < *to) => {
+                    self.incidents
+                        .start_provisioned_watch(incident, function, qualifier, changed_at)
+                        .await
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = started {
                 // The change is made; only its watch is missing.
-                tracing::warn!(function = %function, error = %e, "watch not started");
+                tracing::warn!(change = ?change.describe().0, error = %e, "watch not started");
             }
         }
     }

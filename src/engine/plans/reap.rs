@@ -14,10 +14,12 @@ use crate::domain::state::PlanState;
 use crate::engine::request::ActionError;
 use crate::store::PlanRow;
 
-/// How long an executing plan holds without renewal (wall clock).
-pub(super) const LEASE_MS: i64 = 10_000;
-pub(super) const RENEW_EVERY: Duration = Duration::from_secs(3);
-const SWEEP_EVERY: Duration = Duration::from_secs(2);
+/// How long an executing plan holds without renewal (wall clock): four
+/// renewals, so a slow replica keeps it; with the sweep every second a
+/// dead replica's plan is taken over within 9 s of its last renewal.
+pub(super) const LEASE_MS: i64 = 8_000;
+pub(super) const RENEW_EVERY: Duration = Duration::from_secs(2);
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl PlanService {
     /// Takes over executing plans whose replica stopped renewing them.
@@ -48,6 +50,15 @@ impl PlanService {
                 // Still executing under this replica's lease: the next
                 // sweep after it runs out tries again.
                 tracing::warn!(plan = %plan.id, error = %e, "orphaned plan not reconciled yet");
+            }
+        }
+        let unsaid = self
+            .store
+            .take_unsaid_plans(&self.holder, now, now + LEASE_MS)
+            .await?;
+        for plan in unsaid {
+            if let Err(e) = self.say_again(&plan).await {
+                tracing::warn!(plan = %plan.id, error = %e, "plan result not said yet");
             }
         }
         Ok(())

@@ -1,24 +1,28 @@
-//! `/scale concurrency <function> <n|clear>`.
+//! `/scale concurrency <function> <n|clear|auto>`.
 //!
 //! Replaces the runbook's *Lambda Throttling Emergency*, step 2
 //! (`aws lambda put-function-concurrency`), and `clear` its inverse
 //! (`delete-function-concurrency`). The plan shows the current value, the
 //! account's unreserved concurrency before and after, and refuses what the
 //! function's guardrails or AWS's 100-unreserved floor would not allow.
+//!
+//! `auto` proposes a value from the figures instead of the runbook's fixed
+//! 100 ([`raise`]): the throttles reply and the alarm's button use it.
 
-use crate::catalog::Invocation;
+use crate::catalog::{ArgValue, Invocation};
 use crate::engine::plans::change::Change;
 use crate::engine::request::{ActionError, Outcome, Proposal};
 
 use super::ActionContext;
-
-/// AWS keeps this much of the account's concurrency unreserved.
-const UNRESERVED_FLOOR: i32 = 100;
+use super::raise::{self, UNRESERVED_FLOOR};
 
 pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
     let function = inv
         .function("function")
         .ok_or_else(|| ActionError::Spec("a `function` argument".into()))?;
+    if matches!(inv.args.get("value"), Some(ArgValue::Word(w)) if w == "auto") {
+        return raise::run(cx, function).await;
+    }
     let to = super::count_or_clear(inv, "value")?;
     let guard = cx.settings.function(function.as_str());
     if let Some(n) = to

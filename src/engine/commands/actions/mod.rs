@@ -11,11 +11,15 @@ pub(super) mod drill;
 mod policies;
 mod policy;
 mod provisioned;
+mod raise;
 mod rds_connections;
+mod rds_limit;
 mod rds_proxy;
 mod restart;
 mod rollback;
 mod throttles;
+
+pub use raise::raise_reserved_command;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -49,10 +53,13 @@ pub enum Action {
     Incident,
     Report,
     Drill,
+    Silence,
+    Silences,
+    Unsilence,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 21] = [
         Action::Throttles,
         Action::Concurrency,
         Action::Provisioned,
@@ -71,6 +78,9 @@ impl Action {
         Action::Incident,
         Action::Report,
         Action::Drill,
+        Action::Silence,
+        Action::Silences,
+        Action::Unsilence,
     ];
 
     /// The name command files use in `action`.
@@ -94,6 +104,9 @@ impl Action {
             Action::Incident => "incident",
             Action::Report => "report",
             Action::Drill => "drill",
+            Action::Silence => "silence",
+            Action::Silences => "silences",
+            Action::Unsilence => "unsilence",
         }
     }
 
@@ -160,11 +173,16 @@ pub(crate) async fn run(
         Action::Rollback => rollback::run(cx, inv).await,
         Action::Policies => policies::run(cx, inv).await,
         Action::Activities => activities::run(cx, inv).await,
-        Action::Undo | Action::Incidents | Action::Incident | Action::Report | Action::Drill => {
-            Err(ActionError::Spec(format!(
-                "`{}` is run by its service, not here",
-                action.name()
-            )))
-        }
+        Action::Undo
+        | Action::Incidents
+        | Action::Incident
+        | Action::Report
+        | Action::Drill
+        | Action::Silence
+        | Action::Silences
+        | Action::Unsilence => Err(ActionError::Spec(format!(
+            "`{}` is run by its service, not here",
+            action.name()
+        ))),
     }
 }

@@ -4,12 +4,15 @@
 //! current connections": `DatabaseConnections`, Maximum, 5-minute periods,
 //! last 10 minutes). The bash prints two bare numbers for a hard-coded
 //! instance; this checks that the instance exists, puts the figure next to
-//! the instance's own 3-hour baseline and CPU, charts both at 1-minute
-//! resolution, and says whether an RDS Proxy already fronts the database,
-//! with step 2 ("enable RDS Proxy") one click away when none does.
+//! the instance's `max_connections` (`rds_limit`) and its own 3-hour
+//! baseline and CPU, charts both at 1-minute resolution, and says whether
+//! an RDS Proxy already fronts the database (by the proxies' registered
+//! targets), with step 2 ("enable RDS Proxy") one click away when none does.
 //!
-//! One `DescribeDBInstances` call, one `DescribeDBProxies` call and one
-//! `GetMetricData` exchange for the figures and the chart.
+//! One `DescribeDBInstances` call, one `DescribeDBParameters` call when the
+//! instance has a parameter group, `DescribeDBProxies` and one
+//! `DescribeDBProxyTargets` per proxy, and one `GetMetricData` exchange for
+//! the figures and the chart.
 
 use std::collections::BTreeMap;
 
@@ -18,18 +21,17 @@ use chrono::{DateTime, Duration, Utc};
 use crate::catalog::Invocation;
 use crate::chart::plan::{ChartPlan, QuerySet, by_id, image};
 use crate::chat::{Button, ButtonAction, ButtonStyle, Message, Tone};
-use crate::cloud::{DbInstance, DbProxy, Series};
+use crate::cloud::{CloudError, DbInstance, DbProxy, Series};
 use crate::engine::request::{ActionError, Outcome, Reply};
 
 use super::ActionContext;
-use crate::format::{number, stamp, time_of_day};
+use super::rds_limit::{Limit, max_connections};
+use super::rds_proxy::{Proxies, proxies_of};
+use crate::format::{number, percent, stamp, time_of_day};
 
-/// The runbook names its proxy after the instance (`matbakh-db` →
-/// `matbakh-db-proxy`). `DescribeDBProxies` does not list a proxy's targets,
-/// so the name is how a proxy is matched to its database.
-fn proxy_name(db: &str) -> String {
-    format!("{db}-proxy")
-}
+/// A share of `max_connections` at which new connections are close to
+/// being refused.
+const NEAR_LIMIT: f64 = 0.8;
 
 /// RDS's identifier rules, checked here so that a typo never reaches AWS
 /// (and never ends up in a button's command).
@@ -41,7 +43,8 @@ fn valid_identifier(db: &str) -> bool {
         && !db.contains("--")
 }
 
-pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
+/// The `db` argument (else the configured database), checked.
+fn database(cx: &ActionContext<'_>, inv: &Invocation) -> Result<String, ActionError> {
     let db = inv
         .word("db")
         .unwrap_or(cx.settings.runbook.database.as_str())
@@ -52,6 +55,11 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
             crate::domain::truncate(&db, 70)
         )));
     }
+    Ok(db)
+}
+
+pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
+    let db = database(cx, inv)?;
     let window = Duration::minutes(inv.spec.param_i64("window_minutes", 10).clamp(1, 1440));
     let period = inv.spec.param_i64("period_seconds", 300).clamp(60, 86_400) as u32;
 
@@ -60,7 +68,8 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
     let instance = cx.cloud.db_instance(&db).await?;
     // The proxy is context, not the answer: without rds:DescribeDBProxies
     // the connection figures are still worth posting.
-    let proxies = cx.cloud.db_proxies().await;
+    let proxies = proxies_of(cx, &db).await;
+    let limit = max_connections(cx, &instance).await;
 
     let now = cx.clock.now();
     let dims = || vec![("DBInstanceIdentifier".to_owned(), db.clone())];
@@ -87,14 +96,15 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
     );
     let series = |id: &str| results.get(id).cloned().unwrap_or_default();
     let since = now - window;
-    let figures = Figures::new(
+    let mut figures = Figures::new(
         &series(&q_conn),
         &series(&q_conn_1m),
         &series(&q_cpu_1m),
         since,
     );
+    figures.limit = Some(limit);
 
-    let proxy = ProxyStatus::of(&db, proxies);
+    let proxy = ProxyStatus::of(proxies);
     let mut message = reply(cx, &db, &instance, &figures, &proxy, window, period, now);
     let mut images = Vec::new();
     if let Some(plan) = chart {
@@ -148,8 +158,7 @@ fn headline(
             instance.status
         ),
     };
-    // Without the instance class's max_connections there is no absolute
-    // limit to compare with; the instance's own recent past is the yardstick.
+    text.push_str(&figures.limit_sentence());
     let surge = figures.surge();
     if let (Some(max), Some(base)) = (figures.recent_max, figures.baseline)
         && surge
@@ -182,7 +191,10 @@ fn reply(
     text.push('\n');
     text.push_str(&proxy.sentence(db));
 
-    let tone = if instance.status != "available" || figures.recent_max.is_none() || figures.surge()
+    let tone = if instance.status != "available"
+        || figures.recent_max.is_none()
+        || figures.surge()
+        || figures.near_limit()
     {
         Tone::Warning
     } else if matches!(proxy, ProxyStatus::Fronted(_)) {
@@ -224,9 +236,13 @@ fn reply(
             .map(|c| format!("{} %", number(c)))
             .unwrap_or_else(|| "n/a".into()),
     )
+    .field("max_connections", figures.limit_field())
     .field(
         "Instance",
-        format!("{} · {}", instance.engine, instance.status),
+        format!(
+            "{} · {} · {}",
+            instance.engine, instance.instance_class, instance.status
+        ),
     )
     .field("RDS Proxy", proxy.field())
 }
@@ -241,9 +257,52 @@ struct Figures {
     /// The median 1-minute maximum before the window.
     baseline: Option<f64>,
     cpu: Option<f64>,
+    /// `max_connections`, or why it is unknown.
+    limit: Option<Result<Limit, String>>,
 }
 
 impl Figures {
+    /// The window's maximum as a share of `max_connections`.
+    fn used(&self) -> Option<(f64, &Limit)> {
+        match (&self.limit, self.recent_max) {
+            (Some(Ok(l)), Some(max)) if l.value > 0.0 => Some((max / l.value, l)),
+            _ => None,
+        }
+    }
+
+    fn near_limit(&self) -> bool {
+        self.used().is_some_and(|(u, _)| u >= NEAR_LIMIT)
+    }
+
+    fn limit_sentence(&self) -> String {
+        match (self.used(), &self.limit) {
+            (Some((used, l)), _) => format!(
+                "\nThat is {} of max_connections {} ({}){}",
+                percent(used),
+                number(l.value),
+                l.source,
+                if used >= NEAR_LIMIT {
+                    ": new connections are refused at the limit, so pool them (RDS Proxy) or shed load."
+                } else {
+                    "."
+                }
+            ),
+            (None, Some(Err(why))) => format!("\nmax_connections is unknown: {why}."),
+            _ => String::new(),
+        }
+    }
+
+    fn limit_field(&self) -> String {
+        match &self.limit {
+            Some(Ok(l)) => format!(
+                "{}{}",
+                number(l.value),
+                if l.estimate { " (estimate)" } else { "" }
+            ),
+            _ => "unknown".into(),
+        }
+    }
+
     /// Well above the baseline, by a margin that matters: a handful of
     /// connections more on an idle database is not a surge.
     fn surge(&self) -> bool {
@@ -288,6 +347,7 @@ impl Figures {
             peak,
             baseline,
             cpu,
+            limit: None,
         }
     }
 }
@@ -295,20 +355,21 @@ impl Figures {
 #[derive(Debug)]
 enum ProxyStatus {
     Fronted(DbProxy),
-    /// No proxy by the runbook's name; the names of the region's others.
+    /// No proxy has the database as a target; the names of the others.
     None(Vec<String>),
     /// `DescribeDBProxies` failed; the sentence says why.
     Unknown(String),
 }
 
 impl ProxyStatus {
-    fn of(db: &str, proxies: Result<Vec<DbProxy>, crate::cloud::CloudError>) -> Self {
-        let wanted = proxy_name(db);
+    fn of(proxies: Result<Proxies, CloudError>) -> Self {
         match proxies {
-            Ok(all) => match all.iter().find(|p| p.name == wanted) {
-                Some(p) => Self::Fronted(p.clone()),
-                None => Self::None(all.into_iter().map(|p| p.name).collect()),
-            },
+            Ok(mut p) if !p.fronting.is_empty() => Self::Fronted(p.fronting.remove(0)),
+            Ok(p) if !p.unread.is_empty() => Self::Unknown(format!(
+                "the targets of {} could not be read",
+                p.unread.join(", ")
+            )),
+            Ok(p) => Self::None(p.others),
             Err(e) => Self::Unknown(e.to_string()),
         }
     }
@@ -328,9 +389,8 @@ impl ProxyStatus {
                 format!("No RDS Proxy fronts `{db}`: enabling one is the runbook's step 2.")
             }
             Self::None(others) => format!(
-                "No RDS Proxy named `{}`; the region's other proxies ({}) were not checked for this \
-                 target. Enabling one is the runbook's step 2.",
-                proxy_name(db),
+                "No RDS Proxy has `{db}` as a registered target (the region's proxies: {}). \
+                 Enabling one is the runbook's step 2.",
                 others
                     .iter()
                     .take(5)
@@ -434,7 +494,7 @@ mod tests {
     }
 
     #[test]
-    fn a_proxy_is_matched_by_the_runbook_name_and_a_failure_is_unknown() {
+    fn a_proxy_is_matched_by_its_target_and_a_failure_is_unknown() {
         let proxy = |name: &str| DbProxy {
             name: name.into(),
             status: "available".into(),
@@ -442,14 +502,18 @@ mod tests {
             require_tls: true,
             endpoint: Some(format!("{name}.proxy-x.eu-central-1.rds.amazonaws.com")),
         };
-        let s = ProxyStatus::of(
-            "matbakh-db",
-            Ok(vec![proxy("other"), proxy("matbakh-db-proxy")]),
-        );
-        assert!(matches!(&s, ProxyStatus::Fronted(p) if p.name == "matbakh-db-proxy"));
-        assert_eq!(s.field(), "`matbakh-db-proxy` (available, TLS required)");
+        let s = ProxyStatus::of(Ok(Proxies {
+            fronting: vec![proxy("pool")],
+            others: vec!["matbakh-db-proxy".into()],
+            unread: vec![],
+        }));
+        assert!(matches!(&s, ProxyStatus::Fronted(p) if p.name == "pool"));
+        assert_eq!(s.field(), "`pool` (available, TLS required)");
 
-        let s = ProxyStatus::of("matbakh-db", Ok(vec![proxy("other")]));
+        let s = ProxyStatus::of(Ok(Proxies {
+            others: vec!["other".into()],
+            ..Proxies::default()
+        }));
         assert!(
             s.sentence("matbakh-db").contains("`other`"),
             "{}",
@@ -457,12 +521,15 @@ mod tests {
         );
         assert_eq!(s.field(), "none");
 
-        let s = ProxyStatus::of(
-            "matbakh-db",
-            Err(CloudError::AccessDenied {
-                action: "rds:DescribeDBProxies".into(),
-            }),
-        );
+        let s = ProxyStatus::of(Ok(Proxies {
+            unread: vec!["`x` (denied)".into()],
+            ..Proxies::default()
+        }));
+        assert_eq!(s.field(), "unknown");
+
+        let s = ProxyStatus::of(Err(CloudError::AccessDenied {
+            action: "rds:DescribeDBProxies".into(),
+        }));
         assert_eq!(s.field(), "unknown");
         assert!(
             s.sentence("matbakh-db")

@@ -5,9 +5,13 @@
 //! a proxy needs to work (the credentials secret and the role that reads
 //! it) and never registers the instance as the proxy's target; the bot
 //! takes both from config and registers the target, with TLS required.
+//!
+//! Whether a proxy already fronts the database is decided by the proxies'
+//! registered targets (`DescribeDBProxyTargets`), not by the runbook's
+//! `<db>-proxy` name: a proxy can be called anything.
 
 use crate::catalog::Invocation;
-use crate::cloud::NewDbProxy;
+use crate::cloud::{CloudError, DbProxy, NewDbProxy};
 use crate::engine::plans::change::Change;
 use crate::engine::request::{ActionError, Outcome, Proposal};
 
@@ -24,6 +28,31 @@ fn engine_family(engine: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The region's proxies sorted by whether they route to one database.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Proxies {
+    /// Those with the database among their registered targets.
+    pub fronting: Vec<DbProxy>,
+    /// The names of the others.
+    pub others: Vec<String>,
+    /// Proxies whose targets could not be read, with the reason.
+    pub unread: Vec<String>,
+}
+
+/// `DescribeDBProxies`, then `DescribeDBProxyTargets` for each (a region
+/// holds at most a few dozen proxies).
+pub(super) async fn proxies_of(cx: &ActionContext<'_>, db: &str) -> Result<Proxies, CloudError> {
+    let mut out = Proxies::default();
+    for p in cx.cloud.db_proxies().await? {
+        match cx.cloud.db_proxy_targets(&p.name).await {
+            Ok(targets) if targets.iter().any(|t| t == db) => out.fronting.push(p),
+            Ok(_) => out.others.push(p.name),
+            Err(e) => out.unread.push(format!("`{}` ({e})", p.name)),
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
@@ -58,20 +87,7 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
         })?,
     };
     let name = format!("{db}-proxy");
-    if let Some(p) = cx
-        .cloud
-        .db_proxies()
-        .await?
-        .into_iter()
-        .find(|p| p.name == name)
-    {
-        return Err(ActionError::Refused(format!(
-            "RDS Proxy `{}` already exists ({}); point the functions at its endpoint {}",
-            p.name,
-            p.status,
-            p.endpoint.unwrap_or_else(|| "(not yet available)".into())
-        )));
-    }
+    refuse_if_fronted(cx, &db, &name).await?;
     let proxy = NewDbProxy {
         name,
         engine_family: family.into(),
@@ -98,4 +114,36 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
         }],
         notes,
     )))
+}
+
+/// A second proxy in front of the same database is never the fix, and
+/// the runbook's name may be taken by a proxy of another database.
+async fn refuse_if_fronted(
+    cx: &ActionContext<'_>,
+    db: &str,
+    name: &str,
+) -> Result<(), ActionError> {
+    let proxies = proxies_of(cx, db).await?;
+    if let Some(p) = proxies.fronting.first() {
+        return Err(ActionError::Refused(format!(
+            "RDS Proxy `{}` already fronts `{db}` (it is a registered target; {}); point the functions \
+             at its endpoint {}",
+            p.name,
+            p.status,
+            p.endpoint.as_deref().unwrap_or("(not yet available)")
+        )));
+    }
+    if !proxies.unread.is_empty() {
+        return Err(ActionError::Refused(format!(
+            "whether a proxy already fronts `{db}` is unknown: the targets of {} could not be read",
+            proxies.unread.join(", ")
+        )));
+    }
+    if proxies.others.iter().any(|o| o == name) {
+        return Err(ActionError::Refused(format!(
+            "an RDS Proxy named `{name}` exists but does not have `{db}` as a target; register \
+             `{db}` with it, or remove it first"
+        )));
+    }
+    Ok(())
 }

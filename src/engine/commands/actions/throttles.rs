@@ -6,6 +6,12 @@
 //! concurrency and reserved concurrency, and a 3-hour chart of throttles,
 //! invocations and concurrency with the reserved limit drawn in.
 //!
+//! The count is the exact window from 1-minute data. The runbook's
+//! 5-minute buckets are shown beside it, each that overlaps the window, for
+//! what they are: summing only the buckets that start inside the window
+//! leaves out the part of the one that started before it (40 a minute for
+//! 10 minutes read as 200).
+//!
 //! One `GetFunctionConcurrency` call (which also tells whether the function
 //! exists) and one `GetMetricData` exchange for the figures and the chart.
 
@@ -20,6 +26,7 @@ use crate::cloud::Series;
 use crate::engine::request::{ActionError, Outcome, Reply};
 
 use super::ActionContext;
+use super::raise::{self, Raise};
 use crate::format::{number, percent, time_of_day};
 
 /// The query ids of the figures, in one `GetMetricData` request.
@@ -32,12 +39,17 @@ struct Ids {
 
 /// What the reply says.
 struct Figures {
-    /// The configured-period buckets that start inside the window.
+    /// The configured-period buckets that overlap the window.
     buckets: Vec<(DateTime<Utc>, f64)>,
+    /// The window's throttles, from the 1-minute data.
     throttles: f64,
     rate: f64,
     peak_recent: Option<f64>,
     peak_all: Option<f64>,
+    /// The peak of `runbook.reserved_peak_window_minutes`, for a raise.
+    peak_for_raise: Option<f64>,
+    /// The raise offered, when the function reserves less than it.
+    offer: Option<Raise>,
 }
 
 pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outcome, ActionError> {
@@ -78,7 +90,10 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
             .metric_data(&queries.into_request(start, now))
             .await?,
     );
-    let figures = figures(&results, &ids, now - window);
+    let peak_window =
+        Duration::minutes(cx.settings.runbook.reserved_peak_window_minutes.min(1440) as i64);
+    let mut figures = figures(&results, &ids, now - window, period, now - peak_window);
+    figures.offer = offer(cx, function.as_str(), reserved, figures.peak_for_raise);
 
     let mut message = reply(
         cx,
@@ -97,17 +112,11 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
             format!("throttles-{function}-{}.png", now.format("%Y%m%dT%H%M")),
         )?);
     }
-    // Step 2 of the runbook, one click away; it still goes through a plan
-    // and a confirmation.
-    let raise_to = inv.spec.param_i64(
-        "raise_to",
-        i64::from(cx.settings.runbook.throttles_raise_to),
-    );
-    if reserved.is_none_or(|r| i64::from(r) < raise_to) {
+    if let Some(raise) = &figures.offer {
         message.buttons.push(Button {
-            label: format!("Raise reserved concurrency to {raise_to}"),
+            label: format!("Raise reserved concurrency to {}", raise.value),
             action: ButtonAction::Run {
-                command: format!("concurrency {function} {raise_to}"),
+                command: raise::raise_reserved_command(function.as_str()),
                 incident: None,
             },
             style: ButtonStyle::Primary,
@@ -117,14 +126,39 @@ pub(super) async fn run(cx: &ActionContext<'_>, inv: &Invocation) -> Result<Outc
     Ok(Outcome::Reply(Reply { message, images }))
 }
 
-fn figures(results: &HashMap<String, Series>, ids: &Ids, since: DateTime<Utc>) -> Figures {
+/// Step 2 of the runbook, proposed from the figures, when the function
+/// reserves less; the button makes the plan afresh (`auto`), which shows
+/// the same arithmetic with the account's cap.
+fn offer(
+    cx: &ActionContext<'_>,
+    function: &str,
+    reserved: Option<i32>,
+    peak: Option<f64>,
+) -> Option<Raise> {
+    let rb = &cx.settings.runbook;
+    let raise = raise::propose(
+        rb.throttles_raise_to,
+        peak,
+        rb.reserved_headroom,
+        &[raise::guardrail_cap(cx, function)],
+    );
+    reserved.is_none_or(|r| r < raise.value).then_some(raise)
+}
+
+fn figures(
+    results: &HashMap<String, Series>,
+    ids: &Ids,
+    since: DateTime<Utc>,
+    period: u32,
+    peak_since: DateTime<Utc>,
+) -> Figures {
     let series = |id: &str| results.get(id).cloned().unwrap_or_default();
+    let bucket = Duration::seconds(i64::from(period));
     let buckets: Vec<_> = series(&ids.throttles)
         .points
         .into_iter()
-        .filter(|(t, _)| *t >= since)
+        .filter(|(t, _)| *t + bucket > since)
         .collect();
-    let throttles: f64 = buckets.iter().map(|p| p.1).sum();
     let thr_1m = series(&ids.throttles_1m).sum_since(since);
     let inv_1m = series(&ids.invocations_1m).sum_since(since);
     let rate = if thr_1m + inv_1m > 0.0 {
@@ -133,18 +167,45 @@ fn figures(results: &HashMap<String, Series>, ids: &Ids, since: DateTime<Utc>) -
         0.0
     };
     let conc = series(&ids.concurrency_1m);
-    let peak_recent = conc
-        .points
-        .iter()
-        .filter(|(t, _)| *t >= since)
-        .map(|p| p.1)
-        .reduce(f64::max);
     Figures {
         buckets,
-        throttles,
+        throttles: thr_1m,
         rate,
-        peak_recent,
+        peak_recent: raise::peak_since(&conc, since),
         peak_all: conc.max(),
+        peak_for_raise: raise::peak_since(&conc, peak_since),
+        offer: None,
+    }
+}
+
+/// The window's count from the 1-minute data, the runbook's periods beside it.
+fn headline(f: &Figures, minutes: i64, period: u32, tz: chrono_tz::Tz) -> (Tone, String) {
+    let breakdown = if f.buckets.is_empty() {
+        "no datapoints".to_owned()
+    } else {
+        f.buckets
+            .iter()
+            .map(|(t, v)| format!("{} from {}", number(*v), time_of_day(*t, tz)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let periods = format!(
+        "{}-minute periods as the runbook reads them, the first may start before the window: {breakdown}",
+        period / 60
+    );
+    if f.throttles > 0.0 {
+        (
+            Tone::Warning,
+            format!(
+                "*{} throttles* in the last {minutes} minutes (1-minute data; {periods}).",
+                number(f.throttles)
+            ),
+        )
+    } else {
+        (
+            Tone::Good,
+            format!("No throttles in the last {minutes} minutes (1-minute data; {periods})."),
+        )
     }
 }
 
@@ -159,33 +220,7 @@ fn reply(
 ) -> Message {
     let tz = cx.tz;
     let minutes = window.num_minutes();
-    let breakdown = if f.buckets.is_empty() {
-        "no datapoints".to_owned()
-    } else {
-        f.buckets
-            .iter()
-            .map(|(t, v)| format!("{} from {}", number(*v), time_of_day(*t, tz)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let (tone, mut text) = if f.throttles > 0.0 {
-        (
-            Tone::Warning,
-            format!(
-                "*{} throttles* in the last {minutes} minutes ({}-minute periods: {breakdown}).",
-                number(f.throttles),
-                period / 60
-            ),
-        )
-    } else {
-        (
-            Tone::Good,
-            format!(
-                "No throttles in the last {minutes} minutes ({}-minute periods).",
-                period / 60
-            ),
-        )
-    };
+    let (tone, mut text) = headline(f, minutes, period, tz);
     if let (Some(r), Some(p)) = (reserved, f.peak_recent)
         && r > 0
         && p >= f64::from(r) * 0.9
@@ -194,6 +229,18 @@ fn reply(
             "\nConcurrency is at {} of its reserved {}: raising reserved concurrency is the runbook's step 2.",
             number(p),
             r
+        ));
+    }
+    if let Some(r) = &f.offer
+        && f.throttles > 0.0
+    {
+        text.push_str(&format!(
+            "\nProposed reserved concurrency: {}.{}",
+            r.arithmetic,
+            r.capped
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default()
         ));
     }
     let reserved_text = match reserved {

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::store::StoreError;
+use super::StoreError;
 
 /// How often a held lease is extended; leases last several of these.
 pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(2);

@@ -1,6 +1,7 @@
--- A plan's result is recorded, then said in chat; `said_ms` is set once it
--- was. A finished plan without it (its replica died or Slack failed between
--- the two) is said again by any replica. Plans finished before this
--- migration were said.
+-- A plan's result is recorded, then said in chat. `result_unsaid` is 1
+-- from the record until it was said (`said_ms`); such a plan (Slack failed,
+-- or its replica died between the two) is said again by any replica. A
+-- flag rather than `said_ms IS NULL`, so that plans finished by replicas
+-- still on the previous version, which never set it, are not said twice.
 ALTER TABLE plans ADD COLUMN said_ms BIGINT;
-UPDATE plans SET said_ms = COALESCE(finished_ms, 0);
+ALTER TABLE plans ADD COLUMN result_unsaid BIGINT NOT NULL DEFAULT 0;

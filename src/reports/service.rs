@@ -239,7 +239,8 @@ impl ReportService {
                     kind.key(),
                     slot_ms,
                     now_ms,
-                    (now - self.retry_unposted_after()).timestamp_millis(),
+                    now.checked_sub_signed(self.retry_unposted_after())
+                        .map_or(i64::MIN, |t| t.timestamp_millis()),
                     lease(),
                 )
                 .await?;

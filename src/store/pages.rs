@@ -207,7 +207,8 @@ impl Store {
         due_ms: i64,
     ) -> Result<(), StoreError> {
         let sent_trigger = "FROM pages t JOIN incidents i ON i.id = t.incident_id \
-             WHERE t.target = 'pagerduty' AND t.action = 'trigger' AND t.outcome = 'sent'";
+             WHERE t.target = 'pagerduty' AND t.action = 'trigger' \
+             AND t.attempts > 0 AND t.outcome IS NOT NULL AND t.outcome <> 'skipped'";
         for (action, when) in [
             (
                 "acknowledge",

@@ -196,7 +196,7 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The executing replica is alive.
+    /// The replica executing the plan, or saying its result, is alive.
     pub async fn renew_plan_lease(
         &self,
         id: &str,
@@ -204,7 +204,8 @@ impl Store {
         until_ms: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE plans SET exec_lease_ms = $1 WHERE id = $2 AND exec_holder = $3 AND state = 'executing'",
+            "UPDATE plans SET exec_lease_ms = $1 WHERE id = $2 AND exec_holder = $3 \
+             AND (state = 'executing' OR result_unsaid = 1)",
         )
         .bind(until_ms)
         .bind(id)
@@ -236,8 +237,10 @@ impl Store {
             .await
     }
 
-    /// Plans matching `due` (a fixed condition) whose lease ran out, each
-    /// taken by `holder` until `until_ms` with one conditional update.
+    /// A plan matching `due` (a fixed condition) whose lease ran out, taken
+    /// by `holder` until `until_ms` with one conditional update. One at a
+    /// time: the work on it renews its lease alone, so a second one taken
+    /// now could lapse while the first is still being worked on.
     async fn take_plans(
         &self,
         due: &'static str,
@@ -247,7 +250,7 @@ impl Store {
     ) -> Result<Vec<PlanRow>, StoreError> {
         let lapsed = "(exec_lease_ms IS NULL OR exec_lease_ms < $1)";
         let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM plans WHERE {due} AND {lapsed} LIMIT 20"
+            "SELECT {COLUMNS} FROM plans WHERE {due} AND {lapsed} LIMIT 1"
         )))
         .bind(now_ms)
         .fetch_all(self.pool())
@@ -302,7 +305,8 @@ impl Store {
         lease_ms: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE plans SET state = $1, outcome = $2, finished_ms = $3, said_ms = NULL, exec_lease_ms = $4 WHERE id = $5",
+            "UPDATE plans SET state = $1, outcome = $2, finished_ms = $3, said_ms = NULL, \
+             result_unsaid = 1, exec_lease_ms = $4 WHERE id = $5",
         )
         .bind(state.as_str())
         .bind(outcome)
@@ -315,7 +319,7 @@ impl Store {
     }
 
     pub async fn mark_plan_said(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE plans SET said_ms = $1 WHERE id = $2")
+        sqlx::query("UPDATE plans SET said_ms = $1, result_unsaid = 0 WHERE id = $2")
             .bind(now_ms)
             .bind(id)
             .execute(self.pool())
@@ -332,7 +336,7 @@ impl Store {
         until_ms: i64,
     ) -> Result<Vec<PlanRow>, StoreError> {
         self.take_plans(
-            "state IN ('done', 'failed', 'partial') AND said_ms IS NULL",
+            "state IN ('done', 'failed', 'partial') AND result_unsaid = 1",
             holder,
             now_ms,
             until_ms,

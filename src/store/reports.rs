@@ -42,7 +42,9 @@ impl Store {
     /// Claims a slot again, so that one replica tries it: one whose message
     /// could not be posted (chat was down) and was last tried before
     /// `tried_before_ms`, or one left `running` by a replica that stopped
-    /// renewing its lease (it died before it could post or record).
+    /// renewing its lease (it died before it could post or record; a slot
+    /// claimed by a replica of the version before leases counts as held
+    /// for ten minutes).
     pub async fn retake_report(
         &self,
         report: &str,
@@ -55,7 +57,7 @@ impl Store {
             "UPDATE report_runs SET outcome = 'running', claimed_ms = $1, finished_ms = NULL, lease_ms = $2 \
              WHERE report = $3 AND slot_ms = $4 \
              AND ((outcome = 'unposted' AND claimed_ms <= $5) \
-                  OR (outcome = 'running' AND (lease_ms IS NULL OR lease_ms < $6)))",
+                  OR (outcome = 'running' AND COALESCE(lease_ms, claimed_ms + 600000) < $6))",
         )
         .bind(now_ms)
         .bind(lease_ms)

@@ -3,6 +3,7 @@
 //! SMS line, an e-mail subject within SNS's limits, and PagerDuty's
 //! summary and details.
 
+use crate::domain::severity::Severity;
 use serde_json::json;
 
 use super::{IncidentService, level_name};
@@ -102,15 +103,21 @@ impl PageFacts {
         }
     }
 
-    pub fn pagerduty(&self, level: i64) -> PdTrigger {
+    /// PagerDuty's severity drives the service's urgency (whether a phone
+    /// rings): the more urgent of the incident's severity and its level,
+    /// so a critical alarm at L1 and any incident at L4 are both critical.
+    pub fn pagerduty(&self, level: i64, severity: Option<Severity>) -> PdTrigger {
+        const NAMES: [&str; 4] = ["info", "warning", "error", "critical"];
+        let by_level = usize::try_from(level.clamp(1, 4) - 1).unwrap_or(0);
+        let by_severity = match severity {
+            Some(Severity::Critical) => 3,
+            Some(Severity::High) => 2,
+            Some(Severity::Medium) => 1,
+            Some(Severity::Low) | None => 0,
+        };
         PdTrigger {
             summary: format!("{} {}: {}", self.incident, self.level, self.title),
-            severity: match level {
-                4.. => "critical",
-                3 => "error",
-                2 => "warning",
-                _ => "info",
-            },
+            severity: NAMES[by_level.max(by_severity)],
             details: json!({
                 "incident": self.incident,
                 "level": self.level,
@@ -223,7 +230,21 @@ mod tests {
         ] {
             assert!(long.contains(needle), "{needle} in {long}");
         }
-        assert_eq!(facts("t").pagerduty(4).severity, "critical");
-        assert_eq!(facts("t").pagerduty(3).severity, "error");
+        assert_eq!(facts("t").pagerduty(4, None).severity, "critical");
+        assert_eq!(facts("t").pagerduty(3, None).severity, "error");
+        // A critical incident still at L1 rings a phone.
+        assert_eq!(
+            facts("t").pagerduty(1, Some(Severity::Critical)).severity,
+            "critical"
+        );
+        // An incident nobody answered up to L4 is critical, whatever it began as.
+        assert_eq!(
+            facts("t").pagerduty(4, Some(Severity::Low)).severity,
+            "critical"
+        );
+        assert_eq!(
+            facts("t").pagerduty(1, Some(Severity::High)).severity,
+            "error"
+        );
     }
 }

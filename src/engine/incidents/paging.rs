@@ -63,11 +63,19 @@ impl IncidentService {
             let created = self.now().timestamp_millis();
             self.store.owe_pagerduty_followups(created, now).await?;
         }
-        for page in self
-            .store
-            .claim_due_pages(now, now + PAGE_LEASE_MS, 20)
-            .await?
-        {
+        // One page claimed at a time: work on a page renews its lease only,
+        // so pages claimed together would lapse while the first is sent and
+        // another replica would send them too.
+        for _ in 0..20 {
+            let now = crate::store::now_ms();
+            let Some(page) = self
+                .store
+                .claim_due_pages(now, now + PAGE_LEASE_MS, 1)
+                .await?
+                .pop()
+            else {
+                break;
+            };
             let id = page.id.clone();
             let worked = crate::store::renew::renewing(self.work_page(page), || {
                 let until = crate::store::now_ms() + PAGE_LEASE_MS;
@@ -140,9 +148,14 @@ impl IncidentService {
             }
         };
         let now = self.now().timestamp_millis();
-        self.store
+        if !self
+            .store
             .page_finished(&page.id, attempts, kind, &detail, now)
-            .await?;
+            .await?
+        {
+            // Another replica recorded it first; it says it too.
+            return Ok(None);
+        }
         Ok(Some(Outcome { kind, detail }))
     }
 
@@ -181,7 +194,8 @@ impl IncidentService {
         let event = PdEvent {
             action,
             dedup_key: dedup_key(&incident.id),
-            trigger: (action == PdAction::Trigger).then(|| facts.pagerduty(page.level)),
+            trigger: (action == PdAction::Trigger)
+                .then(|| facts.pagerduty(page.level, incident.severity)),
         };
         pd.send(&event).await?;
         Ok(format!("dedup key {}", event.dedup_key))

@@ -300,26 +300,41 @@ impl PlanService {
             incident: self.incident_of(plan).await,
             plan,
         };
-        self.say_result(&run, &summary).await?;
+        self.holding(&plan.id, self.say_result(&run, &summary))
+            .await?;
         self.store
             .mark_plan_said(&plan.id, self.now().timestamp_millis())
             .await?;
         Ok(())
     }
 
+    /// Runs `work` on a plan this replica took over, renewing its lease so
+    /// that a slow post (Slack's 429s) does not hand it to another replica.
+    pub(super) async fn holding<T>(&self, plan: &str, work: impl Future<Output = T>) -> T {
+        crate::store::renew::renewing(work, || {
+            let until = crate::store::now_ms() + super::reap::LEASE_MS;
+            self.store.renew_plan_lease(plan, &self.holder, until)
+        })
+        .await
+    }
+
+    /// The result in the incident's thread, and in the channel the command
+    /// came from. Said means the thread has it: the other channel's copy is
+    /// a courtesy whose failure (the bot removed from it) must not make the
+    /// thread repeat it for ever. Without an incident, that channel is all.
     async fn say_result(&self, run: &Run<'_>, summary: &Message) -> Result<(), ActionError> {
         let plan = run.plan;
-        if let Some(incident) = &run.incident {
-            self.incidents
-                .thread(incident, "scalebot", "executed", summary)
-                .await?;
-        }
-        if run
-            .incident
-            .as_ref()
-            .is_none_or(|i| i.channel != plan.channel)
-        {
+        let Some(incident) = &run.incident else {
             self.chat.post(&plan.channel, None, summary).await?;
+            return Ok(());
+        };
+        self.incidents
+            .thread(incident, "scalebot", "executed", summary)
+            .await?;
+        if incident.channel != plan.channel
+            && let Err(e) = self.chat.post(&plan.channel, None, summary).await
+        {
+            tracing::warn!(plan = %plan.id, error = %e, "result not copied to the command's channel");
         }
         Ok(())
     }

@@ -46,7 +46,7 @@ impl PlanService {
             .take_over_orphaned_plans(&self.holder, now, now + LEASE_MS)
             .await?;
         for plan in orphans {
-            if let Err(e) = self.reconcile(&plan).await {
+            if let Err(e) = self.holding(&plan.id, self.reconcile(&plan)).await {
                 // Still executing under this replica's lease: the next
                 // sweep after it runs out tries again.
                 tracing::warn!(plan = %plan.id, error = %e, "orphaned plan not reconciled yet");

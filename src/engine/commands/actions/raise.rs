@@ -60,7 +60,7 @@ pub(super) fn propose(floor: i32, peak: Option<f64>, headroom: f64, caps: &[Cap]
             } else {
                 needed as i32
             };
-            let shown = if product.fract().abs() < 1e-6 {
+            let shown = if (product - product.round()).abs() < 1e-6 {
                 number(product)
             } else {
                 format!("{} → {needed} (rounded up)", number(product))

@@ -62,6 +62,11 @@ pub(super) fn engine_default(engine: &str, class: &str) -> Option<Limit> {
     let gib = class_memory_gib(class)?;
     let bytes = gib * GIB;
     let e = engine.to_ascii_lowercase();
+    // Aurora MySQL's default is a different (logarithmic) formula: unknown
+    // here rather than wrong.
+    if e.starts_with("aurora-mysql") || e == "aurora" {
+        return None;
+    }
     let (value, formula) = if e.contains("postgres") {
         (
             (bytes / 9_531_392.0).floor().min(5000.0),

@@ -40,9 +40,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::sns::TOPIC;
-use crate::support::app::{
-    INCIDENTS, SIGNING_SECRET, init, message_text, sign, slash_body, trigger_id,
-};
+use crate::support::app::{INCIDENTS, SIGNING_SECRET, init, message_text, sign, slash_body};
 use crate::support::counting_proxy::CountingProxy;
 use crate::support::moto;
 use crate::support::replicas::{
@@ -804,30 +802,7 @@ async fn post_signed(
 /// `support::app::click_body`), with a trigger_id and action_ts of its
 /// own, as every real click has.
 fn confirm_click_body(user: &str, plan: &str, message_ts: &str) -> String {
-    let now = Utc::now();
-    let payload = json!({
-        "type": "block_actions",
-        "user": {"id": user, "username": "operator", "name": "operator", "team_id": "T0001"},
-        "api_app_id": "A123456",
-        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": INCIDENTS, "is_ephemeral": false},
-        "trigger_id": trigger_id(),
-        "team": {"id": "T0001", "domain": "example"},
-        "enterprise": null,
-        "is_enterprise_install": false,
-        "channel": {"id": INCIDENTS, "name": "incidents"},
-        "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
-        "state": {"values": {}},
-        "actions": [{
-            "action_id": "plan.confirm",
-            "block_id": "b1",
-            "text": {"type": "plain_text", "text": "Confirm", "emoji": true},
-            "value": plan,
-            "type": "button",
-            "action_ts": format!("{}.{:06}", now.timestamp(), now.timestamp_subsec_micros())
-        }]
-    });
-    serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form")
+    crate::support::app::click_body_on(user, INCIDENTS, "plan.confirm", plan, message_ts)
 }
 
 /// Waits until no plan is `executing`; the ones that still are at the end.

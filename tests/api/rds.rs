@@ -112,37 +112,11 @@ async fn connections_are_set_against_the_parameter_groups_max_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_is_found_by_its_registered_target_whatever_its_name() {
-    let rds = rds().await;
     moto::create_db_instance(&moto::url(), "pooled-db").await;
     moto::create_db_instance(&moto::url(), "bare-db").await;
     let subnets = moto::default_subnets().await;
     // Named after nothing the runbook would guess.
-    rds.create_db_proxy()
-        .db_proxy_name("shared-pool")
-        .engine_family(aws_sdk_rds::types::EngineFamily::Postgresql)
-        .auth(
-            aws_sdk_rds::types::UserAuthConfig::builder()
-                .auth_scheme(aws_sdk_rds::types::AuthScheme::Secrets)
-                .secret_arn(format!(
-                    "arn:aws:secretsmanager:{}:{}:secret:db-AbCdEf",
-                    moto::REGION,
-                    moto::ACCOUNT
-                ))
-                .build(),
-        )
-        .role_arn(format!("arn:aws:iam::{}:role/rds-proxy", moto::ACCOUNT))
-        .set_vpc_subnet_ids(Some(subnets.iter().take(2).cloned().collect()))
-        .require_tls(true)
-        .send()
-        .await
-        .expect("create proxy");
-    rds.register_db_proxy_targets()
-        .db_proxy_name("shared-pool")
-        .target_group_name("default")
-        .db_instance_identifiers("pooled-db")
-        .send()
-        .await
-        .expect("register target");
+    moto::create_proxy("shared-pool", "pooled-db").await;
     connections("pooled-db", 20.0, 25.0).await;
     let subnets_cfg: Vec<String> = subnets.into_iter().take(2).collect();
     let app = spawn_app(Options {

@@ -186,37 +186,8 @@ async fn rds_connections_names_the_proxy_in_front_and_says_when_there_is_no_data
     create_db(&db).await;
     // Named as the runbook (and `/scale rds proxy`) name it; found by its target.
     let proxy = format!("{db}-proxy");
-    aws_sdk_rds::Client::new(&sdk().await)
-        .create_db_proxy()
-        .db_proxy_name(&proxy)
-        .engine_family(aws_sdk_rds::types::EngineFamily::Postgresql)
-        .auth(
-            aws_sdk_rds::types::UserAuthConfig::builder()
-                .auth_scheme(aws_sdk_rds::types::AuthScheme::Secrets)
-                .secret_arn(format!(
-                    "arn:aws:secretsmanager:{}:{}:secret:db-AbCdEf",
-                    moto::REGION,
-                    moto::ACCOUNT
-                ))
-                .build(),
-        )
-        .role_arn(format!("arn:aws:iam::{}:role/rds-proxy", moto::ACCOUNT))
-        .set_vpc_subnet_ids(Some(
-            moto::default_subnets().await.into_iter().take(2).collect(),
-        ))
-        .require_tls(true)
-        .send()
-        .await
-        .expect("create DB proxy");
     // A proxy fronts the database it has as a registered target.
-    aws_sdk_rds::Client::new(&sdk().await)
-        .register_db_proxy_targets()
-        .db_proxy_name(&proxy)
-        .target_group_name("default")
-        .db_instance_identifiers(&db)
-        .send()
-        .await
-        .expect("register the target");
+    moto::create_proxy(&proxy, &db).await;
     let app = spawn_app(Options::default()).await;
 
     app.command(&format!("rds connections {db}"), "U1", "C0PROXIED")

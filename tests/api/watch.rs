@@ -156,38 +156,14 @@ async fn a_provisioned_raise_is_watched_on_its_spillover() {
     let points: Vec<_> = (-10..=2)
         .map(|k| (at + Duration::minutes(k), if k < 0 { 30.0 } else { 0.0 }))
         .collect();
-    let conf = moto::sdk_config(&aws).await;
-    let cw = aws_sdk_cloudwatch::Client::new(&conf);
-    let data = points
-        .iter()
-        .map(|(t, v)| {
-            aws_sdk_cloudwatch::types::MetricDatum::builder()
-                .metric_name("ProvisionedConcurrencySpilloverInvocations")
-                .dimensions(
-                    aws_sdk_cloudwatch::types::Dimension::builder()
-                        .name("FunctionName")
-                        .value(f)
-                        .build(),
-                )
-                .dimensions(
-                    aws_sdk_cloudwatch::types::Dimension::builder()
-                        .name("Resource")
-                        .value("spill-fn:live")
-                        .build(),
-                )
-                .timestamp(aws_smithy_types::DateTime::from_millis(
-                    t.timestamp_millis(),
-                ))
-                .value(*v)
-                .build()
-        })
-        .collect();
-    cw.put_metric_data()
-        .namespace("AWS/Lambda")
-        .set_metric_data(Some(data))
-        .send()
-        .await
-        .expect("put spillover");
+    moto::put_metric_dims(
+        &aws,
+        "AWS/Lambda",
+        &[("FunctionName", f), ("Resource", "spill-fn:live")],
+        "ProvisionedConcurrencySpilloverInvocations",
+        &points,
+    )
+    .await;
     let clock = Arc::new(ManualClock::at(at));
     let app = spawn_app(Options {
         wrap_cloud: Some(Box::new(|inner| Arc::new(PartialCloud::new(inner)))),

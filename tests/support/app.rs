@@ -267,12 +267,24 @@ pub fn slash_body(text: &str, user: &str, channel: &str) -> String {
 /// A `block_actions` click as Slack sends it (fields from Slack's
 /// reference), form-encoded, with a fresh `trigger_id` as every click has.
 pub fn click_body(user: &str, channel: &str, action_id: &str, value: &str) -> String {
+    click_body_on(user, channel, action_id, value, "1700000000.000001")
+}
+
+/// `click_body` on the message `message_ts` (whose buttons were clicked).
+pub fn click_body_on(
+    user: &str,
+    channel: &str,
+    action_id: &str,
+    value: &str,
+    message_ts: &str,
+) -> String {
+    let now = chrono::Utc::now();
     let payload = serde_json::json!({
         "type": "block_actions",
         "user": {"id": user, "username": "someone", "name": "someone", "team_id": "T0001"},
         "api_app_id": "A123456",
         "token": "gIkuvaNzQIHg97ATvDxqgjtO",
-        "container": {"type": "message", "message_ts": "1700000000.000001", "channel_id": channel, "is_ephemeral": false},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false},
         "trigger_id": trigger_id(),
         "team": {"id": "T0001", "domain": "example"},
         "enterprise": null,
@@ -286,7 +298,7 @@ pub fn click_body(user: &str, channel: &str, action_id: &str, value: &str) -> St
             "text": {"type": "plain_text", "text": "Confirm", "emoji": true},
             "value": value,
             "type": "button",
-            "action_ts": "1548426417.840180"
+            "action_ts": format!("{}.{:06}", now.timestamp(), now.timestamp_subsec_micros())
         }]
     });
     serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form")

@@ -10,9 +10,8 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// One operation answered here instead of upstream.
@@ -90,14 +89,13 @@ pub async fn start(upstream: String, answers: Vec<Answer>) -> StandIn {
     StandIn { url, answered }
 }
 
-async fn handle(
-    State(ctx): State<Ctx>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().trim_end_matches('/');
+async fn handle(State(ctx): State<Ctx>, request: Request) -> Response {
+    let incoming = match super::forward::read(request, 16 * 1024 * 1024).await {
+        Ok(incoming) => incoming,
+        Err(refused) => return refused,
+    };
+    let method = &incoming.parts.method;
+    let path = incoming.parts.uri.path().trim_end_matches('/');
     if let Some(a) = ctx
         .answers
         .iter()
@@ -117,29 +115,12 @@ async fn handle(
         )
             .into_response();
     }
-    let target = format!(
-        "{}{}",
-        ctx.upstream,
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    );
-    let mut req = ctx.http.request(method, target);
-    for (k, v) in headers.iter() {
-        if k != "host" && k != "content-length" {
-            req = req.header(k, v);
-        }
-    }
-    match req.body(body).send().await {
+    match incoming.to(&ctx.http, &ctx.upstream).send().await {
         Ok(resp) => {
-            let status =
-                StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-            let mut out = HeaderMap::new();
-            for (k, v) in resp.headers() {
-                if k != "content-length" && k != "transfer-encoding" && k != "connection" {
-                    out.insert(k.clone(), v.clone());
-                }
-            }
+            let status = resp.status();
+            let headers = resp.headers().clone();
             let body = resp.bytes().await.unwrap_or_default();
-            (status, out, body).into_response()
+            super::forward::answer(status, &headers, body)
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }

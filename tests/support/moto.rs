@@ -257,20 +257,31 @@ pub async fn put_metric(
     metric: &str,
     points: &[(DateTime<Utc>, f64)],
 ) {
+    put_metric_dims(endpoint, namespace, &[dimension], metric, points).await;
+}
+
+/// `put_metric` for a metric with several dimensions (a Lambda alias's
+/// metrics carry `FunctionName` and `Resource`).
+pub async fn put_metric_dims(
+    endpoint: &str,
+    namespace: &str,
+    dimensions: &[(&str, &str)],
+    metric: &str,
+    points: &[(DateTime<Utc>, f64)],
+) {
     let conf = sdk_config(endpoint).await;
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    let dimensions: Vec<Dimension> = dimensions
+        .iter()
+        .map(|(name, value)| Dimension::builder().name(*name).value(*value).build())
+        .collect();
     for chunk in points.chunks(500) {
         let data = chunk
             .iter()
             .map(|(t, v)| {
                 MetricDatum::builder()
                     .metric_name(metric)
-                    .dimensions(
-                        Dimension::builder()
-                            .name(dimension.0)
-                            .value(dimension.1)
-                            .build(),
-                    )
+                    .set_dimensions(Some(dimensions.clone()))
                     .timestamp(aws_smithy_types::DateTime::from_millis(
                         t.timestamp_millis(),
                     ))
@@ -463,4 +474,34 @@ pub async fn create_db_instance(endpoint: &str, id: &str) {
         .send()
         .await
         .expect("create DB instance");
+}
+
+/// An RDS proxy named `name` with `db` as its registered target, as the
+/// bot finds proxies (the secret, role and subnets are moto's defaults).
+pub async fn create_proxy(name: &str, db: &str) {
+    let rds = aws_sdk_rds::Client::new(&sdk_config(&url()).await);
+    rds.create_db_proxy()
+        .db_proxy_name(name)
+        .engine_family(aws_sdk_rds::types::EngineFamily::Postgresql)
+        .auth(
+            aws_sdk_rds::types::UserAuthConfig::builder()
+                .auth_scheme(aws_sdk_rds::types::AuthScheme::Secrets)
+                .secret_arn(format!(
+                    "arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:db-AbCdEf"
+                ))
+                .build(),
+        )
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/rds-proxy"))
+        .set_vpc_subnet_ids(Some(default_subnets().await.into_iter().take(2).collect()))
+        .require_tls(true)
+        .send()
+        .await
+        .expect("create DB proxy");
+    rds.register_db_proxy_targets()
+        .db_proxy_name(name)
+        .target_group_name("default")
+        .db_instance_identifiers(db)
+        .send()
+        .await
+        .expect("register the proxy's target");
 }
